@@ -1,0 +1,28 @@
+# cachepusher: built by PGXS. Only what differs from a plain C extension is said here.
+EXTENSION = cachepusher
+MODULE_big = cachepusher
+DATA = cachepusher--1.0.sql
+OBJS = $(patsubst %.cpp,%.o,$(wildcard src/*.cpp))
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-missing-field-initializers -Wno-unused-parameter
+SHLIB_LINK = -lhiredis -lstdc++
+
+# pg_regress covers the SQL surface on a throwaway instance; it needs no running server.
+REGRESS = api
+REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=$(srcdir)/sql/regress.conf
+
+# TAP tests need the worker and a real redis-server; see test/README.md.
+TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+PROVE_FLAGS = -I $(srcdir)/test/perl
+
+EXTRA_CLEAN = tmp_regress tmp_check results regression.diffs regression.out
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Debian's server is built with LLVM, so PGXS also emits JIT bitcode with clang, which
+# neither defaults to C++17 nor sees PG_CXXFLAGS.
+COMPILE.cxx.bc += $(PG_CXXFLAGS)
