@@ -6,7 +6,8 @@ OBJS = $(patsubst %.cpp,%.o,$(wildcard src/*.cpp))
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src
-PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-missing-field-initializers -Wno-unused-parameter
+# -Wno-register: PostgreSQL 15 headers still use the C "register" keyword.
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-register -Wno-missing-field-initializers -Wno-unused-parameter
 SHLIB_LINK = -lhiredis -lstdc++
 
 # pg_regress covers the SQL surface on a throwaway instance; it needs no running server.

@@ -1,0 +1,59 @@
+#include "document_fetcher.hpp"
+
+#include "spi.hpp"
+#include "transaction.hpp"
+
+namespace cachepusher {
+namespace {
+
+void collectDocuments(std::vector<Document> &documents)
+{
+	uint64 rows = SPI_processed;
+	for (uint64 row = 0; row < rows; row++)
+		documents.push_back(Document{spi::valueOr(row, 1, ""), spi::value(row, 2)});
+}
+
+} // namespace
+
+void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
+					std::vector<FailedKey> &failed)
+{
+	pg::asRole(source.def.owner, [&] {
+		if (source.documentsPlan == nullptr)
+			source.documentsPlan = spi::prepareWithKeys(source.def.documentsSql);
+
+		std::string error;
+		size_t before = documents.size();
+		bool batchWorked = pg::trySubtransaction(
+			[&] {
+				spi::executeWithKeys(source.documentsPlan, keys);
+				collectDocuments(documents);
+			},
+			&error);
+		if (batchWorked)
+			return;
+
+		/* Somewhere in the batch is a bad key: find it by trying each key alone. */
+		documents.resize(before);
+		std::vector<std::string> one(1);
+		for (const std::string &key : keys) {
+			one[0] = key;
+			bool worked = pg::trySubtransaction(
+				[&] {
+					spi::executeWithKeys(source.documentsPlan, one);
+					collectDocuments(documents);
+				},
+				&error);
+			if (!worked)
+				failed.push_back(FailedKey{key, error});
+		}
+	});
+}
+
+void forgetDocumentsPlan(Source &source)
+{
+	spi::freePlan(source.documentsPlan);
+	source.documentsPlan = nullptr;
+}
+
+} // namespace cachepusher

@@ -1,0 +1,33 @@
+/*
+ * Builds the current documents of many keys of a source with one SPI query, run as the source's owner.
+ * A key whose document cannot be built (its text does not cast to the function's argument type, the
+ * function raises) is reported on its own; every other key of the batch is still fetched.
+ */
+#pragma once
+
+#include "source.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cachepusher {
+
+struct Document {
+	std::string key;
+	std::optional<std::string> body; /* nullopt: the document is gone, delete the key */
+};
+
+struct FailedKey {
+	std::string key;
+	std::string error;
+};
+
+/* Call inside a transaction. Throws PgError only for failures of the source itself (cannot prepare). */
+void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
+					std::vector<FailedKey> &failed);
+
+/* Drops the saved plan (the source changed or is going away). */
+void forgetDocumentsPlan(Source &source);
+
+} // namespace cachepusher

@@ -1,0 +1,53 @@
+#include "notification_payload.hpp"
+
+namespace cachepusher::notification_payload {
+
+namespace {
+std::string unescape(std::string_view escaped)
+{
+	std::string key;
+	key.reserve(escaped.size());
+	for (size_t i = 0; i < escaped.size(); i++) {
+		char c = escaped[i];
+		if (c == '\\' && i + 1 < escaped.size()) {
+			char next = escaped[++i];
+			key.push_back(next == 'n' ? '\n' : next);
+		} else
+			key.push_back(c);
+	}
+	return key;
+}
+} // namespace
+
+bool parseKeys(std::string_view payload, Keys &out)
+{
+	size_t end = payload.find('\n');
+	out.source = payload.substr(0, end);
+	out.keys.clear();
+	if (out.source.empty())
+		return false;
+	while (end != std::string_view::npos) {
+		size_t start = end + 1;
+		end = payload.find('\n', start);
+		std::string_view line = payload.substr(start, end == std::string_view::npos ? end : end - start);
+		out.keys.push_back(unescape(line));
+	}
+	return true;
+}
+
+std::string escapeKey(std::string_view key)
+{
+	std::string escaped;
+	escaped.reserve(key.size());
+	for (char c : key) {
+		if (c == '\\')
+			escaped.append("\\\\");
+		else if (c == '\n')
+			escaped.append("\\n");
+		else
+			escaped.push_back(c);
+	}
+	return escaped;
+}
+
+} // namespace cachepusher::notification_payload

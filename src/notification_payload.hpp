@@ -1,0 +1,27 @@
+/*
+ * Payloads on the extension's own channels.
+ *   cachepusher:          "<source>\n<key>\n<key>..."; a backslash escapes "\\" and "\n" inside a key.
+ *   cachepusher_control:  "reload" (sources changed), "resync" or "resync\n<source>".
+ */
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cachepusher::notification_payload {
+
+inline constexpr const char *keysChannel = "cachepusher";
+inline constexpr const char *controlChannel = "cachepusher_control";
+
+struct Keys {
+	std::string_view source;
+	std::vector<std::string> keys;
+};
+
+/* Splits a keys payload; false when it names no source. */
+bool parseKeys(std::string_view payload, Keys &out);
+/* The escaped form of one key, as the watch() trigger writes it. */
+std::string escapeKey(std::string_view key);
+
+} // namespace cachepusher::notification_payload

@@ -1,0 +1,116 @@
+/*
+ * The boundary between C++ and PostgreSQL error handling.
+ *
+ * A PostgreSQL ERROR is a longjmp: it must never cross a C++ frame that owns objects with destructors.
+ * A C++ exception must never unwind through PostgreSQL frames. Everything of ours crosses the line here:
+ *   - pg::call(fn) runs PostgreSQL code; an ERROR it raises comes back as a pg::PgError exception.
+ *     fn must only call PostgreSQL and touch plain values: no C++ object with a destructor may be
+ *     alive inside fn when it calls something that can raise.
+ *   - pg::entry(fn) wraps every SQL-callable function: a C++ exception becomes an ereport(ERROR).
+ * FATAL (SIGTERM via die()) is not caught: it ends the process, which is what we want.
+ */
+#pragma once
+
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+extern "C" {
+#include "postgres.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+}
+
+namespace cachepusher::pg {
+
+class PgError : public std::runtime_error {
+public:
+	explicit PgError(ErrorData *edata);
+	int sqlerrcode() const { return sqlerrcode_; }
+	const std::string &detail() const { return detail_; }
+	/* The original error, valid until the memory context it was caught in is reset. */
+	ErrorData *edata() const { return edata_; }
+
+private:
+	int sqlerrcode_;
+	std::string detail_;
+	ErrorData *edata_;
+};
+
+namespace detail {
+/* Runs thunk(arg) under PG_TRY; a PostgreSQL ERROR becomes PgError, a C++ exception passes through. */
+void runGuarded(void (*thunk)(void *), void *arg);
+[[noreturn]] void reportCppError(const std::exception_ptr &error);
+}
+
+template <typename Fn>
+auto call(Fn &&fn) -> decltype(fn())
+{
+	using Result = decltype(fn());
+	struct Frame {
+		Fn *fn;
+		std::conditional_t<std::is_void_v<Result>, int, Result> result{};
+		std::exception_ptr cppError;
+	} frame{&fn};
+	/* C++ exceptions are caught inside the guarded region so they never unwind through PG_TRY. */
+	detail::runGuarded(
+		[](void *p) {
+			auto *f = static_cast<Frame *>(p);
+			try {
+				if constexpr (std::is_void_v<Result>)
+					(*f->fn)();
+				else
+					f->result = (*f->fn)();
+			} catch (...) {
+				f->cppError = std::current_exception();
+			}
+		},
+		&frame);
+	if (frame.cppError)
+		std::rethrow_exception(frame.cppError);
+	if constexpr (!std::is_void_v<Result>)
+		return frame.result;
+}
+
+/* CHECK_FOR_INTERRUPTS through the boundary: SIGTERM ends the process, a cancel becomes PgError. */
+void checkInterrupts();
+
+/*
+ * Body of every SQL-callable function: C++ exceptions become ereport(ERROR) once no C++ frame of ours
+ * is left on the stack (the error is reported after the try block, not inside it).
+ */
+template <typename Fn>
+Datum entry(Fn &&fn)
+{
+	std::exception_ptr error;
+	Datum result = (Datum) 0;
+	try {
+		result = fn();
+	} catch (...) {
+		error = std::current_exception();
+	}
+	if (error)
+		detail::reportCppError(error);
+	return result;
+}
+
+/* Runs fn as role (for a source's SQL); the previous user is restored even when fn throws. */
+template <typename Fn>
+void asRole(Oid role, Fn &&fn)
+{
+	Oid savedUser;
+	int savedContext;
+	GetUserIdAndSecContext(&savedUser, &savedContext);
+	SetUserIdAndSecContext(role, savedContext | SECURITY_LOCAL_USERID_CHANGE);
+	try {
+		fn();
+	} catch (...) {
+		SetUserIdAndSecContext(savedUser, savedContext);
+		throw;
+	}
+	SetUserIdAndSecContext(savedUser, savedContext);
+}
+
+} // namespace cachepusher::pg

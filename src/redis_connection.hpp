@@ -1,0 +1,84 @@
+/*
+ * One connection to Redis through hiredis, used without blocking: every wait is on the worker's latch
+ * and the Redis socket together, so SIGTERM, SIGHUP and arriving notifications are heard while Redis
+ * is slow, and every wait is bounded by connect_timeout / command_timeout.
+ */
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisContext;
+struct redisReply;
+
+namespace cachepusher {
+
+struct RedisAddress {
+	std::string host; /* starting with '/' means a unix socket path */
+	int port = 6379;
+	int db = 0;
+	std::string username;
+	std::string password;
+	int connectTimeoutMs = 2000;
+	int commandTimeoutMs = 5000;
+
+	bool sameTarget(const RedisAddress &other) const;
+	/* host:port or the socket path, never the password. */
+	std::string describe() const;
+};
+
+/* The connection failed or timed out; it has been closed. */
+class RedisError : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+struct ReplyDeleter {
+	void operator()(redisReply *reply) const;
+};
+using RedisReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+/* "OK", an integer, or whatever Redis answered, for log lines. */
+std::string describeReply(const redisReply *reply);
+bool isErrorReply(const redisReply *reply);
+
+class RedisConnection {
+public:
+	/* onWake runs when the latch is set while we wait for Redis (notifications to drain). */
+	explicit RedisConnection(std::function<void()> onWake);
+	~RedisConnection();
+	RedisConnection(const RedisConnection &) = delete;
+	RedisConnection &operator=(const RedisConnection &) = delete;
+
+	/* Takes new settings; drops the connection when the target or credentials changed. */
+	void configure(const RedisAddress &address);
+	const RedisAddress &address() const { return address_; }
+
+	bool connected() const { return context_ != nullptr; }
+	/* Connects, authenticates and selects the database; throws RedisError. */
+	void connect();
+	void disconnect();
+
+	/* Queues one command; nothing is sent until exchange(). */
+	void append(std::initializer_list<std::string_view> argv);
+	size_t queued() const { return queued_; }
+	/* Sends the queued commands as one pipeline and returns one reply per command, in order. */
+	std::vector<RedisReplyPtr> exchange();
+
+private:
+	enum class Wait { Readable, Writable, ReadableOrWritable };
+	/* Waits for the socket, serving the latch meanwhile; false when timeoutMs passed. */
+	bool waitSocket(Wait what, long timeoutMs);
+	[[noreturn]] void fail(const std::string &what);
+
+	std::function<void()> onWake_;
+	RedisAddress address_;
+	redisContext *context_ = nullptr;
+	size_t queued_ = 0;
+};
+
+} // namespace cachepusher

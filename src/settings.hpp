@@ -1,0 +1,24 @@
+/* The cachepusher.* settings (DESIGN.md §2). Defined in _PG_init; read by the worker and the SQL API. */
+#pragma once
+
+namespace cachepusher::settings {
+
+extern char *database;
+extern char *role;
+extern char *redisHost;
+extern int redisPort;
+extern int redisDb;
+extern char *redisUsername;
+extern char *redisPassword;
+extern int batchSize;
+extern int maxPending;
+extern bool warmupOnStart;
+extern int connectTimeoutMs;
+extern int commandTimeoutMs;
+extern int retryIntervalMs;
+extern int retryMaxIntervalMs;
+extern int maxSources;
+
+void define();
+
+} // namespace cachepusher::settings

@@ -1,0 +1,48 @@
+/*
+ * Shared memory: the worker publishes its state and per-source counters here, the status view reads
+ * them. One LWLock protects all of it; the worker writes once per loop iteration, not per key.
+ */
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "datatype/timestamp.h"
+}
+
+namespace cachepusher {
+
+enum class SourceState : int { Stopped = 0, Warming, Streaming, RedisDown, Error };
+const char *sourceStateName(SourceState state);
+
+struct SourceStats {
+	char name[64];
+	SourceState state;
+	int64 keysReceived;
+	int64 documentsWritten;
+	int64 keysDeleted;
+	int64 errors;
+	int64 pending;
+	TimestampTz oldestPendingAt; /* 0 when nothing is pending */
+	char lastError[256];
+	TimestampTz lastErrorAt;
+	int64 warmupDone;
+	int64 warmupTotal; /* -1 while unknown */
+	TimestampTz lastPushAt;
+};
+
+namespace shared_state {
+
+/* Hooks for _PG_init, only when loaded by shared_preload_libraries. */
+void install();
+/* Whether the shared memory exists (the library was preloaded). */
+bool available();
+
+void setWorkerPid(int pid);
+int workerPid();
+/* Replaces the published list of sources with sources[0..count). */
+void publish(const SourceStats *sources, int count);
+/* Copies the published list into out (room for maxSources entries); returns the count. */
+int snapshot(SourceStats *out, int room);
+
+} // namespace shared_state
+} // namespace cachepusher

@@ -1,0 +1,83 @@
+/* A source as the worker sees it: its definition from cachepusher.source and its runtime state. */
+#pragma once
+
+#include "pending_keys.hpp"
+#include "shared_state.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "postgres.h"
+#include "executor/spi.h"
+}
+
+namespace cachepusher {
+
+struct SourceDefinition {
+	std::string name;
+	std::string prefix;
+	std::string documentFunction; /* qualified signature, as stored */
+	std::string keyQuery;
+	Oid owner = InvalidOid;
+	std::vector<std::string> channels;
+	/* SELECT key, document FROM unnest($1::text[]); empty when the source cannot be served. */
+	std::string documentsSql;
+	/* Why the source cannot be served (function gone, wrong signature, owner gone); empty if fine. */
+	std::string problem;
+
+	bool sameAs(const SourceDefinition &other) const;
+	std::string redisKey(std::string_view key) const;
+};
+
+/* Exponential back-off between retry_interval and retry_max_interval. */
+class Backoff {
+public:
+	/* Schedules the next attempt after a failure; returns the delay in ms. */
+	long failed(TimestampTz now);
+	void reset() { failures_ = 0; nextAttempt_ = 0; }
+	bool due(TimestampTz now) const { return now >= nextAttempt_; }
+	TimestampTz nextAttempt() const { return nextAttempt_; }
+	int failures() const { return failures_; }
+
+private:
+	int failures_ = 0;
+	TimestampTz nextAttempt_ = 0;
+};
+
+struct Warmup {
+	enum class Phase { Idle, Requested, Reading, Sweeping };
+	Phase phase = Phase::Idle;
+	std::string cursorName;
+	/* Hashes of every key the key query returned, to tell stale Redis keys apart (8 bytes a key). */
+	std::vector<uint64_t> seenKeyHashes;
+	std::string scanCursor = "0";
+	TimestampTz startedAt = 0;
+	int64 keysRead = 0;
+	int64 staleCandidates = 0;
+	Backoff retry;
+	/* Keys notified while a resync is requested but not yet reading are covered by that resync. */
+	bool coversNewKeys() const { return phase == Phase::Requested; }
+	bool active() const { return phase != Phase::Idle; }
+};
+
+struct Source {
+	SourceDefinition def;
+	SPIPlanPtr documentsPlan = nullptr;
+	PendingKeys pending;
+	Warmup warmup;
+	SourceStats stats{};
+	/* The last warmup or batch failed for the whole source (not for one key). */
+	bool hasError = false;
+	/* More than max_pending keys arrived: the keys are dropped and a full resync follows. */
+	bool overflowed = false;
+	Backoff fetchRetry;
+
+	void recordError(const std::string &message, TimestampTz now);
+	/* A key whose document could not be built or written: one log line naming source and key. */
+	void keyFailed(const std::string &key, const std::string &error, TimestampTz now);
+};
+
+} // namespace cachepusher

@@ -1,0 +1,80 @@
+#include "source_catalog.hpp"
+
+#include "spi.hpp"
+#include "transaction.hpp"
+
+#include <map>
+
+namespace cachepusher::source_catalog {
+namespace {
+
+/* Resolves each document function now, so a dropped or changed function is reported per source. */
+const char *const sourcesSql = R"SQL(
+SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
+       p.oid IS NOT NULL AS function_exists,
+       p.pronargs, p.prorettype IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype) AS returns_document,
+       format('%I.%I', pn.nspname, p.proname) AS function_name,
+       format('%I.%I', tn.nspname, t.typname) AS argument_type,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner) AS owner_exists
+FROM cachepusher.source s
+LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(s.document_function)
+LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+LEFT JOIN pg_catalog.pg_type t ON t.oid = p.proargtypes[0]
+LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+ORDER BY s.name
+)SQL";
+
+const char *const channelsSql =
+	"SELECT s.name, c FROM cachepusher.source s, pg_catalog.unnest(s.channels) AS c ORDER BY 1, 2";
+
+std::string describeProblem(uint64 row, const SourceDefinition &def)
+{
+	if (spi::value(row, 11) != "t")
+		return "owner role " + std::to_string(def.owner) + " no longer exists";
+	if (spi::value(row, 6) != "t")
+		return "document function " + def.documentFunction + " does not exist";
+	if (spi::value(row, 7) != "1")
+		return "document function " + def.documentFunction + " must take exactly one argument";
+	if (spi::value(row, 8) != "t")
+		return "document function " + def.documentFunction + " must return json, jsonb or text";
+	return "";
+}
+
+} // namespace
+
+std::optional<std::vector<SourceDefinition>> load()
+{
+	std::optional<std::vector<SourceDefinition>> result;
+	pg::inTransaction("cachepusher: loading sources", [&] {
+		if (spi::execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'cachepusher'") == 0)
+			return;
+		result.emplace();
+		uint64 rows = spi::execute(sourcesSql);
+		for (uint64 row = 0; row < rows; row++) {
+			SourceDefinition def;
+			def.name = spi::valueOr(row, 1, "");
+			def.prefix = spi::valueOr(row, 2, def.name);
+			def.keyQuery = spi::valueOr(row, 3, "");
+			def.documentFunction = spi::valueOr(row, 4, "");
+			def.owner = static_cast<Oid>(std::stoul(spi::valueOr(row, 5, "0")));
+			def.problem = describeProblem(row, def);
+			if (def.problem.empty())
+				def.documentsSql = "SELECT u.k, " + spi::valueOr(row, 9, "") + "(u.k::" +
+								   spi::valueOr(row, 10, "") + ")::text FROM pg_catalog.unnest($1::text[]) AS u(k)";
+			result->push_back(std::move(def));
+		}
+		std::map<std::string, SourceDefinition *> byName;
+		for (auto &def : *result)
+			byName[def.name] = &def;
+		rows = spi::execute(channelsSql);
+		for (uint64 row = 0; row < rows; row++) {
+			/* A source added between the two statements is picked up by its own reload message. */
+			auto it = byName.find(spi::valueOr(row, 1, ""));
+			if (it != byName.end())
+				it->second->channels.push_back(spi::valueOr(row, 2, ""));
+		}
+	});
+	return result;
+}
+
+} // namespace cachepusher::source_catalog

@@ -1,0 +1,14 @@
+/* Reads the registered sources from cachepusher.source and checks that each can be served. */
+#pragma once
+
+#include "source.hpp"
+
+#include <optional>
+#include <vector>
+
+namespace cachepusher::source_catalog {
+
+/* The sources of this database; nullopt when the extension is not installed here. Runs a transaction. */
+std::optional<std::vector<SourceDefinition>> load();
+
+} // namespace cachepusher::source_catalog

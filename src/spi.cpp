@@ -1,0 +1,138 @@
+#include "spi.hpp"
+
+#include "pg_boundary.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+}
+
+namespace cachepusher::spi {
+
+namespace {
+void checkResult(int rc, const char *sql)
+{
+	if (rc < 0)
+		elog(ERROR, "SPI failed (%s) for: %s", SPI_result_code_string(rc), sql);
+}
+
+/* A text[] Datum built in the current memory context (palloc: no C++ objects are created here). */
+Datum textArray(const std::vector<std::string> &items)
+{
+	Datum *elements = static_cast<Datum *>(palloc(sizeof(Datum) * (items.size() + 1)));
+	for (size_t i = 0; i < items.size(); i++)
+		elements[i] = PointerGetDatum(cstring_to_text_with_len(items[i].data(), items[i].size()));
+	return PointerGetDatum(construct_array(elements, items.size(), TEXTOID, -1, false, TYPALIGN_INT));
+}
+} // namespace
+
+uint64 execute(const char *sql)
+{
+	return pg::call([sql] {
+		checkResult(SPI_execute(sql, false, 0), sql);
+		return SPI_processed;
+	});
+}
+
+uint64 execute(const char *sql, const std::vector<std::optional<std::string>> &args)
+{
+	return pg::call([&] {
+		int n = args.size();
+		Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (n + 1)));
+		Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (n + 1)));
+		char *nulls = static_cast<char *>(palloc(n + 1));
+		for (int i = 0; i < n; i++) {
+			types[i] = TEXTOID;
+			nulls[i] = args[i] ? ' ' : 'n';
+			values[i] = args[i] ? PointerGetDatum(cstring_to_text_with_len(args[i]->data(), args[i]->size()))
+								: (Datum) 0;
+		}
+		checkResult(SPI_execute_with_args(sql, n, types, values, nulls, false, 0), sql);
+		return SPI_processed;
+	});
+}
+
+uint64 executeWithKeys(SPIPlanPtr plan, const std::vector<std::string> &keys)
+{
+	return pg::call([&] {
+		Datum array = textArray(keys);
+		checkResult(SPI_execute_plan(plan, &array, NULL, false, 0), "document query");
+		return SPI_processed;
+	});
+}
+
+std::optional<std::string> value(uint64 row, int col)
+{
+	char *text = pg::call([row, col] { return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col); });
+	if (text == nullptr)
+		return std::nullopt;
+	return std::string(text);
+}
+
+std::string valueOr(uint64 row, int col, const std::string &fallback)
+{
+	auto v = value(row, col);
+	return v ? *v : fallback;
+}
+
+int columns()
+{
+	return SPI_tuptable ? SPI_tuptable->tupdesc->natts : 0;
+}
+
+SPIPlanPtr prepareWithKeys(const std::string &sql)
+{
+	return pg::call([&] {
+		Oid argType = TEXTARRAYOID;
+		SPIPlanPtr plan = SPI_prepare(sql.c_str(), 1, &argType);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql.c_str(), SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not keep the plan for \"%s\"", sql.c_str());
+		return plan;
+	});
+}
+
+void freePlan(SPIPlanPtr plan)
+{
+	if (plan)
+		pg::call([plan] { SPI_freeplan(plan); });
+}
+
+} // namespace cachepusher::spi
+
+extern "C" {
+#include "utils/builtins.h"
+}
+
+namespace cachepusher::spi {
+
+void declareHeldCursor(const std::string &name, const std::string &query)
+{
+	std::string sql = "DECLARE " + std::string(pg::call([&] { return quote_identifier(name.c_str()); })) +
+					  " NO SCROLL CURSOR WITH HOLD FOR " + query;
+	execute(sql.c_str());
+}
+
+uint64 fetchFromCursor(const std::string &name, int count)
+{
+	return pg::call([&] {
+		Portal portal = SPI_cursor_find(name.c_str());
+		if (portal == NULL)
+			elog(ERROR, "cursor \"%s\" does not exist", name.c_str());
+		SPI_cursor_fetch(portal, true, count);
+		return SPI_processed;
+	});
+}
+
+void closeCursor(const std::string &name)
+{
+	pg::call([&] {
+		Portal portal = SPI_cursor_find(name.c_str());
+		if (portal != NULL)
+			SPI_cursor_close(portal);
+	});
+}
+
+} // namespace cachepusher::spi

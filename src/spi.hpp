@@ -1,0 +1,46 @@
+/*
+ * SPI from C++: every call goes through the error boundary, and results are copied out of PostgreSQL
+ * memory into std::string before anything else happens. Call inside pg::inTransaction.
+ */
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+extern "C" {
+#include "postgres.h"
+#include "executor/spi.h"
+}
+
+namespace cachepusher::spi {
+
+/* Runs a query without parameters; returns the number of rows. */
+uint64 execute(const char *sql);
+/* Runs a query with text parameters ($1, $2 ... as text; NULL for std::nullopt). */
+uint64 execute(const char *sql, const std::vector<std::optional<std::string>> &args);
+/* Runs a saved plan whose only parameter is a text[] holding keys. */
+uint64 executeWithKeys(SPIPlanPtr plan, const std::vector<std::string> &keys);
+
+/* Column col (1-based) of row of the last result, as text; nullopt for NULL. */
+std::optional<std::string> value(uint64 row, int col);
+std::string valueOr(uint64 row, int col, const std::string &fallback);
+int columns();
+
+/* Prepares and keeps a plan with one text[] parameter. */
+SPIPlanPtr prepareWithKeys(const std::string &sql);
+void freePlan(SPIPlanPtr plan);
+
+} // namespace cachepusher::spi
+
+namespace cachepusher::spi {
+
+/* DECLARE name NO SCROLL CURSOR WITH HOLD FOR query: materialized at commit, read across transactions. */
+void declareHeldCursor(const std::string &name, const std::string &query);
+/* FETCH up to count rows from the named cursor into the last result; returns the number of rows. */
+uint64 fetchFromCursor(const std::string &name, int count);
+/* Closes the named cursor if it is open. */
+void closeCursor(const std::string &name);
+
+} // namespace cachepusher::spi

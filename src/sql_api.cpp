@@ -1,0 +1,402 @@
+/*
+ * The SQL functions written in C++: add_source and drop_source (they check their caller, then write
+ * cachepusher.source with the rights of its owner), the status of the worker, and the watch() trigger.
+ * watch, unwatch and resync are PL/pgSQL in cachepusher--1.0.sql.
+ */
+#include "notification_payload.hpp"
+#include "pg_boundary.hpp"
+#include "settings.hpp"
+#include "shared_state.hpp"
+#include "spi.hpp"
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
+#include "commands/dbcommands.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/trigger.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+PGDLLEXPORT Datum cachepusher_add_source(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cachepusher_drop_source(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cachepusher_worker_status(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cachepusher_notify_trigger(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(cachepusher_add_source);
+PG_FUNCTION_INFO_V1(cachepusher_drop_source);
+PG_FUNCTION_INFO_V1(cachepusher_worker_status);
+PG_FUNCTION_INFO_V1(cachepusher_notify_trigger);
+}
+
+namespace cachepusher {
+namespace {
+
+namespace payload = notification_payload;
+
+/* Longest NOTIFY payload PostgreSQL accepts (async.c: BLCKSZ - NAMEDATALEN - 128). */
+constexpr size_t maxNotifyPayload = BLCKSZ - NAMEDATALEN - 128;
+
+[[noreturn]] void fail(int sqlerrcode, const std::string &message, const std::string &detail = "")
+{
+	pg::call([&] {
+		ereport(ERROR, (errcode(sqlerrcode), errmsg("%s", message.c_str()),
+						detail.empty() ? 0 : errdetail("%s", detail.c_str())));
+	});
+	pg_unreachable();
+}
+
+std::optional<std::string> textArg(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_ARGISNULL(n))
+		return std::nullopt;
+	char *value = pg::call([&] { return text_to_cstring(PG_GETARG_TEXT_PP(n)); });
+	return std::string(value);
+}
+
+void checkName(const char *what, const std::optional<std::string> &name)
+{
+	bool valid = name && !name->empty() && name->size() <= 63;
+	for (char c : name.value_or(""))
+		valid = valid && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
+	if (!valid)
+		fail(ERRCODE_INVALID_PARAMETER_VALUE, std::string("invalid ") + what + " \"" + name.value_or("(null)") + "\"",
+			 "Use 1 to 63 characters of letters, digits, \"_\", \".\" and \"-\".");
+}
+
+std::vector<std::string> channelsArg(FunctionCallInfo fcinfo, int n)
+{
+	std::vector<std::string> channels;
+	if (PG_ARGISNULL(n))
+		return channels;
+	Datum *elements;
+	bool *nulls;
+	int count;
+	pg::call([&] {
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(n), TEXTOID, -1, false, TYPALIGN_INT, &elements, &nulls, &count);
+	});
+	std::set<std::string> seen;
+	for (int i = 0; i < count; i++) {
+		if (nulls[i])
+			fail(ERRCODE_NULL_VALUE_NOT_ALLOWED, "channel names must not be NULL");
+		std::string channel(pg::call([&] { return text_to_cstring(DatumGetTextPP(elements[i])); }));
+		if (channel.empty() || channel.size() >= NAMEDATALEN || channel.find('\n') != std::string::npos)
+			fail(ERRCODE_INVALID_PARAMETER_VALUE, "invalid channel name \"" + channel + "\"",
+				 "Channel names are 1 to 63 bytes long, without line breaks.");
+		if (channel == payload::keysChannel || channel == payload::controlChannel)
+			fail(ERRCODE_INVALID_PARAMETER_VALUE, "channel \"" + channel + "\" is reserved for cachepusher",
+				 "Leave channels out to use the extension's own channel, as watch() does.");
+		if (seen.insert(channel).second)
+			channels.push_back(channel);
+	}
+	return channels;
+}
+
+/* The function must take one argument and return a document; the caller must be allowed to run it. */
+std::string checkDocumentFunction(Oid function)
+{
+	struct {
+		bool found;
+		int nargs;
+		Oid rettype;
+		bool retset;
+		char kind;
+	} info{};
+	pg::call([&] {
+		HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(function));
+		if (!HeapTupleIsValid(tuple))
+			return;
+		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tuple);
+		info = {true, proc->pronargs, proc->prorettype, proc->proretset, proc->prokind};
+		ReleaseSysCache(tuple);
+	});
+	if (!info.found)
+		fail(ERRCODE_UNDEFINED_FUNCTION, "document function with OID " + std::to_string(function) + " does not exist");
+	std::string signature(pg::call([&] { return format_procedure_qualified(function); }));
+	if (info.kind != PROKIND_FUNCTION)
+		fail(ERRCODE_WRONG_OBJECT_TYPE, signature + " is not a function");
+	if (info.nargs != 1)
+		fail(ERRCODE_INVALID_FUNCTION_DEFINITION, "document function " + signature + " must take exactly one argument",
+			 "It is called with each key, cast from text to the argument's type.");
+	if (info.retset || (info.rettype != JSONOID && info.rettype != JSONBOID && info.rettype != TEXTOID))
+		fail(ERRCODE_INVALID_FUNCTION_DEFINITION, "document function " + signature + " must return json, jsonb or text",
+			 "It returns the document for a key, or NULL when the document is gone.");
+	pg::call([&] {
+		if (pg_proc_aclcheck(function, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(function));
+	});
+	return signature;
+}
+
+/* Parses and plans the key query as the caller, without running it: one statement, one column. */
+void checkKeyQuery(const std::string &query)
+{
+	struct {
+		int statements;
+		bool returnsRows;
+		int columns;
+	} info{};
+	pg::call([&] {
+		SPIPlanPtr plan = SPI_prepare(query.c_str(), 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the key query: %s", SPI_result_code_string(SPI_result));
+		List *sources = SPI_plan_get_plan_sources(plan);
+		info.statements = list_length(sources);
+		if (info.statements == 1) {
+			CachedPlanSource *source = (CachedPlanSource *) linitial(sources);
+			info.returnsRows = SPI_is_cursor_plan(plan);
+			info.columns = source->resultDesc ? source->resultDesc->natts : 0;
+		}
+		SPI_freeplan(plan);
+	});
+	if (info.statements != 1 || !info.returnsRows)
+		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT", "It returns every key of the source.");
+	if (info.columns != 1)
+		fail(ERRCODE_INVALID_PARAMETER_VALUE,
+			 "key query must return exactly one column, not " + std::to_string(info.columns));
+}
+
+/* Runs fn with the rights of the owner of cachepusher.source: the only way its rows are written. */
+template <typename Fn>
+void asCatalogOwner(Fn &&fn)
+{
+	Oid owner = pg::call([] {
+		Oid relid = get_relname_relid("source", get_namespace_oid("cachepusher", false));
+		HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cachepusher.source is missing");
+		Oid relowner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+		ReleaseSysCache(tuple);
+		return relowner;
+	});
+	pg::asRole(owner, fn);
+}
+
+void notifyWorker(const std::string &message)
+{
+	pg::call([&] { Async_Notify(payload::controlChannel, message.c_str()); });
+}
+
+void warnIfNotServed()
+{
+	if (!shared_state::available()) {
+		pg::call([] {
+			ereport(WARNING, (errmsg("cachepusher is not loaded by shared_preload_libraries"),
+							  errdetail("The source is registered, but nothing is written to Redis until the worker runs."),
+							  errhint("Add cachepusher to shared_preload_libraries and restart the server.")));
+		});
+		return;
+	}
+	pg::call([] {
+		const char *current = get_database_name(MyDatabaseId);
+		if (strcmp(current, settings::database) != 0)
+			ereport(WARNING, (errmsg("the cachepusher worker serves database \"%s\", not \"%s\"", settings::database, current),
+							  errhint("Set cachepusher.database = '%s' and restart the server to serve these sources.",
+									  current)));
+	});
+}
+
+} // namespace
+} // namespace cachepusher
+
+using namespace cachepusher;
+
+Datum cachepusher_add_source(PG_FUNCTION_ARGS)
+{
+	return pg::entry([&] {
+		std::optional<std::string> name = textArg(fcinfo, 0);
+		checkName("source name", name);
+		if (PG_ARGISNULL(1))
+			fail(ERRCODE_NULL_VALUE_NOT_ALLOWED, "document_function must not be NULL");
+		if (PG_ARGISNULL(2))
+			fail(ERRCODE_NULL_VALUE_NOT_ALLOWED, "key_query must not be NULL");
+		std::string keyQuery = *textArg(fcinfo, 2);
+		std::optional<std::string> prefix = PG_ARGISNULL(3) ? name : textArg(fcinfo, 3);
+		checkName("key prefix", prefix);
+		std::vector<std::string> channels = channelsArg(fcinfo, 4);
+		std::string signature = checkDocumentFunction(PG_GETARG_OID(1));
+		Oid caller = GetUserId();
+
+		pg::call([] {
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+		});
+		checkKeyQuery(keyQuery);
+
+		std::string channelLines;
+		for (const std::string &channel : channels)
+			channelLines += channel + "\n";
+		asCatalogOwner([&] {
+			if (spi::execute("SELECT 1 FROM cachepusher.source WHERE name = $1", {name}) > 0)
+				fail(ERRCODE_DUPLICATE_OBJECT, "cachepusher source \"" + *name + "\" already exists");
+			if (spi::execute("SELECT name FROM cachepusher.source WHERE key_prefix = $1", {prefix}) > 0)
+				fail(ERRCODE_DUPLICATE_OBJECT,
+					 "key prefix \"" + *prefix + "\" is already used by source \"" + spi::valueOr(0, 1, "") + "\"",
+					 "Two sources may not share a prefix: their keys would overwrite each other.");
+			spi::execute("INSERT INTO cachepusher.source (name, document_function, key_query, key_prefix, channels, owner) "
+						 "VALUES ($1, $2, $3, $4, array_remove(string_to_array($5, E'\\n'), ''), $6::oid::regrole)",
+						 {name, signature, keyQuery, prefix, channelLines, std::to_string(caller)});
+		});
+		pg::call([] { SPI_finish(); });
+		notifyWorker("reload");
+		warnIfNotServed();
+		return (Datum) 0;
+	});
+}
+
+Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
+{
+	return pg::entry([&] {
+		std::optional<std::string> name = textArg(fcinfo, 0);
+		pg::call([] {
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+		});
+		std::optional<std::string> owner;
+		asCatalogOwner([&] {
+			if (spi::execute("SELECT owner::oid FROM cachepusher.source WHERE name = $1", {name}) > 0)
+				owner = spi::value(0, 1);
+		});
+		if (!owner)
+			fail(ERRCODE_UNDEFINED_OBJECT, "cachepusher source \"" + *name + "\" does not exist");
+		Oid ownerOid = static_cast<Oid>(std::stoul(*owner));
+		if (!pg::call([&] { return has_privs_of_role(GetUserId(), ownerOid); }))
+			fail(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of cachepusher source \"" + *name + "\"");
+
+		/* The triggers watch() installed, dropped as the caller (who must own those tables). */
+		uint64 rows = spi::execute(
+			"SELECT format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::regclass) FROM pg_catalog.pg_trigger t "
+			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::regproc "
+			"AND t.tgname IN (cachepusher._trigger_name($1), cachepusher._trigger_name($1) || '_truncate')",
+			{name});
+		std::vector<std::string> drops;
+		for (uint64 row = 0; row < rows; row++)
+			drops.push_back(spi::valueOr(row, 1, ""));
+		for (const std::string &drop : drops)
+			spi::execute(drop.c_str());
+
+		asCatalogOwner([&] { spi::execute("DELETE FROM cachepusher.source WHERE name = $1", {name}); });
+		pg::call([] { SPI_finish(); });
+		notifyWorker("reload");
+		return (Datum) 0;
+	});
+}
+
+Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
+{
+	return pg::entry([&] {
+		std::vector<SourceStats> stats(settings::maxSources);
+		int count = shared_state::snapshot(stats.data(), stats.size());
+		TimestampTz now = GetCurrentTimestamp();
+		pg::call([&] {
+			InitMaterializedSRF(fcinfo, 0);
+			ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+			for (int i = 0; i < count; i++) {
+				const SourceStats &s = stats[i];
+				Datum values[13];
+				bool nulls[13] = {false};
+				values[0] = CStringGetTextDatum(s.name);
+				values[1] = CStringGetTextDatum(sourceStateName(s.state));
+				values[2] = Int64GetDatum(s.keysReceived);
+				values[3] = Int64GetDatum(s.documentsWritten);
+				values[4] = Int64GetDatum(s.keysDeleted);
+				values[5] = Int64GetDatum(s.errors);
+				values[6] = Int64GetDatum(s.pending);
+				values[7] = Int64GetDatum(s.oldestPendingAt ? (now - s.oldestPendingAt) / 1000 : 0);
+				values[8] = CStringGetTextDatum(s.lastError);
+				nulls[8] = s.lastError[0] == '\0';
+				values[9] = TimestampTzGetDatum(s.lastErrorAt);
+				nulls[9] = s.lastErrorAt == 0;
+				values[10] = Int64GetDatum(s.warmupDone);
+				values[11] = Int64GetDatum(s.warmupTotal);
+				nulls[11] = s.warmupTotal < 0;
+				values[12] = TimestampTzGetDatum(s.lastPushAt);
+				nulls[12] = s.lastPushAt == 0;
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+		});
+		return (Datum) 0;
+	});
+}
+
+/*
+ * AFTER ROW trigger installed by watch(source, tbl, key_column): notifies the key of the old and the
+ * new row (a child row that moves to another parent refreshes both). Runs in the application's
+ * transaction, so it never raises for a key: a key too long for a payload asks for a resync instead.
+ */
+Datum cachepusher_notify_trigger(PG_FUNCTION_ARGS)
+{
+	return pg::entry([&] {
+		struct {
+			bool asTrigger;
+			bool truncate;
+			int nargs;
+		} call{};
+		pg::call([&] {
+			call.asTrigger = CALLED_AS_TRIGGER(fcinfo);
+			if (call.asTrigger) {
+				TriggerData *trigger = (TriggerData *) fcinfo->context;
+				call.truncate = TRIGGER_FIRED_BY_TRUNCATE(trigger->tg_event);
+				call.nargs = trigger->tg_trigger->tgnargs;
+			}
+		});
+		if (!call.asTrigger)
+			fail(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "cachepusher._notify_trigger must be called as a trigger");
+		TriggerData *trigger = (TriggerData *) fcinfo->context;
+		if (call.nargs < 1 || (!call.truncate && call.nargs < 2))
+			fail(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "cachepusher._notify_trigger needs a source and a key column");
+		std::string source = trigger->tg_trigger->tgargs[0];
+		if (call.truncate) {
+			notifyWorker("resync\n" + source);
+			return (Datum) 0;
+		}
+		if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || !TRIGGER_FIRED_AFTER(trigger->tg_event))
+			fail(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "cachepusher._notify_trigger must fire AFTER ... FOR EACH ROW");
+
+		const char *keyColumn = trigger->tg_trigger->tgargs[1];
+		TupleDesc desc = trigger->tg_relation->rd_att;
+		int attnum = pg::call([&] { return SPI_fnumber(desc, keyColumn); });
+		if (attnum <= 0)
+			fail(ERRCODE_UNDEFINED_COLUMN, std::string("column \"") + keyColumn + "\" of the watched table does not exist");
+
+		HeapTuple rows[2] = {nullptr, nullptr};
+		if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event))
+			rows[0] = trigger->tg_trigtuple;
+		else if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
+			rows[0] = trigger->tg_trigtuple;
+		else {
+			rows[0] = trigger->tg_trigtuple;
+			rows[1] = trigger->tg_newtuple;
+		}
+		for (HeapTuple row : rows) {
+			if (row == nullptr)
+				continue;
+			char *key = pg::call([&] { return SPI_getvalue(row, desc, attnum); });
+			if (key == nullptr)
+				continue;
+			std::string message = source + "\n" + notification_payload::escapeKey(key);
+			if (message.size() > maxNotifyPayload) {
+				notifyWorker("resync\n" + source);
+				continue;
+			}
+			/* NOTIFY drops duplicates within a transaction: an unchanged key is sent once. */
+			pg::call([&] { Async_Notify(payload::keysChannel, message.c_str()); });
+		}
+		return PointerGetDatum(nullptr);
+	});
+}

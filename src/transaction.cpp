@@ -1,0 +1,82 @@
+#include "transaction.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+}
+
+namespace cachepusher::pg {
+
+void startTransaction(const char *activity)
+{
+	call([activity] {
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, activity);
+	});
+}
+
+void commitTransaction()
+{
+	call([] {
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	});
+}
+
+void abortTransaction()
+{
+	/* Releases locks, snapshots, SPI and portals of the failed transaction, as PostgresMain does. */
+	call([] {
+		HOLD_INTERRUPTS();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(TopMemoryContext);
+		RESUME_INTERRUPTS();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	});
+}
+
+/* Like PL/pgSQL's exception blocks: the caller's memory context and resource owner stay current. */
+namespace {
+MemoryContext subtransactionCallerContext;
+ResourceOwner subtransactionCallerOwner;
+}
+
+void beginSubtransaction()
+{
+	call([] {
+		subtransactionCallerContext = CurrentMemoryContext;
+		subtransactionCallerOwner = CurrentResourceOwner;
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(subtransactionCallerContext);
+	});
+}
+
+void commitSubtransaction()
+{
+	call([] {
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(subtransactionCallerContext);
+		CurrentResourceOwner = subtransactionCallerOwner;
+	});
+}
+
+void rollbackSubtransaction()
+{
+	call([] {
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(subtransactionCallerContext);
+		CurrentResourceOwner = subtransactionCallerOwner;
+	});
+}
+
+} // namespace cachepusher::pg

@@ -1,0 +1,62 @@
+/*
+ * Transactions for the worker, built on the error boundary. Every unit of work on data runs in its own
+ * short transaction with a fresh snapshot (DESIGN.md §1: a key is always re-read after its notification
+ * was drained), and SPI connected.
+ */
+#pragma once
+
+#include "pg_boundary.hpp"
+
+namespace cachepusher::pg {
+
+void startTransaction(const char *activity);
+void commitTransaction();
+void abortTransaction();
+
+/* Runs body in a transaction with SPI and a snapshot; commits, or aborts and rethrows. */
+template <typename Fn>
+void inTransaction(const char *activity, Fn &&body)
+{
+	startTransaction(activity);
+	try {
+		body();
+	} catch (...) {
+		abortTransaction();
+		throw;
+	}
+	try {
+		commitTransaction();
+	} catch (...) {
+		abortTransaction();
+		throw;
+	}
+}
+
+void beginSubtransaction();
+void commitSubtransaction();
+void rollbackSubtransaction();
+
+/*
+ * Runs body in a subtransaction of the current transaction. Returns true when it succeeded; when it
+ * raised a PostgreSQL error, rolls the subtransaction back, stores the message and returns false, so
+ * one bad key does not abort the batch for the others. Other exceptions propagate.
+ */
+template <typename Fn>
+bool trySubtransaction(Fn &&body, std::string *errorMessage)
+{
+	beginSubtransaction();
+	try {
+		body();
+	} catch (const PgError &e) {
+		*errorMessage = e.what();
+		rollbackSubtransaction();
+		return false;
+	} catch (...) {
+		rollbackSubtransaction();
+		throw;
+	}
+	commitSubtransaction();
+	return true;
+}
+
+} // namespace cachepusher::pg

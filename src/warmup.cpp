@@ -1,0 +1,205 @@
+#include "warmup.hpp"
+
+#include "document_fetcher.hpp"
+#include "redis_sink.hpp"
+#include "settings.hpp"
+#include "spi.hpp"
+#include "transaction.hpp"
+
+#include <algorithm>
+#include <functional>
+
+extern "C" {
+#include "utils/timestamp.h"
+}
+
+namespace cachepusher::warmup {
+namespace {
+
+uint64_t keyHash(std::string_view key)
+{
+	return std::hash<std::string_view>{}(key);
+}
+
+void openCursor(Source &source)
+{
+	static uint64 cursorCounter = 0;
+	Warmup &w = source.warmup;
+	w.cursorName = "cachepusher_warmup_" + std::to_string(++cursorCounter);
+	/*
+	 * The held cursor runs the key query to completion when its transaction commits, so that commit
+	 * must happen as the owner too: functions in the key query then run with the owner's rights.
+	 */
+	pg::asRole(source.def.owner, [&] {
+		pg::startTransaction("cachepusher: warmup key query");
+		try {
+			spi::declareHeldCursor(w.cursorName, source.def.keyQuery);
+			pg::commitTransaction();
+		} catch (...) {
+			pg::abortTransaction();
+			throw;
+		}
+	});
+}
+
+void closeCursor(Warmup &w)
+{
+	if (w.cursorName.empty())
+		return;
+	std::string name = std::move(w.cursorName);
+	w.cursorName.clear();
+	pg::inTransaction("cachepusher: closing warmup cursor", [&] { spi::closeCursor(name); });
+}
+
+void fail(Source &source, const std::string &what, const std::string &error)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long delay = source.warmup.retry.failed(now);
+	ereport(LOG, (errmsg("cachepusher: source \"%s\": %s: %s", source.def.name.c_str(), what.c_str(),
+						 error.c_str()),
+				  errdetail("The warmup is retried in %ld ms.", delay)));
+	source.recordError(what + ": " + error, now);
+	source.hasError = true;
+	try {
+		closeCursor(source.warmup);
+	} catch (const pg::PgError &) {
+		/* The cursor dies with its failed transaction or at the latest with the worker. */
+	}
+	source.warmup.phase = Warmup::Phase::Requested;
+}
+
+bool startReading(Source &source)
+{
+	Warmup &w = source.warmup;
+	if (!w.retry.due(GetCurrentTimestamp()))
+		return false;
+	try {
+		openCursor(source);
+	} catch (const pg::PgError &e) {
+		fail(source, "key query failed", e.what());
+		return true;
+	}
+	w.phase = Warmup::Phase::Reading;
+	w.startedAt = GetCurrentTimestamp();
+	w.keysRead = 0;
+	w.staleCandidates = 0;
+	w.seenKeyHashes.clear();
+	w.scanCursor = "0";
+	source.stats.warmupDone = 0;
+	source.stats.warmupTotal = -1;
+	ereport(LOG, (errmsg("cachepusher: warming source \"%s\"", source.def.name.c_str())));
+	return true;
+}
+
+void readChunk(Source &source, RedisConnection &redis)
+{
+	Warmup &w = source.warmup;
+	std::vector<std::string> keys;
+	std::vector<Document> documents;
+	std::vector<FailedKey> failed;
+	uint64 rows = 0;
+	try {
+		pg::inTransaction("cachepusher: warmup", [&] {
+			rows = spi::fetchFromCursor(w.cursorName, settings::batchSize);
+			keys.reserve(rows);
+			for (uint64 row = 0; row < rows; row++) {
+				auto key = spi::value(row, 1);
+				if (key)
+					keys.push_back(std::move(*key));
+			}
+			if (!keys.empty())
+				fetchDocuments(source, keys, documents, failed);
+		});
+	} catch (const pg::PgError &e) {
+		fail(source, "warmup failed", e.what());
+		return;
+	}
+
+	if (rows == 0) {
+		closeCursor(w);
+		std::sort(w.seenKeyHashes.begin(), w.seenKeyHashes.end());
+		w.phase = Warmup::Phase::Sweeping;
+		source.stats.warmupTotal = w.keysRead;
+		return;
+	}
+
+	TimestampTz now = GetCurrentTimestamp();
+	for (const FailedKey &f : failed)
+		source.keyFailed(f.key, f.error, now);
+	for (const std::string &key : keys)
+		w.seenKeyHashes.push_back(keyHash(key));
+	try {
+		redis_sink::writeDocuments(redis, source, documents);
+	} catch (const RedisError &) {
+		/* The chunk is not lost: its keys go the way of any notified key once Redis is back. */
+		for (const Document &doc : documents)
+			source.pending.add(doc.key, now);
+		throw;
+	}
+	w.keysRead += keys.size();
+	source.stats.warmupDone = w.keysRead;
+}
+
+void sweepStaleKeys(Source &source, RedisConnection &redis)
+{
+	Warmup &w = source.warmup;
+	std::vector<std::string> found;
+	std::string next = redis_sink::scanPrefix(redis, source.def.prefix, w.scanCursor, settings::batchSize, found);
+	TimestampTz now = GetCurrentTimestamp();
+	for (const std::string &key : found) {
+		if (!std::binary_search(w.seenKeyHashes.begin(), w.seenKeyHashes.end(), keyHash(key))) {
+			if (source.pending.add(key, now))
+				w.staleCandidates++;
+		}
+	}
+	w.scanCursor = next;
+	if (next != "0")
+		return;
+
+	long secs;
+	int usecs;
+	TimestampDifference(w.startedAt, now, &secs, &usecs);
+	ereport(LOG, (errmsg("cachepusher: source \"%s\" warmed: %lld documents in %.3f s, %lld keys not returned "
+						 "by the key query re-checked",
+						 source.def.name.c_str(), static_cast<long long>(w.keysRead), secs + usecs / 1e6,
+						 static_cast<long long>(w.staleCandidates))));
+	w.phase = Warmup::Phase::Idle;
+	w.retry.reset();
+	std::vector<uint64_t>().swap(w.seenKeyHashes);
+	source.hasError = false;
+}
+
+} // namespace
+
+void request(Source &source)
+{
+	cancel(source);
+	source.warmup.phase = Warmup::Phase::Requested;
+	source.warmup.retry.reset();
+}
+
+void cancel(Source &source)
+{
+	closeCursor(source.warmup);
+	source.warmup.phase = Warmup::Phase::Idle;
+	std::vector<uint64_t>().swap(source.warmup.seenKeyHashes);
+}
+
+bool step(Source &source, RedisConnection &redis)
+{
+	switch (source.warmup.phase) {
+	case Warmup::Phase::Idle:
+		return false;
+	case Warmup::Phase::Requested:
+		return startReading(source);
+	case Warmup::Phase::Reading:
+		readChunk(source, redis);
+		return true;
+	case Warmup::Phase::Sweeping:
+		sweepStaleKeys(source, redis);
+		return true;
+	}
+	return false;
+}
+
+} // namespace cachepusher::warmup

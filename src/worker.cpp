@@ -1,0 +1,534 @@
+/*
+ * The background worker: the loop that ties the data flow of DESIGN.md §1 together.
+ *   drain notifications -> pending keys per source -> fetch documents (SPI) -> write to Redis
+ * with warmups interleaved chunk by chunk, and every wait on the latch so SIGTERM, SIGHUP and new
+ * notifications are heard at once.
+ */
+#include "document_fetcher.hpp"
+#include "listener.hpp"
+#include "notification_payload.hpp"
+#include "pg_boundary.hpp"
+#include "redis_connection.hpp"
+#include "redis_sink.hpp"
+#include "settings.hpp"
+#include "shared_state.hpp"
+#include "source.hpp"
+#include "source_catalog.hpp"
+#include "transaction.hpp"
+#include "warmup.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+extern "C" {
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+PGDLLEXPORT void cachepusher_worker_main(Datum);
+}
+
+namespace cachepusher {
+namespace {
+
+namespace payload = notification_payload;
+
+/* Also re-read the catalog this often, for changes that sent no message (pg_restore, DROP EXTENSION). */
+constexpr long catalogRefreshMs = 10000;
+/* Log lines about bad notifications kept per drain; the rest are only counted. */
+constexpr size_t maxDeferredLogLines = 100;
+
+RedisAddress addressFromSettings()
+{
+	RedisAddress a;
+	a.host = settings::redisHost ? settings::redisHost : "";
+	a.port = settings::redisPort;
+	a.db = settings::redisDb;
+	a.username = settings::redisUsername ? settings::redisUsername : "";
+	a.password = settings::redisPassword ? settings::redisPassword : "";
+	a.connectTimeoutMs = settings::connectTimeoutMs;
+	a.commandTimeoutMs = settings::commandTimeoutMs;
+	return a;
+}
+
+class Worker final : public listener::Handler {
+public:
+	Worker() : redis_([this] { drainNotifications(); }) {}
+	[[noreturn]] void run();
+
+private:
+	/* listener::Handler: runs inside PostgreSQL's notify code, so it only records. */
+	void onNotification(std::string_view channel, std::string_view payload) override;
+	void onLostNotification() override { lostNotifications_ = true; }
+	void onControlMessage(std::string_view message);
+	void acceptKey(Source &source, std::string_view key);
+	void deferLog(std::string line);
+
+	void drainNotifications();
+	void reloadSettings();
+	void reloadSources();
+	void applyResyncRequests();
+	void listenTo(const std::set<std::string> &channels);
+	bool ensureRedis();
+	void redisFailed(const RedisError &error);
+	Source *nextSourceWithPending();
+	bool pushOneBatch();
+	bool warmupStep();
+	void publishStats();
+	long idleTimeoutMs(TimestampTz now) const;
+
+	RedisConnection redis_;
+	Backoff redisRetry_;
+	bool redisWasDown_ = false;
+	bool resyncAfterConnect_ = false;
+
+	std::vector<std::unique_ptr<Source>> sources_;
+	std::unordered_map<std::string, Source *> byName_;
+	std::unordered_map<std::string, std::vector<Source *>> byChannel_;
+	std::set<std::string> listening_;
+	bool extensionInstalled_ = false;
+	bool firstLoad_ = true;
+	TimestampTz lastCatalogLoad_ = 0;
+
+	/* Filled while draining; acted on by the loop. */
+	bool reloadRequested_ = true;
+	bool lostNotifications_ = false;
+	std::vector<std::string> resyncRequests_; /* source names; "" means all */
+	std::vector<std::string> deferredLog_;
+	int64 unloggedBadNotifications_ = 0;
+	TimestampTz drainTime_ = 0;
+	size_t pendingTotal_ = 0;
+	size_t roundRobin_ = 0;
+};
+
+void Worker::deferLog(std::string line)
+{
+	if (deferredLog_.size() < maxDeferredLogLines)
+		deferredLog_.push_back(std::move(line));
+	else
+		unloggedBadNotifications_++;
+}
+
+void Worker::onNotification(std::string_view channel, std::string_view message)
+{
+	if (channel == payload::controlChannel) {
+		onControlMessage(message);
+		return;
+	}
+	if (channel == payload::keysChannel) {
+		payload::Keys parsed;
+		auto it = payload::parseKeys(message, parsed) ? byName_.find(std::string(parsed.source)) : byName_.end();
+		if (it == byName_.end()) {
+			deferLog("notification on channel \"cachepusher\" names no known source: \"" +
+					 std::string(message.substr(0, 200)) + "\"");
+			return;
+		}
+		for (const std::string &key : parsed.keys)
+			acceptKey(*it->second, key);
+		return;
+	}
+	auto it = byChannel_.find(std::string(channel));
+	if (it == byChannel_.end())
+		return;
+	for (Source *source : it->second)
+		acceptKey(*source, message);
+}
+
+void Worker::onControlMessage(std::string_view message)
+{
+	if (message == "reload")
+		reloadRequested_ = true;
+	else if (message == "resync")
+		resyncRequests_.emplace_back();
+	else if (message.substr(0, 7) == "resync\n")
+		resyncRequests_.emplace_back(message.substr(7));
+	else
+		deferLog("unknown message on channel \"cachepusher_control\": \"" + std::string(message.substr(0, 200)) + "\"");
+}
+
+void Worker::acceptKey(Source &source, std::string_view key)
+{
+	source.stats.keysReceived++;
+	if (key.empty()) {
+		source.stats.errors++;
+		deferLog("source \"" + source.def.name + "\": empty key ignored");
+		return;
+	}
+	/* Keys covered by a resync that has not started reading yet, or of a source we cannot serve. */
+	if (!source.def.problem.empty() || source.warmup.coversNewKeys())
+		return;
+	if (pendingTotal_ >= static_cast<size_t>(settings::maxPending)) {
+		if (!source.overflowed)
+			deferLog("source \"" + source.def.name + "\": more than cachepusher.max_pending (" +
+					 std::to_string(settings::maxPending) + ") keys waiting; falling back to a full resync");
+		source.overflowed = true;
+		return;
+	}
+	if (source.pending.add(key, drainTime_))
+		pendingTotal_++;
+}
+
+void Worker::drainNotifications()
+{
+	if (!listener::pending())
+		return;
+	drainTime_ = GetCurrentTimestamp();
+	listener::drain(*this);
+	for (const std::string &line : deferredLog_)
+		ereport(LOG, (errmsg("cachepusher: %s", line.c_str())));
+	deferredLog_.clear();
+	if (unloggedBadNotifications_ > 0)
+		ereport(LOG, (errmsg("cachepusher: %lld more bad notifications not logged",
+							 static_cast<long long>(unloggedBadNotifications_))));
+	unloggedBadNotifications_ = 0;
+}
+
+void Worker::reloadSettings()
+{
+	ConfigReloadPending = false;
+	pg::call([] { ProcessConfigFile(PGC_SIGHUP); });
+	RedisAddress next = addressFromSettings();
+	if (!next.sameTarget(redis_.address())) {
+		/* Another Redis (or database) may hold anything: write everything there. */
+		ereport(LOG, (errmsg("cachepusher: Redis target changed to %s", next.describe().c_str())));
+		resyncAfterConnect_ = true;
+		redisRetry_.reset();
+	}
+	redis_.configure(next);
+}
+
+void Worker::listenTo(const std::set<std::string> &channels)
+{
+	for (const std::string &channel : listening_)
+		if (!channels.count(channel))
+			listener::unlisten(channel.c_str());
+	for (const std::string &channel : channels)
+		if (!listening_.count(channel))
+			listener::listen(channel.c_str());
+	listening_ = channels;
+}
+
+void Worker::reloadSources()
+{
+	reloadRequested_ = false;
+	lastCatalogLoad_ = GetCurrentTimestamp();
+	std::optional<std::vector<SourceDefinition>> definitions;
+	try {
+		definitions = source_catalog::load();
+	} catch (const pg::PgError &e) {
+		ereport(LOG, (errmsg("cachepusher: could not read the sources: %s", e.what())));
+		return;
+	}
+	bool installed = definitions.has_value();
+	if (installed != extensionInstalled_)
+		ereport(LOG, (errmsg(installed ? "cachepusher: extension found in database \"%s\""
+									   : "cachepusher: extension not installed in database \"%s\"; waiting for CREATE EXTENSION",
+							 settings::database)));
+	extensionInstalled_ = installed;
+	if (!installed)
+		definitions.emplace();
+
+	std::vector<std::unique_ptr<Source>> next;
+	for (SourceDefinition &def : *definitions) {
+		auto found = std::find_if(sources_.begin(), sources_.end(),
+								  [&](const std::unique_ptr<Source> &s) { return s && s->def.name == def.name; });
+		std::unique_ptr<Source> source;
+		if (found != sources_.end()) {
+			source = std::move(*found);
+			if (source->def.sameAs(def)) {
+				next.push_back(std::move(source));
+				continue;
+			}
+			warmup::cancel(*source);
+			forgetDocumentsPlan(*source);
+		} else {
+			source = std::make_unique<Source>();
+			strlcpy(source->stats.name, def.name.c_str(), sizeof(source->stats.name));
+			source->stats.warmupTotal = -1;
+		}
+		source->def = std::move(def);
+		source->hasError = false;
+		if (!source->def.problem.empty()) {
+			ereport(LOG, (errmsg("cachepusher: source \"%s\" cannot be served: %s", source->def.name.c_str(),
+								 source->def.problem.c_str())));
+			source->recordError(source->def.problem, lastCatalogLoad_);
+			source->pending.clear();
+		} else {
+			ereport(LOG, (errmsg("cachepusher: serving source \"%s\" as %s:*", source->def.name.c_str(),
+								 source->def.prefix.c_str())));
+			if (!firstLoad_ || settings::warmupOnStart)
+				warmup::request(*source);
+		}
+		next.push_back(std::move(source));
+	}
+	for (auto &gone : sources_) {
+		if (!gone)
+			continue;
+		ereport(LOG, (errmsg("cachepusher: source \"%s\" dropped", gone->def.name.c_str())));
+		warmup::cancel(*gone);
+		forgetDocumentsPlan(*gone);
+	}
+	sources_ = std::move(next);
+	firstLoad_ = false;
+
+	byName_.clear();
+	byChannel_.clear();
+	std::set<std::string> channels{payload::controlChannel, payload::keysChannel};
+	for (auto &source : sources_) {
+		byName_[source->def.name] = source.get();
+		for (const std::string &channel : source->def.channels) {
+			byChannel_[channel].push_back(source.get());
+			channels.insert(channel);
+		}
+	}
+	listenTo(channels);
+}
+
+void Worker::applyResyncRequests()
+{
+	if (lostNotifications_) {
+		ereport(LOG, (errmsg("cachepusher: notifications were lost (out of memory); resyncing every source")));
+		lostNotifications_ = false;
+		resyncRequests_.emplace_back();
+	}
+	for (auto &source : sources_) {
+		if (source->overflowed) {
+			source->overflowed = false;
+			pendingTotal_ -= std::min(pendingTotal_, source->pending.size());
+			source->pending.clear();
+			warmup::request(*source);
+		}
+	}
+	std::vector<std::string> requests;
+	requests.swap(resyncRequests_);
+	for (const std::string &name : requests) {
+		for (auto &source : sources_)
+			if ((name.empty() || source->def.name == name) && source->def.problem.empty())
+				warmup::request(*source);
+		if (!name.empty() && !byName_.count(name))
+			ereport(LOG, (errmsg("cachepusher: resync asked for unknown source \"%s\"", name.c_str())));
+	}
+}
+
+bool Worker::ensureRedis()
+{
+	if (redis_.connected())
+		return true;
+	if (!redisRetry_.due(GetCurrentTimestamp()))
+		return false;
+	try {
+		redis_.connect();
+	} catch (const RedisError &e) {
+		redisFailed(e);
+		return false;
+	}
+	ereport(LOG, (errmsg("cachepusher: connected to Redis at %s", redis_.address().describe().c_str())));
+	redisRetry_.reset();
+	redisWasDown_ = false;
+	if (resyncAfterConnect_) {
+		resyncAfterConnect_ = false;
+		resyncRequests_.emplace_back();
+	}
+	return true;
+}
+
+void Worker::redisFailed(const RedisError &error)
+{
+	redis_.disconnect();
+	long delay = redisRetry_.failed(GetCurrentTimestamp());
+	/* One line when the outage starts, then one per retry at most at the capped interval. */
+	if (!redisWasDown_ || delay >= settings::retryMaxIntervalMs)
+		ereport(LOG, (errmsg("cachepusher: %s", error.what()),
+					  errdetail("Changes are kept and written once Redis is back; next attempt in %ld ms.", delay)));
+	redisWasDown_ = true;
+}
+
+Source *Worker::nextSourceWithPending()
+{
+	TimestampTz now = GetCurrentTimestamp();
+	for (size_t i = 0; i < sources_.size(); i++) {
+		Source &source = *sources_[(roundRobin_ + i) % sources_.size()];
+		if (!source.pending.empty() && source.def.problem.empty() && source.fetchRetry.due(now)) {
+			roundRobin_ = (roundRobin_ + i + 1) % sources_.size();
+			return &source;
+		}
+	}
+	return nullptr;
+}
+
+bool Worker::pushOneBatch()
+{
+	Source *source = nextSourceWithPending();
+	if (source == nullptr)
+		return false;
+	std::vector<std::string> keys = source->pending.take(settings::batchSize);
+	pendingTotal_ -= std::min(pendingTotal_, keys.size());
+	std::vector<Document> documents;
+	std::vector<FailedKey> failed;
+	try {
+		pg::inTransaction("cachepusher: fetching documents",
+						  [&] { fetchDocuments(*source, keys, documents, failed); });
+	} catch (const pg::PgError &e) {
+		/* The source itself failed (its plan cannot be prepared): keep the keys and retry later. */
+		TimestampTz now = GetCurrentTimestamp();
+		long delay = source->fetchRetry.failed(now);
+		ereport(LOG, (errmsg("cachepusher: source \"%s\": could not build documents: %s", source->def.name.c_str(),
+							 e.what()),
+					  errdetail("%zu keys are kept and retried in %ld ms.", keys.size(), delay)));
+		source->recordError(std::string("could not build documents: ") + e.what(), now);
+		source->hasError = true;
+		forgetDocumentsPlan(*source);
+		for (const std::string &key : keys)
+			if (source->pending.add(key, now))
+				pendingTotal_++;
+		return true;
+	}
+	source->fetchRetry.reset();
+	TimestampTz now = GetCurrentTimestamp();
+	for (const FailedKey &f : failed)
+		source->keyFailed(f.key, f.error, now);
+	try {
+		redis_sink::writeDocuments(redis_, *source, documents);
+	} catch (const RedisError &) {
+		for (const Document &doc : documents)
+			if (source->pending.add(doc.key, now))
+				pendingTotal_++;
+		throw;
+	}
+	return true;
+}
+
+bool Worker::warmupStep()
+{
+	/* One warmup at a time, chunk by chunk, so streaming batches go on in between. */
+	for (auto &source : sources_)
+		if (source->warmup.active() && source->def.problem.empty())
+			return warmup::step(*source, redis_);
+	return false;
+}
+
+void Worker::publishStats()
+{
+	std::vector<SourceStats> stats;
+	stats.reserve(sources_.size());
+	pendingTotal_ = 0;
+	for (auto &source : sources_) {
+		SourceStats s = source->stats;
+		s.pending = source->pending.size();
+		s.oldestPendingAt = source->pending.oldestSince();
+		pendingTotal_ += source->pending.size();
+		if (!source->def.problem.empty() || source->hasError)
+			s.state = SourceState::Error;
+		else if (!redis_.connected())
+			s.state = SourceState::RedisDown;
+		else if (source->warmup.active())
+			s.state = SourceState::Warming;
+		else
+			s.state = SourceState::Streaming;
+		stats.push_back(s);
+	}
+	shared_state::publish(stats.data(), stats.size());
+}
+
+long Worker::idleTimeoutMs(TimestampTz now) const
+{
+	TimestampTz wake = TimestampTzPlusMilliseconds(lastCatalogLoad_, catalogRefreshMs);
+	if (!redis_.connected() && !sources_.empty())
+		wake = std::min(wake, redisRetry_.nextAttempt());
+	for (auto &source : sources_) {
+		if (source->warmup.phase == Warmup::Phase::Requested)
+			wake = std::min(wake, source->warmup.retry.nextAttempt());
+		if (!source->pending.empty())
+			wake = std::min(wake, source->fetchRetry.nextAttempt());
+	}
+	return std::max<long>(1, TimestampDifferenceMilliseconds(now, wake));
+}
+
+void Worker::run()
+{
+	listener::listen(payload::controlChannel);
+	listener::listen(payload::keysChannel);
+	listening_ = {payload::controlChannel, payload::keysChannel};
+	redis_.configure(addressFromSettings());
+
+	for (;;) {
+		pg::checkInterrupts();
+		if (ConfigReloadPending)
+			reloadSettings();
+		drainNotifications();
+		TimestampTz now = GetCurrentTimestamp();
+		if (reloadRequested_ || TimestampDifferenceExceeds(lastCatalogLoad_, now, catalogRefreshMs))
+			reloadSources();
+		applyResyncRequests();
+
+		bool worked = false;
+		if (!sources_.empty() && ensureRedis()) {
+			try {
+				worked |= pushOneBatch();
+				worked |= warmupStep();
+			} catch (const RedisError &e) {
+				redisFailed(e);
+			}
+		}
+		publishStats();
+
+		/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
+		if (!worked && !listener::pending() && !ConfigReloadPending && !reloadRequested_) {
+			long timeout = idleTimeoutMs(GetCurrentTimestamp());
+			pg::call([timeout] {
+				WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout, PG_WAIT_EXTENSION);
+			});
+			ResetLatch(MyLatch);
+		}
+	}
+}
+
+void clearWorkerPid(int, Datum)
+{
+	shared_state::setWorkerPid(0);
+}
+
+} // namespace
+} // namespace cachepusher
+
+void cachepusher_worker_main(Datum)
+{
+	using namespace cachepusher;
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	const char *role = settings::role && settings::role[0] ? settings::role : NULL;
+	BackgroundWorkerInitializeConnection(settings::database, role, 0);
+	pgstat_report_appname("cachepusher");
+	shared_state::setWorkerPid(MyProcPid);
+	on_shmem_exit(clearWorkerPid, 0);
+	ereport(LOG, (errmsg("cachepusher: worker started in database \"%s\"", settings::database)));
+
+	/* Nothing may unwind out of here: the loop only ends through proc_exit (SIGTERM, postmaster death). */
+	static Worker *worker = nullptr;
+	std::exception_ptr error;
+	try {
+		worker = new Worker();
+		worker->run();
+	} catch (...) {
+		error = std::current_exception();
+	}
+	try {
+		std::rethrow_exception(error);
+	} catch (const std::exception &e) {
+		ereport(LOG, (errmsg("cachepusher: worker stopped by an unexpected error: %s", e.what())));
+	} catch (...) {
+		ereport(LOG, (errmsg("cachepusher: worker stopped by an unexpected error")));
+	}
+	proc_exit(1);
+}
