@@ -12,7 +12,7 @@ SHLIB_LINK = -lhiredis -lstdc++
 
 # pg_regress covers the SQL surface on a throwaway instance; it needs no running server.
 REGRESS = api
-REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=$(srcdir)/sql/regress.conf
+REGRESS_OPTS = --temp-instance=tmp_regress
 
 # TAP tests need the worker and a real redis-server; see test/README.md.
 TAP_TESTS = 1

@@ -34,7 +34,7 @@ void registerWorker()
 
 void _PG_init(void)
 {
-	cachepusher::settings::define();
+	cachepusher::settings::define(process_shared_preload_libraries_in_progress);
 
 	if (!process_shared_preload_libraries_in_progress) {
 		/* Loaded by CREATE EXTENSION or LOAD: the SQL API works, but nothing fills Redis. */

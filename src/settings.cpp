@@ -23,9 +23,11 @@ int connectTimeoutMs;
 int commandTimeoutMs;
 int retryIntervalMs;
 int retryMaxIntervalMs;
-int maxSources;
+int maxSources = 64;
 
-void define()
+
+namespace {
+void definePostmasterSettings()
 {
 	DefineCustomStringVariable("cachepusher.database", "Database the cachepusher worker connects to.",
 							   NULL, &database, "postgres", PGC_POSTMASTER, 0, NULL, NULL, NULL);
@@ -36,7 +38,10 @@ void define()
 	DefineCustomIntVariable("cachepusher.max_sources",
 							"Number of sources whose counters the status view can show.", NULL,
 							&maxSources, 64, 1, 10000, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+}
 
+void defineReloadableSettings()
+{
 	DefineCustomStringVariable("cachepusher.redis_host",
 							   "Redis host name or address; a value starting with / is a unix socket path.",
 							   NULL, &redisHost, "127.0.0.1", PGC_SIGHUP, 0, NULL, NULL, NULL);
@@ -75,7 +80,15 @@ void define()
 	DefineCustomIntVariable("cachepusher.retry_max_interval", "Longest wait between retries.", NULL,
 							&retryMaxIntervalMs, 30000, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL,
 							NULL);
+}
+} // namespace
 
+void define(bool preloading)
+{
+	/* PostgreSQL refuses postmaster-context settings defined after start-up (a FATAL error). */
+	if (preloading)
+		definePostmasterSettings();
+	defineReloadableSettings();
 	MarkGUCPrefixReserved("cachepusher");
 }
 

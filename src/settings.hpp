@@ -3,7 +3,7 @@
 
 namespace cachepusher::settings {
 
-extern char *database;
+extern char *database; /* NULL unless preloaded */
 extern char *role;
 extern char *redisHost;
 extern int redisPort;
@@ -19,6 +19,7 @@ extern int retryIntervalMs;
 extern int retryMaxIntervalMs;
 extern int maxSources;
 
-void define();
+/* Defines the settings; the postmaster-context ones only while preloading (else they keep defaults). */
+void define(bool preloading);
 
 } // namespace cachepusher::settings

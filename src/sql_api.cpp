@@ -71,11 +71,13 @@ std::optional<std::string> textArg(FunctionCallInfo fcinfo, int n)
 
 void checkName(const char *what, const std::optional<std::string> &name)
 {
+	if (!name)
+		fail(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(what) + " must not be NULL");
 	bool valid = name && !name->empty() && name->size() <= 63;
 	for (char c : name.value_or(""))
 		valid = valid && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
 	if (!valid)
-		fail(ERRCODE_INVALID_PARAMETER_VALUE, std::string("invalid ") + what + " \"" + name.value_or("(null)") + "\"",
+		fail(ERRCODE_INVALID_PARAMETER_VALUE, std::string("invalid ") + what + " \"" + *name + "\"",
 			 "Use 1 to 63 characters of letters, digits, \"_\", \".\" and \"-\".");
 }
 
