@@ -159,7 +159,7 @@ void sweepStaleKeys(Source &source, RedisConnection &redis)
 	long secs;
 	int usecs;
 	TimestampDifference(w.startedAt, now, &secs, &usecs);
-	ereport(LOG, (errmsg("cachepusher: source \"%s\" warmed: %lld documents in %.3f s, %lld keys not returned "
+	ereport(LOG, (errmsg("cachepusher: source \"%s\" warmed: %lld keys in %.3f s, %lld keys not returned "
 						 "by the key query re-checked",
 						 source.def.name.c_str(), static_cast<long long>(w.keysRead), secs + usecs / 1e6,
 						 static_cast<long long>(w.staleCandidates))));

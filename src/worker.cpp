@@ -85,6 +85,8 @@ private:
 	bool warmupStep();
 	void publishStats();
 	long idleTimeoutMs(TimestampTz now) const;
+	void runOnce();
+	void waitOnLatch(long timeoutMs);
 
 	RedisConnection redis_;
 	Backoff redisRetry_;
@@ -461,35 +463,51 @@ void Worker::run()
 	redis_.configure(addressFromSettings());
 
 	for (;;) {
-		pg::checkInterrupts();
-		if (ConfigReloadPending)
-			reloadSettings();
-		drainNotifications();
-		TimestampTz now = GetCurrentTimestamp();
-		if (reloadRequested_ || TimestampDifferenceExceeds(lastCatalogLoad_, now, catalogRefreshMs))
-			reloadSources();
-		applyResyncRequests();
-
-		bool worked = false;
-		if (!sources_.empty() && ensureRedis()) {
-			try {
-				worked |= pushOneBatch();
-				worked |= warmupStep();
-			} catch (const RedisError &e) {
-				redisFailed(e);
-			}
-		}
-		publishStats();
-
-		/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
-		if (!worked && !listener::pending() && !ConfigReloadPending && !reloadRequested_) {
-			long timeout = idleTimeoutMs(GetCurrentTimestamp());
-			pg::call([timeout] {
-				WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout, PG_WAIT_EXTENSION);
-			});
-			ResetLatch(MyLatch);
+		try {
+			runOnce();
+		} catch (const pg::PgError &e) {
+			/* Not a source's fault (those are handled where they happen): a cancel, a failed LISTEN. */
+			pg::abortTransaction();
+			ereport(LOG, (errmsg("cachepusher: %s", e.what()),
+						  errdetail("The worker carries on after %d ms.", settings::retryIntervalMs)));
+			waitOnLatch(settings::retryIntervalMs);
 		}
 	}
+}
+
+void Worker::runOnce()
+{
+	pg::checkInterrupts();
+	if (ConfigReloadPending)
+		reloadSettings();
+	drainNotifications();
+	TimestampTz now = GetCurrentTimestamp();
+	if (reloadRequested_ || TimestampDifferenceExceeds(lastCatalogLoad_, now, catalogRefreshMs))
+		reloadSources();
+	applyResyncRequests();
+
+	bool worked = false;
+	if (!sources_.empty() && ensureRedis()) {
+		try {
+			worked |= pushOneBatch();
+			worked |= warmupStep();
+		} catch (const RedisError &e) {
+			redisFailed(e);
+		}
+	}
+	publishStats();
+
+	/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
+	if (!worked && !listener::pending() && !ConfigReloadPending && !reloadRequested_)
+		waitOnLatch(idleTimeoutMs(GetCurrentTimestamp()));
+}
+
+void Worker::waitOnLatch(long timeoutMs)
+{
+	pg::call([timeoutMs] {
+		WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeoutMs, PG_WAIT_EXTENSION);
+	});
+	ResetLatch(MyLatch);
 }
 
 void clearWorkerPid(int, Datum)
