@@ -37,19 +37,20 @@ else
 fi
 
 cleanup() {
-  local status=$?
+  local status=$? failed=false
   set +e
   trap - EXIT INT TERM
+  case $status in 0|130|143) ;; *) failed=true ;; esac   # 130, 143: interrupted
+  if $failed && [ -s "$pglog" ]; then
+    printf '\n%sdemo failed; the end of the PostgreSQL log (%s):%s\n' "$bold" "$pglog" "$plain" >&2
+    tail -n 20 "$pglog" >&2
+  fi
   [ -n "$simulator_pid" ] && kill "$simulator_pid" 2>/dev/null && wait "$simulator_pid" 2>/dev/null
   if [ -f "$tmp/data/postmaster.pid" ]; then
-    as_pg "$pgbin/pg_ctl" -D "$tmp/data" -m fast -w stop >/dev/null 2>&1 || true
+    as_pg "$pgbin/pg_ctl" -D "$tmp/data" -m fast -w stop >/dev/null 2>&1
   fi
-  if [ -n "$redis_pid" ]; then
-    kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
-  fi
-  if [ "$status" -ne 0 ] && [ "$status" -ne 130 ] && [ "$status" -ne 143 ] && [ -s "$pglog" ]; then
-    printf '\n%sdemo failed; the end of the PostgreSQL log (%s):%s\n' "$bold" "$pglog" "$plain" >&2
-    tail -n 25 "$pglog" >&2
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+  if $failed; then
     rm -rf "$tmp/data" "$tmp/redis"
     printf 'logs kept in %s\n' "$tmp" >&2
   else
