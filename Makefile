@@ -17,7 +17,6 @@ REGRESS_OPTS = --temp-instance=tmp_regress
 # TAP tests need the worker and a real redis-server; see test/README.md.
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
-PROVE_FLAGS = -I $(srcdir)/test/perl
 
 EXTRA_CLEAN = tmp_regress tmp_check results regression.diffs regression.out
 
@@ -27,3 +26,6 @@ include $(PGXS)
 # Debian's server is built with LLVM, so PGXS also emits JIT bitcode with clang, which
 # neither defaults to C++17 nor sees PG_CXXFLAGS.
 COMPILE.cxx.bc += $(PG_CXXFLAGS)
+
+# Makefile.global resets PROVE_FLAGS, so the tests' own Perl modules are added after it.
+PROVE_FLAGS += -I $(srcdir)/test/perl

@@ -1,0 +1,148 @@
+# A real redis-server for one test, started on a free port, and a minimal RESP client to read it.
+# The client speaks the wire protocol directly so tests see exact bytes, with no shell quoting.
+package CachePusher::Redis;
+
+use strict;
+use warnings;
+use IO::Socket::INET;
+use File::Path qw(make_path);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(usleep);
+
+my @running;    # stopped by END, also when a test dies
+
+sub new
+{
+	my ($class, %opts) = @_;
+	my $self = bless {
+		port => $opts{port} // PostgreSQL::Test::Cluster::get_free_port(),
+		dir  => $opts{dir} // PostgreSQL::Test::Utils::tempdir('redis'),
+		args => $opts{args} // [],
+	}, $class;
+	$self->start;
+	return $self;
+}
+
+sub port { return $_[0]->{port}; }
+sub logfile { return "$_[0]->{dir}/redis.log"; }
+
+sub start
+{
+	my ($self) = @_;
+	my $pidfile = "$self->{dir}/redis.pid";
+	unlink $pidfile;
+	system_or_bail(
+		'redis-server', '--port', $self->{port}, '--bind', '127.0.0.1',
+		'--dir', $self->{dir}, '--save', '', '--appendonly', 'no',
+		'--daemonize', 'yes', '--pidfile', $pidfile, '--logfile', $self->logfile,
+		@{ $self->{args} });
+	for (1 .. 500)
+	{
+		last if -s $pidfile && eval { $self->command('PING'); 1 };
+		usleep(10_000);
+	}
+	$self->command('PING') eq 'PONG' or die "redis-server on port $self->{port} did not start";
+	$self->{pid} = PostgreSQL::Test::Utils::slurp_file($pidfile) + 0;
+	push @running, $self;
+	return;
+}
+
+# Stops the server at once, without saving: whatever it held is gone, as after a crash.
+sub stop
+{
+	my ($self) = @_;
+	my $pid = delete $self->{pid} or return;
+	kill 'KILL', $pid;
+	usleep(10_000) while kill 0, $pid;
+	delete $self->{socket};
+	@running = grep { $_ != $self } @running;
+	return;
+}
+
+END { $_->stop for @running; }
+
+# Sends one command, returns its reply: a string, an integer, undef for nil, an array ref for an
+# array. An error reply dies with its text.
+sub command
+{
+	my ($self, @args) = @_;
+	my $sock = $self->{socket} //= IO::Socket::INET->new(
+		PeerAddr => '127.0.0.1', PeerPort => $self->{port}, Proto => 'tcp', Timeout => 5)
+	  or die "cannot connect to redis on port $self->{port}: $!";
+	my $request = '*' . scalar(@args) . "\r\n";
+	$request .= '$' . length($_) . "\r\n$_\r\n" for @args;
+	unless (print {$sock} $request)
+	{
+		delete $self->{socket};
+		die "cannot send to redis: $!";
+	}
+	my $reply = eval { _read_reply($sock) };
+	if (!defined $reply && $@)
+	{
+		delete $self->{socket} unless $@ =~ /^redis error/;
+		die $@;
+	}
+	return $reply;
+}
+
+sub _read_line
+{
+	my ($sock) = @_;
+	my $line = <$sock>;
+	die "redis closed the connection\n" unless defined $line;
+	$line =~ s/\r\n\z//;
+	return $line;
+}
+
+sub _read_reply
+{
+	my ($sock) = @_;
+	my $line = _read_line($sock);
+	my ($type, $rest) = (substr($line, 0, 1), substr($line, 1));
+	return $rest if $type eq '+';
+	return $rest + 0 if $type eq ':';
+	die "redis error: $rest\n" if $type eq '-';
+	if ($type eq '$')
+	{
+		return undef if $rest < 0;
+		my $data = '';
+		while (length($data) < $rest + 2)
+		{
+			my $n = read($sock, $data, $rest + 2 - length($data), length($data));
+			die "redis closed the connection\n" unless $n;
+		}
+		return substr($data, 0, $rest);
+	}
+	if ($type eq '*')
+	{
+		return undef if $rest < 0;
+		return [ map { _read_reply($sock) } 1 .. $rest ];
+	}
+	die "unexpected redis reply: $line\n";
+}
+
+sub get { my ($self, $key) = @_; return $self->command('GET', $key); }
+
+# Every key under "prefix:" with its value, as a hash.
+sub all_under
+{
+	my ($self, $prefix) = @_;
+	my (%values, @keys);
+	my $cursor = '0';
+	do
+	{
+		my $reply = $self->command('SCAN', $cursor, 'MATCH', "$prefix:*", 'COUNT', 1000);
+		$cursor = $reply->[0];
+		push @keys, @{ $reply->[1] };
+	} while ($cursor ne '0');
+	while (my @chunk = splice(@keys, 0, 500))
+	{
+		my $got = $self->command('MGET', @chunk);
+		@values{@chunk} = @$got;
+	}
+	delete $values{$_} for grep { !defined $values{$_} } keys %values;
+	return \%values;
+}
+
+1;

@@ -1,0 +1,136 @@
+# What the TAP tests share: a PostgreSQL 15 node that preloads the worker and talks to a real
+# redis-server, the seed's customer/address schema, and checks that poll for a state instead of
+# sleeping.
+package CachePusher::Test;
+
+use strict;
+use warnings;
+use Exporter 'import';
+use File::Basename qw(dirname);
+use File::Spec;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+use CachePusher::Redis;
+
+our @EXPORT = qw(
+  start_redis new_node load_seed_schema add_seed_source poll_until
+  cache_differences cache_matches worker_pid source_status);
+
+my $repo = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
+our $timeout = $PostgreSQL::Test::Utils::timeout_default;
+
+sub start_redis { return CachePusher::Redis->new(@_); }
+
+# A started node whose worker serves database "postgres" and writes to $redis. Short retry
+# intervals keep the fault tests quick; extra postgresql.conf lines come in $opts{conf}.
+sub new_node
+{
+	my ($name, $redis, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	my $port = $redis->port;
+	$node->append_conf('postgresql.conf', <<"CONF" . ($opts{conf} // ''));
+shared_preload_libraries = 'cachepusher'
+cachepusher.database = 'postgres'
+cachepusher.redis_host = '127.0.0.1'
+cachepusher.redis_port = $port
+cachepusher.retry_interval = 100
+cachepusher.retry_max_interval = 1000
+log_min_messages = info
+CONF
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION cachepusher');
+	return $node;
+}
+
+# The 2015 seed's tables, triggers and customer_get(), unchanged (examples/schema.sql).
+sub load_seed_schema
+{
+	my ($node, $dbname) = @_;
+	my $schema = slurp_file("$repo/examples/schema.sql");
+	$node->safe_psql($dbname // 'postgres', $schema);
+	return;
+}
+
+# The seed's source, served through its own channels, as the README shows.
+sub add_seed_source
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{
+		SELECT cachepusher.add_source('customer', 'customer_get(int)',
+		    'SELECT id_customer FROM customer',
+		    channels => ARRAY['customer_updated', 'customer_deleted'])});
+	return;
+}
+
+# Calls $check until it returns true or the test timeout passes; returns whether it did.
+sub poll_until
+{
+	my ($check, $seconds) = @_;
+	my $deadline = time + ($seconds // $timeout);
+	while (time < $deadline)
+	{
+		return 1 if $check->();
+		usleep(20_000);
+	}
+	return $check->() ? 1 : 0;
+}
+
+# What differs between Redis and the database for one prefix, as sorted lines
+# "missing <key>", "stale <key>", "orphan <key>". $documents is a query returning (key, document).
+sub cache_differences
+{
+	my ($node, $redis, $prefix, $documents) = @_;
+	# hex keeps any byte of a document intact through psql's text output.
+	my $out = $node->safe_psql('postgres',
+		"SELECT encode(convert_to(k::text, 'UTF8'), 'hex'), encode(convert_to(d::text, 'UTF8'), 'hex')
+		   FROM ($documents) AS docs(k, d) WHERE d IS NOT NULL");
+	my %db;
+	for my $line (split /\n/, $out)
+	{
+		my ($k, $d) = split /\|/, $line;
+		$db{ "$prefix:" . pack('H*', $k) } = pack('H*', $d // '');
+	}
+	my $cache = $redis->all_under($prefix);
+	my @diff;
+	for my $key (keys %db)
+	{
+		if (!exists $cache->{$key}) { push @diff, "missing $key"; }
+		elsif ($cache->{$key} ne $db{$key}) { push @diff, "stale $key"; }
+	}
+	push @diff, map { "orphan $_" } grep { !exists $db{$_} } keys %$cache;
+	return sort @diff;
+}
+
+# Polls until Redis equals the database for the prefix; one test, which shows the differences left.
+sub cache_matches
+{
+	my ($node, $redis, $prefix, $documents, $name) = @_;
+	my @diff;
+	poll_until(sub { @diff = cache_differences($node, $redis, $prefix, $documents); !@diff });
+	my $shown = @diff > 10 ? join(', ', @diff[0 .. 9]) . ', ...' : join(', ', @diff);
+	return is(scalar(@diff), 0, $name) || diag("differences (" . scalar(@diff) . "): $shown");
+}
+
+sub worker_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'cachepusher'");
+}
+
+# One source's row of cachepusher.status as a hash.
+sub source_status
+{
+	my ($node, $source) = @_;
+	my @cols = qw(state keys_received documents_written keys_deleted errors pending);
+	my $row = $node->safe_psql('postgres',
+		'SELECT ' . join(', ', @cols) . " FROM cachepusher.status WHERE source = '$source'");
+	my %status;
+	@status{@cols} = split /\|/, $row;
+	return \%status;
+}
+
+1;
