@@ -1,5 +1,6 @@
 #include "source.hpp"
 
+#include "log_text.hpp"
 #include "settings.hpp"
 
 #include <algorithm>
@@ -40,15 +41,17 @@ long Backoff::failed(TimestampTz now)
 void Source::recordError(const std::string &message, TimestampTz now)
 {
 	stats.errors++;
-	strlcpy(stats.lastError, message.c_str(), sizeof(stats.lastError));
+	size_t length = clippedLength(message, sizeof(stats.lastError) - 1);
+	memcpy(stats.lastError, message.data(), length);
+	stats.lastError[length] = '\0';
 	stats.lastErrorAt = now;
 }
 
 void Source::keyFailed(const std::string &key, const std::string &error, TimestampTz now)
 {
-	ereport(LOG, (errmsg("cachepusher: source \"%s\", key \"%s\": %s", def.name.c_str(), key.c_str(),
-						 error.c_str())));
-	recordError("key \"" + key + "\": " + error, now);
+	std::string line = "key \"" + logExcerpt(key) + "\": " + logExcerpt(error, 300);
+	ereport(LOG, (errmsg("cachepusher: source \"%s\", %s", def.name.c_str(), line.c_str())));
+	recordError(line, now);
 }
 
 } // namespace cachepusher

@@ -6,6 +6,7 @@
  */
 #include "document_fetcher.hpp"
 #include "listener.hpp"
+#include "log_text.hpp"
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
 #include "redis_connection.hpp"
@@ -128,10 +129,14 @@ void Worker::onNotification(std::string_view channel, std::string_view message)
 	}
 	if (channel == payload::keysChannel) {
 		payload::Keys parsed;
-		auto it = payload::parseKeys(message, parsed) ? byName_.find(std::string(parsed.source)) : byName_.end();
+		if (!payload::parseKeys(message, parsed)) {
+			deferLog("notification on channel \"cachepusher\" names no source: \"" + logExcerpt(message) + "\"");
+			return;
+		}
+		auto it = byName_.find(std::string(parsed.source));
 		if (it == byName_.end()) {
-			deferLog("notification on channel \"cachepusher\" names no known source: \"" +
-					 std::string(message.substr(0, 200)) + "\"");
+			deferLog("notification on channel \"cachepusher\" for unknown source \"" + logExcerpt(parsed.source) +
+					 "\"");
 			return;
 		}
 		for (const std::string &key : parsed.keys)
@@ -154,7 +159,7 @@ void Worker::onControlMessage(std::string_view message)
 	else if (message.substr(0, 7) == "resync\n")
 		resyncRequests_.emplace_back(message.substr(7));
 	else
-		deferLog("unknown message on channel \"cachepusher_control\": \"" + std::string(message.substr(0, 200)) + "\"");
+		deferLog("unknown message on channel \"cachepusher_control\": \"" + logExcerpt(message) + "\"");
 }
 
 void Worker::acceptKey(Source &source, std::string_view key)

@@ -1,0 +1,85 @@
+# Bad input loses nothing else: a payload that is not a key, a document function that raises for
+# one key, Redis refusing one command. Each gives a log line naming source and key and an error
+# counted in status, and every other key of the batch is written.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use CachePusher::Test;
+
+my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
+
+# Redis refuses the worker's user every key that starts with "customer:9"; all else is allowed.
+my $redis = start_redis();
+$redis->command('ACL', 'SETUSER', 'pusher', 'on', '>s3cret', '~customer:[^9]*', '~picky:[^9]*', '+@all');
+my $node = new_node('bad_input', $redis, conf => <<'CONF');
+cachepusher.redis_username = 'pusher'
+cachepusher.redis_password = 's3cret'
+CONF
+load_seed_schema($node);
+$node->safe_psql('postgres', q{
+	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 30) i;
+	-- A document function that fails for one key only.
+	CREATE FUNCTION picky_get(id int) RETURNS json LANGUAGE plpgsql STABLE AS $$
+	BEGIN
+	    IF id = 13 THEN RAISE EXCEPTION 'thirteen is unlucky'; END IF;
+	    RETURN customer_get(id);
+	END $$;
+});
+add_seed_source($node);
+$node->safe_psql('postgres', q{
+	SELECT cachepusher.add_source('picky', 'picky_get(int)', 'SELECT id_customer FROM customer',
+	                              channels => ARRAY['customer_updated', 'customer_deleted'])});
+
+# Redis refusing one command: customer:9 is never written, every other key is.
+my $all_but_9 = "$docs WHERE id_customer <> 9";
+cache_matches($node, $redis, 'customer', $all_but_9, 'warmup writes every key Redis accepts');
+is($redis->get('customer:9'), undef, 'the refused key is not in Redis');
+ok($node->log_contains(qr/cachepusher: source "customer", key "9": Redis refused SET: NOPERM/),
+	'the refused command is logged with source and key');
+
+# A function raising for one key: the other keys of the same query are written.
+my $picky = "SELECT id_customer, customer_get(id_customer) FROM customer WHERE id_customer NOT IN (9, 13)";
+cache_matches($node, $redis, 'picky', $picky, 'warmup writes every key the function builds');
+ok($node->log_contains(qr/cachepusher: source "picky", key "13": thirteen is unlucky/),
+	'the raising key is logged with source and key');
+
+my $errors_before = source_status($node, 'customer')->{errors};
+my $log_offset = -s $node->logfile;
+
+# A payload that is not an integer, amid good keys of the same transaction.
+$node->safe_psql('postgres', q{
+	BEGIN;
+	SELECT pg_notify('customer_updated', 'abc');
+	UPDATE customer SET name = name || ' (changed)' WHERE id_customer BETWEEN 1 AND 20;
+	COMMIT;
+});
+cache_matches($node, $redis, 'customer', $all_but_9, 'the good keys beside a bad payload are written');
+cache_matches($node, $redis, 'picky', $picky, 'the good keys beside a raising key are written');
+$node->wait_for_log(qr/cachepusher: source "customer", key "abc": invalid input syntax for type integer/,
+	$log_offset);
+pass('the bad payload is logged with source and key');
+$node->wait_for_log(qr/cachepusher: source "picky", key "13": thirteen is unlucky/, $log_offset);
+pass('the raising key is logged again when it changes again');
+
+# errors: "abc" and the refused customer:9 at least.
+ok(poll_until(sub { source_status($node, 'customer')->{errors} >= $errors_before + 2 }),
+	'errors are counted in status');
+my $picky_status = source_status($node, 'picky');
+ok($picky_status->{errors} >= 2, "the raising key is counted ($picky_status->{errors})");
+like($node->safe_psql('postgres', "SELECT last_error FROM cachepusher.status WHERE source = 'picky'"),
+	qr/^key "(13": thirteen is unlucky|9": Redis refused SET: NOPERM)/, 'status shows the last error');
+is($picky_status->{state}, 'streaming', 'a failing key does not stop the source');
+
+# Payloads that name no key of anything, on the worker's own channel.
+$node->safe_psql('postgres', q{
+	SELECT pg_notify('cachepusher', '');
+	SELECT pg_notify('cachepusher', 'no_such_source' || E'\n' || '1');
+	SELECT pg_notify('cachepusher', repeat('x', 7999));
+});
+$node->safe_psql('postgres', q{UPDATE customer SET email = 'after@garbage' WHERE id_customer = 2});
+cache_matches($node, $redis, 'customer', $all_but_9, 'garbage on the worker channel harms nothing');
+ok($node->log_contains(qr/for unknown source "no_such_source"/), 'a notification for an unknown source is logged');
+isnt(worker_pid($node), '', 'the worker is still running');
+
+done_testing();
