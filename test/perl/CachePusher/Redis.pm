@@ -48,12 +48,14 @@ sub start
 	return;
 }
 
-# Stops the server at once, without saving: whatever it held is gone, as after a crash.
+# Stops the server. By default at once, without saving: whatever it held is gone, as after a
+# crash. With keep => 1 it saves first, and the next start() loads what it held.
 sub stop
 {
-	my ($self) = @_;
+	my ($self, %opts) = @_;
 	my $pid = delete $self->{pid} or return;
-	kill 'KILL', $pid;
+	if ($opts{keep}) { eval { $self->command('SHUTDOWN', 'SAVE') }; }
+	else { kill 'KILL', $pid; }
 	usleep(10_000) while kill 0, $pid;
 	delete $self->{socket};
 	@running = grep { $_ != $self } @running;

@@ -1,0 +1,55 @@
+# Redis goes away and comes back. Meanwhile the application's commits go on undisturbed, the
+# worker keeps draining notifications and keeps the changed keys, and writes them all once Redis
+# is back.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+use CachePusher::Test;
+
+my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
+
+my $redis = start_redis();
+my $node = new_node('redis_down', $redis);
+load_seed_schema($node);
+$node->safe_psql('postgres', q{
+	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 200) i;
+	INSERT INTO address (fk_customer, city) SELECT 1 + i % 200, 'city ' || i FROM generate_series(1, 400) i;
+});
+add_seed_source($node);
+cache_matches($node, $redis, 'customer', $docs, 'warm before the outage');
+
+# Redis saves and stops: when it starts again it holds what it held, and misses what changed since.
+$redis->stop(keep => 1);
+my $received = source_status($node, 'customer')->{keys_received};
+my $started = time;
+for my $i (1 .. 40)
+{
+	$node->safe_psql('postgres', qq{
+		UPDATE customer SET name = 'changed during the outage $i' WHERE id_customer = $i;
+		INSERT INTO address (fk_customer, city) VALUES (100 + $i, 'new during the outage');
+		DELETE FROM customer WHERE id_customer = 150 + $i;
+	});
+}
+my $elapsed = time - $started;
+note(sprintf('40 application transactions during the outage took %.3f s', $elapsed));
+
+ok(poll_until(sub { source_status($node, 'customer')->{state} eq 'redis_down' }), 'status says redis_down');
+ok(poll_until(sub { source_status($node, 'customer')->{keys_received} >= $received + 120 }),
+	'the worker kept draining notifications');
+ok(poll_until(sub { source_status($node, 'customer')->{pending} > 0 }), 'the changed keys are kept pending');
+ok($node->log_contains(qr/cachepusher: .*Redis.*\n.*DETAIL:  Changes are kept and written once Redis is back/),
+	'the outage is logged');
+isnt(worker_pid($node), '', 'the worker is still running');
+
+$redis->start;
+cache_matches($node, $redis, 'customer', $docs, 'every change of the outage is written once Redis is back');
+ok(poll_until(sub { source_status($node, 'customer')->{state} eq 'streaming' }), 'status says streaming again');
+is(source_status($node, 'customer')->{pending}, 0, 'nothing left pending');
+ok($node->log_contains('cachepusher: connected to Redis'), 'the reconnection is logged');
+
+$node->safe_psql('postgres', "UPDATE customer SET name = 'after the outage' WHERE id_customer = 199");
+cache_matches($node, $redis, 'customer', $docs, 'kept in step after the outage');
+
+done_testing();
