@@ -503,7 +503,7 @@ void Worker::runOnce()
 	publishStats();
 
 	/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
-	if (!worked && !listener::pending() && !ConfigReloadPending && !reloadRequested_)
+	if (!worked && !listener::pending() && !ConfigReloadPending && !reloadRequested_ && resyncRequests_.empty())
 		waitOnLatch(idleTimeoutMs(GetCurrentTimestamp()));
 }
 

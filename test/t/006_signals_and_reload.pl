@@ -1,0 +1,62 @@
+# The worker as a good citizen of the server: SIGTERM ends it promptly, a cancel does not, SIGHUP
+# applies new settings, and a new Redis address is filled and then kept in step.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+use CachePusher::Test;
+
+my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
+
+my $redis = start_redis();
+my $node = new_node('signals', $redis);
+load_seed_schema($node);
+$node->safe_psql('postgres', q{
+	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 100) i;
+});
+add_seed_source($node);
+cache_matches($node, $redis, 'customer', $docs, 'warm');
+
+# A cancel (pg_cancel_backend) interrupts what the worker does, not the worker.
+my $pid = worker_pid($node);
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+$node->safe_psql('postgres', "UPDATE customer SET name = 'after a cancel' WHERE id_customer = 1");
+cache_matches($node, $redis, 'customer', $docs, 'a cancelled worker carries on');
+is(worker_pid($node), $pid, 'same worker process');
+
+# SIGTERM: the worker exits at once (the postmaster starts it again after bgw_restart_time).
+my $sent = time;
+kill 'TERM', $pid;
+ok(poll_until(sub { !kill(0, $pid) }, 10), 'SIGTERM ends the worker');
+my $took = time - $sent;
+note(sprintf('worker exited %.0f ms after SIGTERM', $took * 1000));
+cmp_ok($took, '<', 2, 'within the second it is allowed, with slack for a loaded machine');
+ok(poll_until(sub { worker_pid($node) =~ /^\d+$/ }), 'the postmaster restarts it');
+cache_matches($node, $redis, 'customer', $docs, 'the restarted worker serves the source');
+
+# SIGHUP: a smaller batch size takes effect at once.
+my $log_offset = -s $node->logfile;
+$node->append_conf('postgresql.conf', "cachepusher.batch_size = 7\n");
+$node->reload;
+$node->safe_psql('postgres', "UPDATE customer SET email = 'batched' || id_customer");
+cache_matches($node, $redis, 'customer', $docs, 'a 100-key change with batch_size = 7');
+
+# SIGHUP with a new Redis: the worker connects to it, fills it, and keeps it in step.
+my $second = start_redis();
+$node->append_conf('postgresql.conf', 'cachepusher.redis_port = ' . $second->port . "\n");
+$node->reload;
+cache_matches($node, $second, 'customer', $docs, 'the new Redis is filled after a reload');
+$node->safe_psql('postgres', "UPDATE customer SET name = 'only in the second' WHERE id_customer = 2");
+cache_matches($node, $second, 'customer', $docs, 'and kept in step');
+unlike($redis->get('customer:2'), qr/only in the second/, 'the old Redis is left alone');
+$node->wait_for_log(qr/cachepusher: Redis target changed to 127\.0\.0\.1:${\ $second->port }/, $log_offset);
+pass('the new target is logged');
+
+# A fast shutdown of the server is not held up by the worker.
+$sent = time;
+$node->stop('fast');
+note(sprintf('fast shutdown took %.0f ms', (time - $sent) * 1000));
+ok($node->log_contains('database system is shut down'), 'the server shut down');
+
+done_testing();
