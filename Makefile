@@ -14,7 +14,7 @@ SHLIB_LINK = -lhiredis -lstdc++
 REGRESS = api
 REGRESS_OPTS = --temp-instance=tmp_regress
 
-# TAP tests need the worker and a real redis-server; see test/README.md.
+# TAP tests need the worker preloaded and a real redis-server; see test/README.md.
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
