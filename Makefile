@@ -18,7 +18,7 @@ REGRESS_OPTS = --temp-instance=tmp_regress
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
-EXTRA_CLEAN = tmp_regress tmp_check results regression.diffs regression.out
+EXTRA_CLEAN = tmp_regress tmp_check results regression.diffs regression.out src/*.d
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -29,3 +29,8 @@ COMPILE.cxx.bc += $(PG_CXXFLAGS)
 
 # Makefile.global resets PROVE_FLAGS, so the tests' own Perl modules are added after it.
 PROVE_FLAGS += -I $(srcdir)/test/perl
+
+# PGXS tracks header dependencies only for C: let g++ write them, so a changed header rebuilds every
+# object that includes it (a stale object would disagree with the others about a struct's layout).
+override CXXFLAGS += -MMD -MP
+-include $(OBJS:.o=.d)
