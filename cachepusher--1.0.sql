@@ -157,6 +157,13 @@ WHERE pg_catalog.pg_has_role(current_user, s.owner, 'USAGE')
 ORDER BY s.name;
 COMMENT ON VIEW cachepusher.status IS 'One row per source: what the worker is doing and its counters';
 
+CREATE FUNCTION cachepusher.wait_for_sync(timeout interval DEFAULT '10 s')
+RETURNS boolean
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'cachepusher_wait_for_sync';
+COMMENT ON FUNCTION cachepusher.wait_for_sync IS
+'Waits until every change committed before the call (and any warmup asked for before it) is in Redis; false on timeout';
+
 -- Nothing is usable by PUBLIC: superusers grant the API to the roles that may use it.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cachepusher FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA cachepusher FROM PUBLIC;

@@ -84,6 +84,10 @@ SELECT cachepusher.resync('nosuch');
 -- status: one row per source; 'stopped' without the worker.
 SELECT source, state, keys_received, documents_written, keys_deleted, errors, pending FROM cachepusher.status;
 
+-- wait_for_sync needs the worker: without it, an error rather than a silent false.
+SELECT cachepusher.wait_for_sync();
+SELECT cachepusher.wait_for_sync('-1 s');
+
 -- drop_source removes the source and its triggers.
 SELECT cachepusher.drop_source('customer');
 SELECT cachepusher.drop_source('customer');

@@ -85,8 +85,10 @@ bool pending()
 	return notifyInterruptPending;
 }
 
-void drain(Handler &handler)
+void drain(Handler &handler, bool force)
 {
+	if (force)
+		notifyInterruptPending = true;
 	if (!notifyInterruptPending)
 		return;
 	currentHandler = &handler;

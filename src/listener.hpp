@@ -25,7 +25,10 @@ void unlisten(const char *channel);
 /* Whether notifications are waiting to be drained (the signal handler sets this). */
 bool pending();
 
-/* Delivers every queued notification to handler. Call outside a transaction. */
-void drain(Handler &handler);
+/*
+ * Delivers every queued notification to handler. Call outside a transaction. With force it reads the
+ * queue even when no signal said so: everything committed before the call is then delivered.
+ */
+void drain(Handler &handler, bool force = false);
 
 } // namespace cachepusher::listener

@@ -1,26 +1,61 @@
 #include "pending_keys.hpp"
 
+#include <algorithm>
+
 namespace cachepusher {
 
 bool PendingKeys::add(std::string_view key, TimestampTz now)
 {
 	if (members_.count(key))
 		return false;
-	queue_.push_back(Entry{std::string(key), now});
-	members_.insert(queue_.back().key);
+	queue_.push_back(Entry{std::string(key), now, true});
+	members_.emplace(queue_.back().key, &queue_.back());
+	live_++;
 	return true;
+}
+
+size_t PendingKeys::requeue(const std::vector<std::string> &keys, TimestampTz since)
+{
+	size_t added = 0;
+	/* Keep the queue ordered by since, so the front is always the oldest. */
+	if (live_ > 0)
+		since = std::min(since, oldestSince());
+	for (auto key = keys.rbegin(); key != keys.rend(); ++key) {
+		auto found = members_.find(*key);
+		if (found != members_.end()) {
+			found->second->live = false; /* its string stays in place until the entry is popped */
+			members_.erase(found);
+		} else {
+			added++;
+			live_++;
+		}
+		queue_.push_front(Entry{*key, since, true});
+		members_.emplace(queue_.front().key, &queue_.front());
+	}
+	return added;
 }
 
 std::vector<std::string> PendingKeys::take(size_t n)
 {
 	std::vector<std::string> keys;
-	keys.reserve(std::min(n, queue_.size()));
+	keys.reserve(std::min(n, live_));
 	while (!queue_.empty() && keys.size() < n) {
-		members_.erase(queue_.front().key);
-		keys.push_back(std::move(queue_.front().key));
+		Entry &front = queue_.front();
+		if (front.live) {
+			members_.erase(front.key);
+			keys.push_back(std::move(front.key));
+			live_--;
+		}
 		queue_.pop_front();
 	}
+	dropDeadFront();
 	return keys;
+}
+
+void PendingKeys::dropDeadFront()
+{
+	while (!queue_.empty() && !queue_.front().live)
+		queue_.pop_front();
 }
 
 void PendingKeys::clear()
@@ -28,6 +63,7 @@ void PendingKeys::clear()
 	members_.clear();
 	queue_.clear();
 	queue_.shrink_to_fit();
+	live_ = 0;
 }
 
 } // namespace cachepusher

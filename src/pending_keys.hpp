@@ -1,13 +1,14 @@
 /*
  * Keys of one source waiting to be pushed: deduplicated (a key notified twice is fetched once) and
- * first-in first-out, so no key waits behind an endless stream of newer ones.
+ * first-in first-out, so no key waits behind an endless stream of newer ones. Each key remembers
+ * since when it waits: that is the source's lag, and what wait_for_sync() compares against.
  */
 #pragma once
 
 #include <deque>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 extern "C" {
@@ -19,24 +20,34 @@ namespace cachepusher {
 
 class PendingKeys {
 public:
-	/* Adds key unless it is already waiting; returns whether it was new. */
+	/* Adds key at the back, waiting since now, unless it is already waiting; returns whether it was new. */
 	bool add(std::string_view key, TimestampTz now);
+	/*
+	 * Puts keys that were taken but could not be pushed back at the front, waiting since `since` (when
+	 * the oldest of them arrived). A key notified again meanwhile moves to the front with them, so no
+	 * key ever looks younger than the oldest change it carries. Returns how many were not waiting.
+	 */
+	size_t requeue(const std::vector<std::string> &keys, TimestampTz since);
 	/* Removes and returns up to n of the oldest keys. */
 	std::vector<std::string> take(size_t n);
-	size_t size() const { return queue_.size(); }
-	bool empty() const { return queue_.empty(); }
+	size_t size() const { return live_; }
+	bool empty() const { return live_ == 0; }
 	/* When the oldest waiting key arrived; 0 when none is waiting. */
-	TimestampTz oldestSince() const { return queue_.empty() ? 0 : queue_.front().since; }
+	TimestampTz oldestSince() const { return live_ == 0 ? 0 : queue_.front().since; }
 	void clear();
 
 private:
 	struct Entry {
 		std::string key;
 		TimestampTz since;
+		bool live; /* false: the key moved to the front; skipped when reached */
 	};
-	/* std::deque never moves its elements on push_back/pop_front, so the views stay valid. */
+	void dropDeadFront();
+
+	/* std::deque never moves its elements on push/pop at either end, so the pointers stay valid. */
 	std::deque<Entry> queue_;
-	std::unordered_set<std::string_view> members_;
+	std::unordered_map<std::string_view, Entry *> members_;
+	size_t live_ = 0;
 };
 
 } // namespace cachepusher

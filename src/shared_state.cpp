@@ -9,7 +9,11 @@ extern "C" {
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 }
 
 namespace cachepusher {
@@ -37,6 +41,10 @@ namespace {
 struct Shared {
 	LWLock *lock;
 	int workerPid;
+	Latch *workerLatch;
+	uint64 syncRequested;
+	uint64 syncReached;
+	ConditionVariable syncReachedCv;
 	int count;
 	SourceStats sources[FLEXIBLE_ARRAY_MEMBER];
 };
@@ -68,6 +76,7 @@ void startupShmem()
 	if (!found) {
 		memset(shared, 0, sharedSize());
 		shared->lock = &(GetNamedLWLockTranche("cachepusher"))->lock;
+		ConditionVariableInit(&shared->syncReachedCv);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -93,6 +102,7 @@ void setWorkerPid(int pid)
 		return;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->workerPid = pid;
+	shared->workerLatch = pid == 0 ? nullptr : MyLatch;
 	if (pid == 0)
 		shared->count = 0;
 	LWLockRelease(shared->lock);
@@ -106,6 +116,51 @@ int workerPid()
 	int pid = shared->workerPid;
 	LWLockRelease(shared->lock);
 	return pid;
+}
+
+uint64 requestSync()
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	uint64 n = ++shared->syncRequested;
+	Latch *worker = shared->workerLatch;
+	LWLockRelease(shared->lock);
+	if (worker)
+		SetLatch(worker);
+	return n;
+}
+
+uint64 syncRequested()
+{
+	LWLockAcquire(shared->lock, LW_SHARED);
+	uint64 n = shared->syncRequested;
+	LWLockRelease(shared->lock);
+	return n;
+}
+
+void syncReached(uint64 n)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->syncReached = std::max(shared->syncReached, n);
+	LWLockRelease(shared->lock);
+	ConditionVariableBroadcast(&shared->syncReachedCv);
+}
+
+bool waitForSync(uint64 n, long timeoutMs)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs);
+	bool reached = false;
+	ConditionVariablePrepareToSleep(&shared->syncReachedCv);
+	for (;;) {
+		LWLockAcquire(shared->lock, LW_SHARED);
+		reached = shared->syncReached >= n;
+		LWLockRelease(shared->lock);
+		long left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		if (reached || left <= 0)
+			break;
+		ConditionVariableTimedSleep(&shared->syncReachedCv, left, PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	return reached;
 }
 
 void publish(const SourceStats *sources, int count)

@@ -39,6 +39,17 @@ bool available();
 
 void setWorkerPid(int pid);
 int workerPid();
+/*
+ * wait_for_sync(): a caller asks for sync number n and waits until the worker reports it reached: the
+ * worker drains every notification committed before it saw the request, and reports n once those keys
+ * (and any warmup asked for before) are in Redis.
+ */
+uint64 requestSync();
+uint64 syncRequested();
+void syncReached(uint64 n);
+/* Waits until sync n is reached or timeoutMs passes; false on timeout. Can raise (a cancel). */
+bool waitForSync(uint64 n, long timeoutMs);
+
 /* Replaces the published list of sources with sources[0..count). */
 void publish(const SourceStats *sources, int count);
 /* Copies the published list into out (room for maxSources entries); returns the count. */

@@ -54,6 +54,8 @@ struct Warmup {
 	/* Hashes of every key the key query returned, to tell stale Redis keys apart (8 bytes a key). */
 	std::vector<uint64_t> seenKeyHashes;
 	std::string scanCursor = "0";
+	/* The oldest change this warmup stands in for (wait_for_sync waits for it); startedAt is later. */
+	TimestampTz requestedAt = 0;
 	TimestampTz startedAt = 0;
 	int64 keysRead = 0;
 	int64 staleCandidates = 0;
@@ -73,6 +75,7 @@ struct Source {
 	bool hasError = false;
 	/* More than max_pending keys arrived: the keys are dropped and a full resync follows. */
 	bool overflowed = false;
+	TimestampTz overflowedSince = 0;
 	Backoff fetchRetry;
 
 	void recordError(const std::string &message, TimestampTz now);

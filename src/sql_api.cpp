@@ -5,6 +5,7 @@
  */
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
+#include "served_here.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
 #include "spi.hpp"
@@ -194,25 +195,6 @@ void notifyWorker(const std::string &message)
 	pg::call([&] { Async_Notify(payload::controlChannel, message.c_str()); });
 }
 
-void warnIfNotServed()
-{
-	if (!shared_state::available()) {
-		pg::call([] {
-			ereport(WARNING, (errmsg("cachepusher is not loaded by shared_preload_libraries"),
-							  errdetail("The source is registered, but nothing is written to Redis until the worker runs."),
-							  errhint("Add cachepusher to shared_preload_libraries and restart the server.")));
-		});
-		return;
-	}
-	pg::call([] {
-		const char *current = get_database_name(MyDatabaseId);
-		if (strcmp(current, settings::database) != 0)
-			ereport(WARNING, (errmsg("the cachepusher worker serves database \"%s\", not \"%s\"", settings::database, current),
-							  errhint("Set cachepusher.database = '%s' and restart the server to serve these sources.",
-									  current)));
-	});
-}
-
 } // namespace
 } // namespace cachepusher
 
@@ -256,7 +238,7 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 		});
 		pg::call([] { SPI_finish(); });
 		notifyWorker("reload");
-		warnIfNotServed();
+		reportIfNotServedHere(WARNING, "The source is registered, but nothing is written to Redis until the worker serves this database.");
 		return (Datum) 0;
 	});
 }

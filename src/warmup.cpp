@@ -132,8 +132,10 @@ void readChunk(Source &source, RedisConnection &redis)
 		redis_sink::writeDocuments(redis, source, documents);
 	} catch (const RedisError &) {
 		/* The chunk is not lost: its keys go the way of any notified key once Redis is back. */
+		std::vector<std::string> unwritten;
 		for (const Document &doc : documents)
-			source.pending.add(doc.key, now);
+			unwritten.push_back(doc.key);
+		source.pending.requeue(unwritten, w.requestedAt);
 		throw;
 	}
 	w.keysRead += keys.size();
@@ -145,14 +147,14 @@ void sweepStaleKeys(Source &source, RedisConnection &redis)
 	Warmup &w = source.warmup;
 	std::vector<std::string> found;
 	std::string next = redis_sink::scanPrefix(redis, source.def.prefix, w.scanCursor, settings::batchSize, found);
-	TimestampTz now = GetCurrentTimestamp();
-	for (const std::string &key : found) {
-		if (!std::binary_search(w.seenKeyHashes.begin(), w.seenKeyHashes.end(), keyHash(key))) {
-			if (source.pending.add(key, now))
-				w.staleCandidates++;
-		}
-	}
+	std::vector<std::string> unknown;
+	for (std::string &key : found)
+		if (!std::binary_search(w.seenKeyHashes.begin(), w.seenKeyHashes.end(), keyHash(key)))
+			unknown.push_back(std::move(key));
+	/* Part of this warmup: they wait since it was asked for, so wait_for_sync() waits for them too. */
+	w.staleCandidates += source.pending.requeue(unknown, w.requestedAt);
 	w.scanCursor = next;
+	TimestampTz now = GetCurrentTimestamp();
 	if (next != "0")
 		return;
 
@@ -171,11 +173,17 @@ void sweepStaleKeys(Source &source, RedisConnection &redis)
 
 } // namespace
 
-void request(Source &source)
+void request(Source &source, TimestampTz covers)
 {
+	Warmup &w = source.warmup;
+	if (covers == 0)
+		covers = GetCurrentTimestamp();
+	if (w.active())
+		covers = std::min(covers, w.requestedAt);
 	cancel(source);
-	source.warmup.phase = Warmup::Phase::Requested;
-	source.warmup.retry.reset();
+	w.phase = Warmup::Phase::Requested;
+	w.requestedAt = covers;
+	w.retry.reset();
 }
 
 void cancel(Source &source)

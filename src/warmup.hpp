@@ -12,8 +12,11 @@
 
 namespace cachepusher::warmup {
 
-/* Asks for a (new) warmup of source; a running one is abandoned and started over. */
-void request(Source &source);
+/*
+ * Asks for a (new) warmup of source; a running one is abandoned and started over. covers: the oldest
+ * change it stands in for (keys dropped for it were waiting since then); 0 means now.
+ */
+void request(Source &source, TimestampTz covers = 0);
 /*
  * Does one step of a requested or running warmup: opens the key cursor, or reads one chunk and writes
  * its documents, or sweeps one SCAN page. Returns whether it did anything. Throws RedisError when Redis

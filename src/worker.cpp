@@ -74,7 +74,10 @@ private:
 	void acceptKey(Source &source, std::string_view key);
 	void deferLog(std::string line);
 
-	void drainNotifications();
+	void drainNotifications(bool force = false);
+	void takeSyncRequest();
+	bool caughtUpTo(TimestampTz t) const;
+	void reportSync();
 	void reloadSettings();
 	void reloadSources();
 	void applyResyncRequests();
@@ -93,6 +96,7 @@ private:
 	Backoff redisRetry_;
 	bool redisWasDown_ = false;
 	bool resyncAfterConnect_ = false;
+	TimestampTz targetChangedAt_ = 0;
 
 	std::vector<std::unique_ptr<Source>> sources_;
 	std::unordered_map<std::string, Source *> byName_;
@@ -102,8 +106,12 @@ private:
 	bool firstLoad_ = true;
 	TimestampTz lastCatalogLoad_ = 0;
 
-	/* Filled while draining; acted on by the loop. */
+	TimestampTz startedAt_ = GetCurrentTimestamp();
+
+	/* Filled while draining; acted on by the loop. The *AskedAt_ say since when (wait_for_sync). */
 	bool reloadRequested_ = true;
+	TimestampTz reloadAskedAt_ = 0;
+	TimestampTz resyncAskedAt_ = 0;
 	bool lostNotifications_ = false;
 	std::vector<std::string> resyncRequests_; /* source names; "" means all */
 	std::vector<std::string> deferredLog_;
@@ -111,7 +119,19 @@ private:
 	TimestampTz drainTime_ = 0;
 	size_t pendingTotal_ = 0;
 	size_t roundRobin_ = 0;
+
+	/* wait_for_sync(): the newest request taken, when its drain finished, the newest reported. */
+	uint64 syncAsked_ = 0;
+	TimestampTz syncDrainedAt_ = 0;
+	uint64 syncReported_ = 0;
 };
+
+/* Keeps the earliest time something was asked for. */
+void askedAt(TimestampTz &at, TimestampTz when)
+{
+	if (at == 0 || when < at)
+		at = when;
+}
 
 void Worker::deferLog(std::string line)
 {
@@ -152,12 +172,16 @@ void Worker::onNotification(std::string_view channel, std::string_view message)
 
 void Worker::onControlMessage(std::string_view message)
 {
-	if (message == "reload")
+	if (message == "reload") {
 		reloadRequested_ = true;
-	else if (message == "resync")
+		askedAt(reloadAskedAt_, drainTime_);
+	} else if (message == "resync") {
 		resyncRequests_.emplace_back();
-	else if (message.substr(0, 7) == "resync\n")
+		askedAt(resyncAskedAt_, drainTime_);
+	} else if (message.substr(0, 7) == "resync\n") {
 		resyncRequests_.emplace_back(message.substr(7));
+		askedAt(resyncAskedAt_, drainTime_);
+	}
 	else
 		deferLog("unknown message on channel \"cachepusher_control\": \"" + logExcerpt(message) + "\"");
 }
@@ -174,9 +198,11 @@ void Worker::acceptKey(Source &source, std::string_view key)
 	if (!source.def.problem.empty() || source.warmup.coversNewKeys())
 		return;
 	if (pendingTotal_ >= static_cast<size_t>(settings::maxPending)) {
-		if (!source.overflowed)
+		if (!source.overflowed) {
+			source.overflowedSince = drainTime_;
 			deferLog("source \"" + source.def.name + "\": more than cachepusher.max_pending (" +
 					 std::to_string(settings::maxPending) + ") keys waiting; falling back to a full resync");
+		}
 		source.overflowed = true;
 		return;
 	}
@@ -184,12 +210,12 @@ void Worker::acceptKey(Source &source, std::string_view key)
 		pendingTotal_++;
 }
 
-void Worker::drainNotifications()
+void Worker::drainNotifications(bool force)
 {
-	if (!listener::pending())
+	if (!force && !listener::pending())
 		return;
 	drainTime_ = GetCurrentTimestamp();
-	listener::drain(*this);
+	listener::drain(*this, force);
 	for (const std::string &line : deferredLog_)
 		ereport(LOG, (errmsg("cachepusher: %s", line.c_str())));
 	deferredLog_.clear();
@@ -197,6 +223,41 @@ void Worker::drainNotifications()
 		ereport(LOG, (errmsg("cachepusher: %lld more bad notifications not logged",
 							 static_cast<long long>(unloggedBadNotifications_))));
 	unloggedBadNotifications_ = 0;
+}
+
+void Worker::takeSyncRequest()
+{
+	uint64 asked = shared_state::syncRequested();
+	if (asked <= syncAsked_)
+		return;
+	/* Read the queue to its end: every change committed before the request is now pending. */
+	drainNotifications(true);
+	syncAsked_ = asked;
+	syncDrainedAt_ = GetCurrentTimestamp();
+}
+
+bool Worker::caughtUpTo(TimestampTz t) const
+{
+	if (reloadRequested_ || !resyncRequests_.empty() || lostNotifications_ || resyncAfterConnect_)
+		return false;
+	for (auto &source : sources_) {
+		if (!source->def.problem.empty())
+			continue; /* not served: nothing of it will ever be in Redis */
+		if (source->overflowed || (source->warmup.active() && source->warmup.requestedAt <= t))
+			return false;
+		TimestampTz oldest = source->pending.oldestSince();
+		if (oldest != 0 && oldest <= t)
+			return false;
+	}
+	return true;
+}
+
+void Worker::reportSync()
+{
+	if (syncAsked_ > syncReported_ && caughtUpTo(syncDrainedAt_)) {
+		shared_state::syncReached(syncAsked_);
+		syncReported_ = syncAsked_;
+	}
 }
 
 void Worker::reloadSettings()
@@ -208,6 +269,7 @@ void Worker::reloadSettings()
 		/* Another Redis (or database) may hold anything: write everything there. */
 		ereport(LOG, (errmsg("cachepusher: Redis target changed to %s", next.describe().c_str())));
 		resyncAfterConnect_ = true;
+		askedAt(targetChangedAt_, GetCurrentTimestamp());
 		redisRetry_.reset();
 	}
 	redis_.configure(next);
@@ -228,6 +290,9 @@ void Worker::reloadSources()
 {
 	reloadRequested_ = false;
 	lastCatalogLoad_ = GetCurrentTimestamp();
+	/* What the warmups of new or changed sources stand in for: at the first load, everything. */
+	TimestampTz covers = firstLoad_ ? startedAt_ : (reloadAskedAt_ ? reloadAskedAt_ : lastCatalogLoad_);
+	reloadAskedAt_ = 0;
 	std::optional<std::vector<SourceDefinition>> definitions;
 	try {
 		definitions = source_catalog::load();
@@ -273,7 +338,7 @@ void Worker::reloadSources()
 			ereport(LOG, (errmsg("cachepusher: serving source \"%s\" as %s:*", source->def.name.c_str(),
 								 source->def.prefix.c_str())));
 			if (!firstLoad_ || settings::warmupOnStart)
-				warmup::request(*source);
+				warmup::request(*source, covers);
 		}
 		next.push_back(std::move(source));
 	}
@@ -306,21 +371,27 @@ void Worker::applyResyncRequests()
 		ereport(LOG, (errmsg("cachepusher: notifications were lost (out of memory); resyncing every source")));
 		lostNotifications_ = false;
 		resyncRequests_.emplace_back();
+		askedAt(resyncAskedAt_, startedAt_);
 	}
 	for (auto &source : sources_) {
 		if (source->overflowed) {
 			source->overflowed = false;
+			/* The warmup stands in for the dropped keys, the oldest of which waits since then. */
+			TimestampTz oldest = source->pending.empty() ? source->overflowedSince
+														 : std::min(source->pending.oldestSince(), source->overflowedSince);
 			pendingTotal_ -= std::min(pendingTotal_, source->pending.size());
 			source->pending.clear();
-			warmup::request(*source);
+			warmup::request(*source, oldest);
 		}
 	}
 	std::vector<std::string> requests;
 	requests.swap(resyncRequests_);
+	TimestampTz covers = resyncAskedAt_;
+	resyncAskedAt_ = 0;
 	for (const std::string &name : requests) {
 		for (auto &source : sources_)
 			if ((name.empty() || source->def.name == name) && source->def.problem.empty())
-				warmup::request(*source);
+				warmup::request(*source, covers);
 		if (!name.empty() && !byName_.count(name))
 			ereport(LOG, (errmsg("cachepusher: resync asked for unknown source \"%s\"", name.c_str())));
 	}
@@ -344,6 +415,8 @@ bool Worker::ensureRedis()
 	if (resyncAfterConnect_) {
 		resyncAfterConnect_ = false;
 		resyncRequests_.emplace_back();
+		askedAt(resyncAskedAt_, targetChangedAt_);
+		targetChangedAt_ = 0;
 	}
 	return true;
 }
@@ -377,6 +450,7 @@ bool Worker::pushOneBatch()
 	Source *source = nextSourceWithPending();
 	if (source == nullptr)
 		return false;
+	TimestampTz waitingSince = source->pending.oldestSince();
 	std::vector<std::string> keys = source->pending.take(settings::batchSize);
 	pendingTotal_ -= std::min(pendingTotal_, keys.size());
 	std::vector<Document> documents;
@@ -394,9 +468,7 @@ bool Worker::pushOneBatch()
 		source->recordError(std::string("could not build documents: ") + e.what(), now);
 		source->hasError = true;
 		forgetDocumentsPlan(*source);
-		for (const std::string &key : keys)
-			if (source->pending.add(key, now))
-				pendingTotal_++;
+		pendingTotal_ += source->pending.requeue(keys, waitingSince);
 		return true;
 	}
 	source->fetchRetry.reset();
@@ -406,9 +478,10 @@ bool Worker::pushOneBatch()
 	try {
 		redis_sink::writeDocuments(redis_, *source, documents);
 	} catch (const RedisError &) {
+		std::vector<std::string> unwritten;
 		for (const Document &doc : documents)
-			if (source->pending.add(doc.key, now))
-				pendingTotal_++;
+			unwritten.push_back(doc.key);
+		pendingTotal_ += source->pending.requeue(unwritten, waitingSince);
 		throw;
 	}
 	return true;
@@ -486,6 +559,7 @@ void Worker::runOnce()
 	if (ConfigReloadPending)
 		reloadSettings();
 	drainNotifications();
+	takeSyncRequest();
 	TimestampTz now = GetCurrentTimestamp();
 	if (reloadRequested_ || TimestampDifferenceExceeds(lastCatalogLoad_, now, catalogRefreshMs))
 		reloadSources();
@@ -500,10 +574,12 @@ void Worker::runOnce()
 			redisFailed(e);
 		}
 	}
+	reportSync();
 	publishStats();
 
 	/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
-	if (!worked && !listener::pending() && !ConfigReloadPending && !reloadRequested_ && resyncRequests_.empty())
+	if (!worked && !listener::pending() && !ConfigReloadPending && !reloadRequested_ && resyncRequests_.empty() &&
+		shared_state::syncRequested() == syncAsked_)
 		waitOnLatch(idleTimeoutMs(GetCurrentTimestamp()));
 }
 

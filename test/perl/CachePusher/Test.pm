@@ -101,7 +101,8 @@ sub cache_differences
 		elsif ($cache->{$key} ne $db{$key}) { push @diff, "stale $key"; }
 	}
 	push @diff, map { "orphan $_" } grep { !exists $db{$_} } keys %$cache;
-	return sort @diff;
+	my @sorted = sort @diff;
+	return @sorted;    # in scalar context: how many differ
 }
 
 # Polls until Redis equals the database for the prefix; one test, which shows the differences left.
