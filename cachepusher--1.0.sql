@@ -164,6 +164,13 @@ AS 'MODULE_PATHNAME', 'cachepusher_wait_for_sync';
 COMMENT ON FUNCTION cachepusher.wait_for_sync IS
 'Waits until every change committed before the call (and any warmup asked for before it) is in Redis; false on timeout';
 
+CREATE FUNCTION cachepusher.verify(source text DEFAULT NULL, repair boolean DEFAULT false)
+RETURNS TABLE (source text, key text, problem text)
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'cachepusher_verify';
+COMMENT ON FUNCTION cachepusher.verify IS
+'Compares Redis with the database: missing, stale and orphan keys of the source (all sources when NULL); repair hands them to the worker at commit';
+
 -- Nothing is usable by PUBLIC: superusers grant the API to the roles that may use it.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cachepusher FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA cachepusher FROM PUBLIC;

@@ -35,6 +35,7 @@ void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::v
 
 		/* Somewhere in the batch is a bad key: find it by trying each key alone. */
 		documents.resize(before);
+		std::string castSql = "SELECT $1::" + source.def.keyType;
 		std::vector<std::string> one(1);
 		for (const std::string &key : keys) {
 			one[0] = key;
@@ -44,8 +45,13 @@ void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::v
 					collectDocuments(documents);
 				},
 				&error);
-			if (!worked)
-				failed.push_back(FailedKey{key, error});
+			if (worked)
+				continue;
+			failed.push_back(FailedKey{key, error});
+			/* A key that does not even cast to the argument type names no document: delete it. */
+			std::string castError;
+			if (!pg::trySubtransaction([&] { spi::execute(castSql.c_str(), {key}); }, &castError))
+				documents.push_back(Document{key, std::nullopt});
 		}
 	});
 }

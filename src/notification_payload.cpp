@@ -50,4 +50,28 @@ std::string escapeKey(std::string_view key)
 	return escaped;
 }
 
+bool packKeys(std::string_view source, const std::vector<std::string> &keys, size_t maxBytes,
+			  std::vector<std::string> &payloads)
+{
+	bool allFit = true;
+	std::string current;
+	for (const std::string &key : keys) {
+		std::string line = "\n" + escapeKey(key);
+		if (source.size() + line.size() > maxBytes) {
+			allFit = false;
+			continue;
+		}
+		if (!current.empty() && current.size() + line.size() > maxBytes) {
+			payloads.push_back(std::move(current));
+			current.clear();
+		}
+		if (current.empty())
+			current.assign(source);
+		current.append(line);
+	}
+	if (!current.empty())
+		payloads.push_back(std::move(current));
+	return allFit;
+}
+
 } // namespace cachepusher::notification_payload

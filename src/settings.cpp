@@ -1,5 +1,7 @@
 #include "settings.hpp"
 
+#include "redis_connection.hpp"
+
 extern "C" {
 #include "postgres.h"
 #include "utils/guc.h"
@@ -90,6 +92,19 @@ void define(bool preloading)
 		definePostmasterSettings();
 	defineReloadableSettings();
 	MarkGUCPrefixReserved("cachepusher");
+}
+
+RedisAddress redisAddress()
+{
+	RedisAddress a;
+	a.host = redisHost ? redisHost : "";
+	a.port = redisPort;
+	a.db = redisDb;
+	a.username = redisUsername ? redisUsername : "";
+	a.password = redisPassword ? redisPassword : "";
+	a.connectTimeoutMs = connectTimeoutMs;
+	a.commandTimeoutMs = commandTimeoutMs;
+	return a;
 }
 
 } // namespace cachepusher::settings

@@ -1,6 +1,10 @@
 /* The cachepusher.* settings (DESIGN.md §2). Defined in _PG_init; read by the worker and the SQL API. */
 #pragma once
 
+namespace cachepusher {
+struct RedisAddress;
+}
+
 namespace cachepusher::settings {
 
 extern char *database; /* NULL unless preloaded */
@@ -18,6 +22,9 @@ extern int commandTimeoutMs;
 extern int retryIntervalMs;
 extern int retryMaxIntervalMs;
 extern int maxSources;
+
+/* The Redis target and time-outs as currently set. */
+RedisAddress redisAddress();
 
 /* Defines the settings; the postmaster-context ones only while preloading (else they keep defaults). */
 void define(bool preloading);

@@ -25,6 +25,8 @@ struct SourceDefinition {
 	std::vector<std::string> channels;
 	/* SELECT key, document FROM unnest($1::text[]); empty when the source cannot be served. */
 	std::string documentsSql;
+	/* The document function's argument type, qualified: keys are cast to it. */
+	std::string keyType;
 	/* Why the source cannot be served (function gone, wrong signature, owner gone); empty if fine. */
 	std::string problem;
 

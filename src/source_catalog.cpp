@@ -42,13 +42,10 @@ std::string describeProblem(uint64 row, const SourceDefinition &def)
 
 } // namespace
 
-std::optional<std::vector<SourceDefinition>> load()
+std::vector<SourceDefinition> read()
 {
-	std::optional<std::vector<SourceDefinition>> result;
-	pg::inTransaction("cachepusher: loading sources", [&] {
-		if (spi::execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'cachepusher'") == 0)
-			return;
-		result.emplace();
+	std::vector<SourceDefinition> result;
+	{
 		uint64 rows = spi::execute(sourcesSql);
 		for (uint64 row = 0; row < rows; row++) {
 			SourceDefinition def;
@@ -58,13 +55,15 @@ std::optional<std::vector<SourceDefinition>> load()
 			def.documentFunction = spi::valueOr(row, 4, "");
 			def.owner = static_cast<Oid>(std::stoul(spi::valueOr(row, 5, "0")));
 			def.problem = describeProblem(row, def);
-			if (def.problem.empty())
-				def.documentsSql = "SELECT u.k, " + spi::valueOr(row, 9, "") + "(u.k::" +
-								   spi::valueOr(row, 10, "") + ")::text FROM pg_catalog.unnest($1::text[]) AS u(k)";
-			result->push_back(std::move(def));
+			if (def.problem.empty()) {
+				def.keyType = spi::valueOr(row, 10, "");
+				def.documentsSql = "SELECT u.k, " + spi::valueOr(row, 9, "") + "(u.k::" + def.keyType +
+								   ")::text FROM pg_catalog.unnest($1::text[]) AS u(k)";
+			}
+			result.push_back(std::move(def));
 		}
 		std::map<std::string, SourceDefinition *> byName;
-		for (auto &def : *result)
+		for (auto &def : result)
 			byName[def.name] = &def;
 		rows = spi::execute(channelsSql);
 		for (uint64 row = 0; row < rows; row++) {
@@ -73,6 +72,16 @@ std::optional<std::vector<SourceDefinition>> load()
 			if (it != byName.end())
 				it->second->channels.push_back(spi::valueOr(row, 2, ""));
 		}
+	}
+	return result;
+}
+
+std::optional<std::vector<SourceDefinition>> load()
+{
+	std::optional<std::vector<SourceDefinition>> result;
+	pg::inTransaction("cachepusher: loading sources", [&] {
+		if (spi::execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'cachepusher'") != 0)
+			result = read();
 	});
 	return result;
 }

@@ -10,5 +10,7 @@ namespace cachepusher::source_catalog {
 
 /* The sources of this database; nullopt when the extension is not installed here. Runs a transaction. */
 std::optional<std::vector<SourceDefinition>> load();
+/* The sources the current user may see, read in the current transaction (SPI connected). */
+std::vector<SourceDefinition> read();
 
 } // namespace cachepusher::source_catalog

@@ -115,6 +115,13 @@ void declareHeldCursor(const std::string &name, const std::string &query)
 	execute(sql.c_str());
 }
 
+void declareCursor(const std::string &name, const std::string &query)
+{
+	std::string sql = "DECLARE " + std::string(pg::call([&] { return quote_identifier(name.c_str()); })) +
+					  " NO SCROLL CURSOR FOR " + query;
+	execute(sql.c_str());
+}
+
 uint64 fetchFromCursor(const std::string &name, int count)
 {
 	return pg::call([&] {

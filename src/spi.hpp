@@ -38,6 +38,8 @@ namespace cachepusher::spi {
 
 /* DECLARE name NO SCROLL CURSOR WITH HOLD FOR query: materialized at commit, read across transactions. */
 void declareHeldCursor(const std::string &name, const std::string &query);
+/* DECLARE name NO SCROLL CURSOR FOR query: read within the current transaction. */
+void declareCursor(const std::string &name, const std::string &query);
 /* FETCH up to count rows from the named cursor into the last result; returns the number of rows. */
 uint64 fetchFromCursor(const std::string &name, int count);
 /* Closes the named cursor if it is open. */

@@ -48,19 +48,6 @@ constexpr long catalogRefreshMs = 10000;
 /* Log lines about bad notifications kept per drain; the rest are only counted. */
 constexpr size_t maxDeferredLogLines = 100;
 
-RedisAddress addressFromSettings()
-{
-	RedisAddress a;
-	a.host = settings::redisHost ? settings::redisHost : "";
-	a.port = settings::redisPort;
-	a.db = settings::redisDb;
-	a.username = settings::redisUsername ? settings::redisUsername : "";
-	a.password = settings::redisPassword ? settings::redisPassword : "";
-	a.connectTimeoutMs = settings::connectTimeoutMs;
-	a.commandTimeoutMs = settings::commandTimeoutMs;
-	return a;
-}
-
 class Worker final : public listener::Handler {
 public:
 	Worker() : redis_([this] { drainNotifications(); }) {}
@@ -264,7 +251,7 @@ void Worker::reloadSettings()
 {
 	ConfigReloadPending = false;
 	pg::call([] { ProcessConfigFile(PGC_SIGHUP); });
-	RedisAddress next = addressFromSettings();
+	RedisAddress next = settings::redisAddress();
 	if (!next.sameTarget(redis_.address())) {
 		/* Another Redis (or database) may hold anything: write everything there. */
 		ereport(LOG, (errmsg("cachepusher: Redis target changed to %s", next.describe().c_str())));
@@ -538,7 +525,7 @@ void Worker::run()
 	listener::listen(payload::controlChannel);
 	listener::listen(payload::keysChannel);
 	listening_ = {payload::controlChannel, payload::keysChannel};
-	redis_.configure(addressFromSettings());
+	redis_.configure(settings::redisAddress());
 
 	for (;;) {
 		try {

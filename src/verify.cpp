@@ -1,0 +1,289 @@
+/*
+ * cachepusher.verify(source, repair): compares Redis with the database for every key of a source and
+ * returns what differs: 'missing' (a document Redis lacks), 'stale' (Redis holds other bytes),
+ * 'orphan' (a key under the prefix whose document is gone or that the key query does not return),
+ * 'error' (the document cannot be built; the message is logged as a NOTICE).
+ *
+ * It runs in the caller's session, batch by batch (batch_size keys), so memory follows the batch, not
+ * the source: the key query through a cursor, documents by the worker's own query, values by pipelined
+ * GETs; then SCAN over the prefix, each page checked against the key query filtered to that page.
+ * The source's SQL runs as its owner, as in the worker.
+ *
+ * repair does not write to Redis itself: a write from here could land after a newer one by the worker.
+ * It hands the keys to the worker (NOTIFY at commit), which re-reads and writes them like any change.
+ */
+#include "document_fetcher.hpp"
+#include "notification_payload.hpp"
+#include "pg_boundary.hpp"
+#include "redis_connection.hpp"
+#include "redis_sink.hpp"
+#include "served_here.hpp"
+#include "settings.hpp"
+#include "source.hpp"
+#include "source_catalog.hpp"
+#include "spi.hpp"
+#include "transaction.hpp"
+
+#include <hiredis/hiredis.h>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+extern "C" {
+#include "commands/async.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+PGDLLEXPORT Datum cachepusher_verify(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(cachepusher_verify);
+}
+
+namespace cachepusher {
+namespace {
+
+namespace payload = notification_payload;
+
+/* Longest NOTIFY payload PostgreSQL accepts (async.c: BLCKSZ - NAMEDATALEN - 128). */
+constexpr size_t maxNotifyPayload = BLCKSZ - NAMEDATALEN - 128;
+const char *const cursorName = "cachepusher_verify_keys";
+
+struct Finding {
+	std::string key;
+	const char *problem;
+};
+
+class Verifier {
+public:
+	Verifier(FunctionCallInfo fcinfo, bool repair) : fcinfo_(fcinfo), repair_(repair), redis_([] {}) {}
+
+	void connect()
+	{
+		redis_.configure(settings::redisAddress());
+		redis_.connect();
+	}
+
+	void verify(Source &source)
+	{
+		try {
+			compareDocuments(source);
+			findOrphans(source);
+		} catch (...) {
+			forgetDocumentsPlan(source);
+			throw;
+		}
+		forgetDocumentsPlan(source);
+	}
+
+private:
+	/* Every key of the key query: its document against the value in Redis. */
+	void compareDocuments(Source &source)
+	{
+		pg::asRole(source.def.owner, [&] { spi::declareCursor(cursorName, source.def.keyQuery); });
+		for (;;) {
+			std::vector<std::string> keys;
+			pg::asRole(source.def.owner, [&] {
+				uint64 rows = spi::fetchFromCursor(cursorName, settings::batchSize);
+				for (uint64 row = 0; row < rows; row++)
+					if (auto key = spi::value(row, 1))
+						keys.push_back(std::move(*key));
+			});
+			if (keys.empty())
+				break;
+			std::vector<Document> documents;
+			std::vector<FailedKey> failed;
+			fetchDocuments(source, keys, documents, failed);
+
+			for (const Document &doc : documents)
+				redis_.append({"GET", source.def.redisKey(doc.key)});
+			std::vector<RedisReplyPtr> replies = redis_.exchange();
+			std::vector<Finding> findings;
+			for (size_t i = 0; i < documents.size(); i++) {
+				const Document &doc = documents[i];
+				const redisReply *reply = replies[i].get();
+				bool inRedis = reply->type == REDIS_REPLY_STRING;
+				if (doc.body && !inRedis)
+					findings.push_back({doc.key, "missing"});
+				else if (doc.body && (reply->len != doc.body->size() || doc.body->compare(0, std::string::npos, reply->str, reply->len) != 0))
+					findings.push_back({doc.key, "stale"});
+				else if (!doc.body && inRedis)
+					findings.push_back({doc.key, "orphan"});
+			}
+			for (const FailedKey &f : failed) {
+				notice(source, f.key, f.error);
+				findings.push_back({f.key, "error"});
+			}
+			report(source, findings);
+		}
+		spi::closeCursor(cursorName);
+	}
+
+	/* Every key under the prefix: does the key query still return it? */
+	void findOrphans(Source &source)
+	{
+		SPIPlanPtr plan = nullptr;
+		bool emptySource = false;
+		pg::asRole(source.def.owner, [&] {
+			std::string sample = "SELECT pg_catalog.pg_typeof(q.k)::text FROM (" + source.def.keyQuery + ") AS q(k) LIMIT 1";
+			if (spi::execute(sample.c_str()) == 0) {
+				emptySource = true;
+				return;
+			}
+			/* Compared as the key's own type, so an index on the key column is used. */
+			plan = spi::prepareWithKeys("SELECT q.k::text FROM (" + source.def.keyQuery +
+										") AS q(k) WHERE q.k = ANY($1::text[]::" + spi::valueOr(0, 1, "text") + "[])");
+		});
+		std::string cursor = "0";
+		try {
+			do {
+				std::vector<std::string> found;
+				cursor = redis_sink::scanPrefix(redis_, source.def.prefix, cursor, settings::batchSize, found);
+				std::unordered_set<std::string> present;
+				if (!emptySource)
+					present = keysTheSourceHas(source, plan, found);
+				std::vector<Finding> findings;
+				std::unordered_set<std::string> reported;
+				for (std::string &key : found)
+					if (!present.count(key) && reported.insert(key).second)
+						findings.push_back({std::move(key), "orphan"});
+				report(source, findings);
+			} while (cursor != "0");
+		} catch (...) {
+			spi::freePlan(plan);
+			throw;
+		}
+		spi::freePlan(plan);
+	}
+
+	std::unordered_set<std::string> keysTheSourceHas(Source &source, SPIPlanPtr plan, const std::vector<std::string> &keys)
+	{
+		std::unordered_set<std::string> present;
+		std::string error;
+		auto lookUp = [&](const std::vector<std::string> &some) {
+			pg::asRole(source.def.owner, [&] {
+				uint64 rows = spi::executeWithKeys(plan, some);
+				for (uint64 row = 0; row < rows; row++)
+					if (auto key = spi::value(row, 1))
+						present.insert(std::move(*key));
+			});
+		};
+		if (pg::trySubtransaction([&] { lookUp(keys); }, &error))
+			return present;
+		/* A key that does not even cast to the key type: certainly not the source's. Find it alone. */
+		std::vector<std::string> one(1);
+		for (const std::string &key : keys) {
+			one[0] = key;
+			pg::trySubtransaction([&] { lookUp(one); }, &error);
+		}
+		return present;
+	}
+
+	void notice(const Source &source, const std::string &key, const std::string &error)
+	{
+		pg::call([&] {
+			ereport(NOTICE, (errmsg("cachepusher source \"%s\", key \"%s\": %s", source.def.name.c_str(), key.c_str(),
+									error.c_str())));
+		});
+	}
+
+	/* Emits the rows; with repair, queues the keys for the worker. */
+	void report(const Source &source, const std::vector<Finding> &findings)
+	{
+		if (findings.empty())
+			return;
+		pg::call([&] {
+			ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo_->resultinfo;
+			for (const Finding &f : findings) {
+				Datum values[3] = {CStringGetTextDatum(source.def.name.c_str()), CStringGetTextDatum(f.key.c_str()),
+								   CStringGetTextDatum(f.problem)};
+				bool nulls[3] = {false, false, false};
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+		});
+		if (!repair_)
+			return;
+		std::vector<std::string> keys;
+		for (const Finding &f : findings)
+			if (std::string_view(f.problem) != "error")
+				keys.push_back(f.key);
+		std::vector<std::string> payloads;
+		if (!payload::packKeys(source.def.name, keys, maxNotifyPayload, payloads))
+			payloads.push_back("resync\n" + source.def.name);
+		for (const std::string &message : payloads) {
+			const char *channel = message.compare(0, 7, "resync\n") == 0 ? payload::controlChannel : payload::keysChannel;
+			pg::call([&] { Async_Notify(channel, message.c_str()); });
+		}
+	}
+
+	FunctionCallInfo fcinfo_;
+	bool repair_;
+	RedisConnection redis_;
+};
+
+} // namespace
+} // namespace cachepusher
+
+Datum cachepusher_verify(PG_FUNCTION_ARGS)
+{
+	using namespace cachepusher;
+	return pg::entry([&] {
+		std::optional<std::string> only;
+		bool repair = false;
+		pg::call([&] {
+			InitMaterializedSRF(fcinfo, 0);
+			if (!PG_ARGISNULL(0))
+				only = text_to_cstring(PG_GETARG_TEXT_PP(0));
+			repair = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+		});
+		if (repair)
+			reportIfNotServedHere(ERROR, "verify(repair => true) hands the keys to the worker, which does not run for this database.");
+
+		/* The sources the caller may see (row security on cachepusher.source). */
+		std::vector<Source> sources;
+		bool named = false;
+		for (SourceDefinition &def : source_catalog::read()) {
+			if (only && def.name != *only)
+				continue;
+			named = true;
+			if (!def.problem.empty())
+				pg::call([&] {
+					ereport(WARNING, (errmsg("cachepusher source \"%s\" is not verified: %s", def.name.c_str(),
+											 def.problem.c_str())));
+				});
+			else {
+				sources.emplace_back();
+				sources.back().def = std::move(def);
+			}
+		}
+		if (only && !named)
+			pg::call([&] {
+				ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+								errmsg("cachepusher source \"%s\" does not exist", only->c_str())));
+			});
+
+		Verifier verifier(fcinfo, repair);
+		try {
+			verifier.connect();
+		} catch (const RedisError &e) {
+			std::string message = e.what();
+			pg::call([&] {
+				ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("cachepusher: %s", message.c_str())));
+			});
+		}
+		for (Source &source : sources) {
+			try {
+				verifier.verify(source);
+			} catch (const RedisError &e) {
+				std::string message = e.what();
+				pg::call([&] {
+					ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("cachepusher: %s", message.c_str())));
+				});
+			}
+		}
+		pg::call([] { SPI_finish(); });
+		return (Datum) 0;
+	});
+}

@@ -1,0 +1,83 @@
+# verify(): finds every key where Redis and the database differ, and with repair hands them to the
+# worker, after which there is nothing left to find.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use CachePusher::Test;
+
+my $redis = start_redis();
+# A small batch size, so verify and the worker go through many batches and SCAN pages.
+my $node = new_node('verify', $redis, conf => "cachepusher.batch_size = 50\n");
+load_seed_schema($node);
+$node->safe_psql('postgres', q{
+	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 1000) i;
+	INSERT INTO address (fk_customer, city) SELECT 1 + i % 1000, 'city ' || i FROM generate_series(1, 1500) i;
+	CREATE TABLE tag (name text PRIMARY KEY, color text);
+	INSERT INTO tag SELECT 'tag-' || i, 'red' FROM generate_series(1, 120) i;
+	CREATE FUNCTION tag_doc(n text) RETURNS text LANGUAGE sql STABLE
+	    AS $$ SELECT 'color=' || color FROM tag WHERE name = n $$;
+});
+add_seed_source($node);
+$node->safe_psql('postgres', q{
+	SELECT cachepusher.add_source('tag', 'tag_doc(text)', 'SELECT name FROM tag');
+	SELECT cachepusher.watch('tag', 'tag', 'name');
+});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'warm');
+
+my $all = 'SELECT source, key, problem FROM cachepusher.verify() ORDER BY 1, 2';
+is($node->safe_psql('postgres', $all), '', 'nothing differs after warmup');
+
+# Every kind of difference, made behind the worker's back.
+$redis->command('DEL', 'customer:5');
+$redis->command('SET', 'customer:6', 'not the document');
+$redis->command('SET', 'customer:99999', '{}');
+$redis->command('SET', 'customer:abc', 'not even a key of the right type');
+$redis->command('DEL', 'tag:tag-7');
+$redis->command('SET', 'tag:gone', 'color=blue');
+# A row the trigger never told about: the cache is stale for it (as after a lost notification).
+$node->safe_psql('postgres', q{
+	ALTER TABLE customer DISABLE TRIGGER customer_notify;
+	UPDATE customer SET name = 'silently changed' WHERE id_customer = 8;
+	ALTER TABLE customer ENABLE TRIGGER customer_notify;
+});
+
+my $expected = join("\n",
+	'customer|5|missing', 'customer|6|stale', 'customer|8|stale', 'customer|99999|orphan',
+	'customer|abc|orphan', 'tag|gone|orphan', 'tag|tag-7|missing');
+is($node->safe_psql('postgres', $all), $expected, 'verify() finds missing, stale and orphan keys of every source');
+is($node->safe_psql('postgres', q{SELECT string_agg(key, ',' ORDER BY key) FROM cachepusher.verify('tag')}),
+	'gone,tag-7', 'verify(source) looks at that source only');
+is($redis->get('customer:6'), 'not the document', 'without repair nothing is changed');
+
+# repair: the rows are the same; the worker fixes them after commit.
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify(repair => true)}), '7',
+	'verify(repair => true) reports what it repairs');
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'the worker took the repairs');
+is($node->safe_psql('postgres', $all), '', 'nothing differs after the repair');
+is($redis->get('customer:abc'), undef, 'a key that is not even of the key type is deleted');
+cache_matches($node, $redis, 'customer', 'SELECT id_customer, customer_get(id_customer) FROM customer',
+	'the customer source is equal to the database');
+
+# A document function that fails for one key: reported as error, with a NOTICE.
+$node->safe_psql('postgres', q{
+	CREATE OR REPLACE FUNCTION tag_doc(n text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+	BEGIN
+	    IF n = 'tag-3' THEN RAISE EXCEPTION 'tag-3 is broken'; END IF;
+	    RETURN (SELECT 'color=' || color FROM tag WHERE name = n);
+	END $$;
+});
+my ($ret, $out, $err) = $node->psql('postgres', q{SELECT key, problem FROM cachepusher.verify('tag')});
+is($out, 'tag-3|error', 'a key whose document cannot be built is reported as error');
+like($err, qr/NOTICE:  cachepusher source "tag", key "tag-3": tag-3 is broken/, 'with the reason');
+
+($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM cachepusher.verify('nosuch')});
+like($err, qr/cachepusher source "nosuch" does not exist/, 'an unknown source is an error');
+
+# Redis unreachable: an error, not an empty (reassuring) result.
+$redis->stop(keep => 1);
+($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM cachepusher.verify()});
+like($err, qr/could not connect to Redis/, 'Redis down is an error');
+$redis->start;
+
+done_testing();
