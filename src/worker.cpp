@@ -10,6 +10,7 @@
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
 #include "redis_connection.hpp"
+#include "redis_identity.hpp"
 #include "redis_sink.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
@@ -45,6 +46,8 @@ namespace payload = notification_payload;
 
 /* Also re-read the catalog this often, for changes that sent no message (pg_restore, DROP EXTENSION). */
 constexpr long catalogRefreshMs = 10000;
+/* How often a connected, idle worker checks that Redis still holds its marker (was not flushed). */
+constexpr long markerCheckMs = 1000;
 /* Log lines about bad notifications kept per drain; the rest are only counted. */
 constexpr size_t maxDeferredLogLines = 100;
 
@@ -71,6 +74,8 @@ private:
 	void listenTo(const std::set<std::string> &channels);
 	bool ensureRedis();
 	void redisFailed(const RedisError &error);
+	void redisLostData(const std::string &why);
+	void checkRedisMarker();
 	Source *nextSourceWithPending();
 	bool pushOneBatch();
 	bool warmupStep();
@@ -84,6 +89,8 @@ private:
 	bool redisWasDown_ = false;
 	bool resyncAfterConnect_ = false;
 	TimestampTz targetChangedAt_ = 0;
+	RedisIdentity identity_;
+	TimestampTz lastMarkerCheck_ = 0;
 
 	std::vector<std::unique_ptr<Source>> sources_;
 	std::unordered_map<std::string, Source *> byName_;
@@ -390,8 +397,10 @@ bool Worker::ensureRedis()
 		return true;
 	if (!redisRetry_.due(GetCurrentTimestamp()))
 		return false;
+	std::string lost;
 	try {
 		redis_.connect();
+		lost = identity_.checkAfterConnect(redis_);
 	} catch (const RedisError &e) {
 		redisFailed(e);
 		return false;
@@ -399,6 +408,9 @@ bool Worker::ensureRedis()
 	ereport(LOG, (errmsg("cachepusher: connected to Redis at %s", redis_.address().describe().c_str())));
 	redisRetry_.reset();
 	redisWasDown_ = false;
+	lastMarkerCheck_ = GetCurrentTimestamp();
+	if (!lost.empty())
+		redisLostData(lost);
 	if (resyncAfterConnect_) {
 		resyncAfterConnect_ = false;
 		resyncRequests_.emplace_back();
@@ -406,6 +418,25 @@ bool Worker::ensureRedis()
 		targetChangedAt_ = 0;
 	}
 	return true;
+}
+
+void Worker::redisLostData(const std::string &why)
+{
+	ereport(LOG, (errmsg("cachepusher: %s; resyncing every source", why.c_str())));
+	resyncRequests_.emplace_back();
+	/* Whatever was written since the worker started may be gone. */
+	askedAt(resyncAskedAt_, startedAt_);
+}
+
+void Worker::checkRedisMarker()
+{
+	TimestampTz now = GetCurrentTimestamp();
+	if (!redis_.connected() || !TimestampDifferenceExceeds(lastMarkerCheck_, now, markerCheckMs))
+		return;
+	lastMarkerCheck_ = now;
+	std::string lost = identity_.checkMarker(redis_);
+	if (!lost.empty())
+		redisLostData(lost);
 }
 
 void Worker::redisFailed(const RedisError &error)
@@ -511,6 +542,8 @@ long Worker::idleTimeoutMs(TimestampTz now) const
 	TimestampTz wake = TimestampTzPlusMilliseconds(lastCatalogLoad_, catalogRefreshMs);
 	if (!redis_.connected() && !sources_.empty())
 		wake = std::min(wake, redisRetry_.nextAttempt());
+	if (redis_.connected())
+		wake = std::min(wake, TimestampTzPlusMilliseconds(lastMarkerCheck_, markerCheckMs));
 	for (auto &source : sources_) {
 		if (source->warmup.phase == Warmup::Phase::Requested)
 			wake = std::min(wake, source->warmup.retry.nextAttempt());
@@ -557,6 +590,7 @@ void Worker::runOnce()
 		try {
 			worked |= pushOneBatch();
 			worked |= warmupStep();
+			checkRedisMarker();
 		} catch (const RedisError &e) {
 			redisFailed(e);
 		}
