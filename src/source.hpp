@@ -59,6 +59,8 @@ struct Warmup {
 	/* The oldest change this warmup stands in for (wait_for_sync waits for it); startedAt is later. */
 	TimestampTz requestedAt = 0;
 	TimestampTz startedAt = 0;
+	TimestampTz lastProgressAt = 0;
+	int64 keysTotal = 0;
 	int64 keysRead = 0;
 	int64 staleCandidates = 0;
 	Backoff retry;

@@ -111,8 +111,21 @@ namespace cachepusher::spi {
 void declareHeldCursor(const std::string &name, const std::string &query)
 {
 	std::string sql = "DECLARE " + std::string(pg::call([&] { return quote_identifier(name.c_str()); })) +
-					  " NO SCROLL CURSOR WITH HOLD FOR " + query;
+					  " SCROLL CURSOR WITH HOLD FOR " + query;
 	execute(sql.c_str());
+}
+
+uint64 countRows(const std::string &name)
+{
+	return pg::call([&] {
+		Portal portal = SPI_cursor_find(name.c_str());
+		if (portal == NULL)
+			elog(ERROR, "cursor \"%s\" does not exist", name.c_str());
+		SPI_scroll_cursor_move(portal, FETCH_FORWARD, FETCH_ALL);
+		uint64 rows = SPI_processed;
+		SPI_scroll_cursor_move(portal, FETCH_ABSOLUTE, 0);
+		return rows;
+	});
 }
 
 void declareCursor(const std::string &name, const std::string &query)

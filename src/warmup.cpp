@@ -16,6 +16,8 @@ extern "C" {
 namespace cachepusher::warmup {
 namespace {
 
+constexpr long progressLogMs = 5000;
+
 uint64_t keyHash(std::string_view key)
 {
 	return std::hash<std::string_view>{}(key);
@@ -81,14 +83,41 @@ bool startReading(Source &source)
 	}
 	w.phase = Warmup::Phase::Reading;
 	w.startedAt = GetCurrentTimestamp();
+	w.lastProgressAt = w.startedAt;
 	w.keysRead = 0;
 	w.staleCandidates = 0;
 	w.seenKeyHashes.clear();
 	w.scanCursor = "0";
 	source.stats.warmupDone = 0;
 	source.stats.warmupTotal = -1;
-	ereport(LOG, (errmsg("cachepusher: warming source \"%s\"", source.def.name.c_str())));
+	try {
+		pg::inTransaction("cachepusher: warmup", [&] { w.keysTotal = static_cast<int64>(spi::countRows(w.cursorName)); });
+	} catch (const pg::PgError &e) {
+		fail(source, "warmup failed", e.what());
+		return true;
+	}
+	source.stats.warmupTotal = w.keysTotal;
+	w.seenKeyHashes.reserve(w.keysTotal);
+	ereport(LOG, (errmsg("cachepusher: warming source \"%s\": %lld keys", source.def.name.c_str(),
+						 static_cast<long long>(w.keysTotal))));
 	return true;
+}
+
+/* Every few seconds: done/total, rate and time left, so a long warmup is never a silent one. */
+void logProgress(Source &source)
+{
+	Warmup &w = source.warmup;
+	TimestampTz now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(w.lastProgressAt, now, progressLogMs))
+		return;
+	w.lastProgressAt = now;
+	double seconds = (now - w.startedAt) / 1e6;
+	double rate = seconds > 0 ? w.keysRead / seconds : 0;
+	int64 left = std::max<int64>(0, w.keysTotal - w.keysRead);
+	ereport(LOG, (errmsg("cachepusher: warming source \"%s\": %lld of %lld keys (%.0f%%), %.0f keys/s, about %.0f s left",
+						 source.def.name.c_str(), static_cast<long long>(w.keysRead),
+						 static_cast<long long>(w.keysTotal), w.keysTotal > 0 ? 100.0 * w.keysRead / w.keysTotal : 100.0,
+						 rate, rate > 0 ? left / rate : 0.0)));
 }
 
 void readChunk(Source &source, RedisConnection &redis)
@@ -119,7 +148,7 @@ void readChunk(Source &source, RedisConnection &redis)
 		closeCursor(w);
 		std::sort(w.seenKeyHashes.begin(), w.seenKeyHashes.end());
 		w.phase = Warmup::Phase::Sweeping;
-		source.stats.warmupTotal = w.keysRead;
+		source.stats.warmupTotal = w.keysRead; /* rows with a NULL key are not keys */
 		return;
 	}
 
@@ -140,6 +169,7 @@ void readChunk(Source &source, RedisConnection &redis)
 	}
 	w.keysRead += keys.size();
 	source.stats.warmupDone = w.keysRead;
+	logProgress(source);
 }
 
 void sweepStaleKeys(Source &source, RedisConnection &redis)
@@ -161,8 +191,8 @@ void sweepStaleKeys(Source &source, RedisConnection &redis)
 	long secs;
 	int usecs;
 	TimestampDifference(w.startedAt, now, &secs, &usecs);
-	ereport(LOG, (errmsg("cachepusher: source \"%s\" warmed: %lld keys in %.3f s, %lld keys not returned "
-						 "by the key query re-checked",
+	ereport(LOG, (errmsg("cachepusher: source \"%s\" warmed: %lld keys in %.3f s; %lld keys under its prefix that "
+						 "the key query did not return queued for a re-check (deleted when gone)",
 						 source.def.name.c_str(), static_cast<long long>(w.keysRead), secs + usecs / 1e6,
 						 static_cast<long long>(w.staleCandidates))));
 	w.phase = Warmup::Phase::Idle;
