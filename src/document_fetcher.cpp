@@ -26,7 +26,7 @@ void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::v
 		size_t before = documents.size();
 		bool batchWorked = pg::trySubtransaction(
 			[&] {
-				spi::executeWithKeys(source.documentsPlan, keys);
+				pg::withStatementTimeout([&] { spi::executeWithKeys(source.documentsPlan, keys); });
 				collectDocuments(documents);
 			},
 			&error);
@@ -41,7 +41,7 @@ void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::v
 			one[0] = key;
 			bool worked = pg::trySubtransaction(
 				[&] {
-					spi::executeWithKeys(source.documentsPlan, one);
+					pg::withStatementTimeout([&] { spi::executeWithKeys(source.documentsPlan, one); });
 					collectDocuments(documents);
 				},
 				&error);

@@ -24,6 +24,7 @@ bool warmupOnStart;
 int connectTimeoutMs;
 int commandTimeoutMs;
 int retryIntervalMs;
+int statementTimeoutMs = 60000;
 int retryMaxIntervalMs;
 int maxSources = 64;
 
@@ -82,6 +83,12 @@ void defineReloadableSettings()
 	DefineCustomIntVariable("cachepusher.retry_max_interval", "Longest wait between retries.", NULL,
 							&retryMaxIntervalMs, 30000, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL,
 							NULL);
+	DefineCustomIntVariable("cachepusher.statement_timeout",
+							"Longest time the worker lets one query of a source run (documents, key "
+							"query chunk); 0 means no limit.",
+							"A batch that times out is retried key by key, so one slow key does not hold "
+							"back the others.",
+							&statementTimeoutMs, 60000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 }
 } // namespace
 

@@ -21,6 +21,7 @@ extern int connectTimeoutMs;
 extern int commandTimeoutMs;
 extern int retryIntervalMs;
 extern int retryMaxIntervalMs;
+extern int statementTimeoutMs;
 extern int maxSources;
 
 /* The Redis target and time-outs as currently set. */

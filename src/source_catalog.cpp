@@ -15,7 +15,8 @@ SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
        p.pronargs, p.prorettype IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype) AS returns_document,
        format('%I.%I', pn.nspname, p.proname) AS function_name,
        format('%I.%I', tn.nspname, t.typname) AS argument_type,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner) AS owner_exists
+       EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner) AS owner_exists,
+       p.prorettype = 'text'::regtype AS returns_text
 FROM cachepusher.source s
 LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(s.document_function)
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
@@ -57,8 +58,10 @@ std::vector<SourceDefinition> read()
 			def.problem = describeProblem(row, def);
 			if (def.problem.empty()) {
 				def.keyType = spi::valueOr(row, 10, "");
-				def.documentsSql = "SELECT u.k, " + spi::valueOr(row, 9, "") + "(u.k::" + def.keyType +
-								   ")::text FROM pg_catalog.unnest($1::text[]) AS u(k)";
+				/* A text document must be JSON too: the cast checks it (and keeps its bytes). */
+				std::string toText = spi::value(row, 12) == "t" ? ")::json::text" : ")::text";
+				def.documentsSql = "SELECT u.k, " + spi::valueOr(row, 9, "") + "(u.k::" + def.keyType + toText +
+								   " FROM pg_catalog.unnest($1::text[]) AS u(k)";
 			}
 			result.push_back(std::move(def));
 		}

@@ -1,12 +1,16 @@
 #include "transaction.hpp"
 
+#include "settings.hpp"
+
 extern "C" {
 #include "access/xact.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 }
 
 namespace cachepusher::pg {
@@ -43,6 +47,19 @@ void abortTransaction()
 		RESUME_INTERRUPTS();
 		pgstat_report_activity(STATE_IDLE, NULL);
 	});
+}
+
+/* Only in the worker: a session calling verify() has its own statement_timeout on the same timer. */
+void armStatementTimeout()
+{
+	if (settings::statementTimeoutMs > 0 && IsBackgroundWorker)
+		call([] { enable_timeout_after(STATEMENT_TIMEOUT, settings::statementTimeoutMs); });
+}
+
+void disarmStatementTimeout()
+{
+	if (settings::statementTimeoutMs > 0 && IsBackgroundWorker)
+		call([] { disable_timeout(STATEMENT_TIMEOUT, false); });
 }
 
 /* Like PL/pgSQL's exception blocks: the caller's memory context and resource owner stay current. */

@@ -32,6 +32,25 @@ void inTransaction(const char *activity, Fn &&body)
 	}
 }
 
+/*
+ * Runs body with cachepusher.statement_timeout armed (SPI queries get no statement timeout of their
+ * own): when it passes, the running query fails with "canceling statement due to statement timeout".
+ */
+void armStatementTimeout();
+void disarmStatementTimeout();
+template <typename Fn>
+void withStatementTimeout(Fn &&body)
+{
+	armStatementTimeout();
+	try {
+		body();
+	} catch (...) {
+		disarmStatementTimeout();
+		throw;
+	}
+	disarmStatementTimeout();
+}
+
 void beginSubtransaction();
 void commitSubtransaction();
 void rollbackSubtransaction();

@@ -35,8 +35,11 @@ void openCursor(Source &source)
 	pg::asRole(source.def.owner, [&] {
 		pg::startTransaction("cachepusher: warmup key query");
 		try {
-			spi::declareHeldCursor(w.cursorName, source.def.keyQuery);
-			pg::commitTransaction();
+			/* The key query runs when the commit materializes the cursor. */
+			pg::withStatementTimeout([&] {
+				spi::declareHeldCursor(w.cursorName, source.def.keyQuery);
+				pg::commitTransaction();
+			});
 		} catch (...) {
 			pg::abortTransaction();
 			throw;
