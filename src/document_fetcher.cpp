@@ -47,10 +47,11 @@ void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::v
 				&error);
 			if (worked)
 				continue;
-			failed.push_back(FailedKey{key, error});
 			/* A key that does not even cast to the argument type names no document: delete it. */
 			std::string castError;
-			if (!pg::trySubtransaction([&] { spi::execute(castSql.c_str(), {key}); }, &castError))
+			bool castable = pg::trySubtransaction([&] { spi::execute(castSql.c_str(), {key}); }, &castError);
+			failed.push_back(FailedKey{key, error, castable});
+			if (!castable)
 				documents.push_back(Document{key, std::nullopt});
 		}
 	});

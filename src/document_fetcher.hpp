@@ -22,6 +22,7 @@ struct Document {
 struct FailedKey {
 	std::string key;
 	std::string error;
+	bool retry = true; /* false: the key is not even of the key type, no attempt can succeed */
 };
 
 /* Call inside a transaction. Throws PgError only for failures of the source itself (cannot prepare). */

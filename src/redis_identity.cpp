@@ -24,11 +24,28 @@ std::string runIdFromInfo(const redisReply *reply)
 	return info.substr(at, end == std::string::npos ? std::string::npos : end - at);
 }
 
+bool isOne(const redisReply *reply)
+{
+	return reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+}
+
 } // namespace
 
 RedisIdentity::RedisIdentity()
 	: marker_("cachepusher#marker#" + std::to_string(GetSystemIdentifier()) + "#" + std::to_string(MyDatabaseId))
 {
+}
+
+void RedisIdentity::cannotUse(bool &usable, const std::string &what, const redisReply *reply)
+{
+	if (!usable)
+		return;
+	usable = false;
+	ereport(LOG, (errmsg("cachepusher: Redis refused %s: %s", what.c_str(), describeReply(reply).c_str()),
+				  errdetail("Without it, a Redis %s is not noticed and not repaired by a resync.",
+							&usable == &runIdUsable_ ? "restart" : "flush"),
+				  errhint("Allow the worker's Redis user %s, or call cachepusher.resync() after such events.",
+						  &usable == &runIdUsable_ ? "the INFO command" : ("the key " + marker_).c_str())));
 }
 
 std::string RedisIdentity::checkAfterConnect(RedisConnection &redis)
@@ -37,24 +54,41 @@ std::string RedisIdentity::checkAfterConnect(RedisConnection &redis)
 	redis.append({"EXISTS", marker_});
 	redis.append({"SET", marker_, "1"});
 	std::vector<RedisReplyPtr> replies = redis.exchange();
-	std::string runId = runIdFromInfo(replies[0].get());
-	bool markerFound = replies[1]->type == REDIS_REPLY_INTEGER && replies[1]->integer == 1;
+
+	std::string runId;
+	if (isErrorReply(replies[0].get()))
+		cannotUse(runIdUsable_, "INFO", replies[0].get());
+	else
+		runId = runIdFromInfo(replies[0].get());
+	bool markerFound = isOne(replies[1].get());
+	if (isErrorReply(replies[1].get()) || isErrorReply(replies[2].get()))
+		cannotUse(markerUsable_, "the marker key " + marker_,
+				  isErrorReply(replies[1].get()) ? replies[1].get() : replies[2].get());
+
 	std::string previous = runId_;
 	runId_ = runId;
-	if (previous.empty())
+	bool firstConnection = !connectedBefore_;
+	connectedBefore_ = true;
+	if (firstConnection)
 		return "";
-	if (runId != previous)
+	if (!runId.empty() && !previous.empty() && runId != previous)
 		return "Redis restarted (its run_id changed)";
-	if (!markerFound)
+	if (markerUsable_ && !markerFound)
 		return "Redis lost our marker key " + marker_ + " (flushed)";
 	return "";
 }
 
 std::string RedisIdentity::checkMarker(RedisConnection &redis)
 {
+	if (!markerUsable_)
+		return "";
 	redis.append({"EXISTS", marker_});
 	std::vector<RedisReplyPtr> replies = redis.exchange();
-	if (replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer == 1)
+	if (isErrorReply(replies[0].get())) {
+		cannotUse(markerUsable_, "the marker key " + marker_, replies[0].get());
+		return "";
+	}
+	if (isOne(replies[0].get()))
 		return "";
 	redis.append({"SET", marker_, "1"});
 	redis.exchange();

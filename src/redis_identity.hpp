@@ -5,6 +5,7 @@
  *
  * The marker key contains no ':', so it can never be the key of a source (prefix:key); its name holds
  * the cluster's system identifier and the database oid, so servers sharing a Redis do not mix up.
+ * A Redis user whose ACL refuses INFO or the marker key loses that check (logged once), nothing else.
  */
 #pragma once
 
@@ -28,8 +29,14 @@ public:
 	std::string checkMarker(RedisConnection &redis);
 
 private:
+	/* Logs once that Redis refuses one of the checks (an ACL), and stops using it. */
+	void cannotUse(bool &usable, const std::string &what, const redisReply *reply);
+
 	std::string marker_;
-	std::string runId_; /* of the Redis connected last; empty before the first connection */
+	std::string runId_; /* of the Redis connected last; empty when unknown */
+	bool connectedBefore_ = false;
+	bool runIdUsable_ = true;
+	bool markerUsable_ = true;
 };
 
 } // namespace cachepusher

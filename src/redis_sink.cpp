@@ -30,10 +30,13 @@ void writeDocuments(RedisConnection &redis, Source &source, const std::vector<Do
 			std::string message = "Redis refused " + std::string(documents[i].body ? "SET" : "DEL") + ": " +
 								  describeReply(reply);
 			source.keyFailed(documents[i].key, message, now);
-		} else if (documents[i].body)
+			continue;
+		}
+		if (documents[i].body)
 			source.stats.documentsWritten++;
 		else
 			source.stats.keysDeleted++;
+		source.keyWritten(documents[i].key);
 	}
 	source.stats.lastPushAt = now;
 }

@@ -47,11 +47,38 @@ void Source::recordError(const std::string &message, TimestampTz now)
 	stats.lastErrorAt = now;
 }
 
-void Source::keyFailed(const std::string &key, const std::string &error, TimestampTz now)
+/* Failing keys remembered per source; beyond, failures are still logged but not retried. */
+constexpr size_t maxFailingKeys = 10000;
+
+void Source::keyFailed(const std::string &key, const std::string &error, TimestampTz now, bool retry)
 {
+	if (retry) {
+		auto found = failingKeys.find(key);
+		if (found != failingKeys.end()) {
+			if (found->second == error)
+				return; /* already logged and counted */
+			found->second = error;
+		} else if (failingKeys.size() < maxFailingKeys) {
+			failingKeys.emplace(key, error);
+			if (failingKeys.size() == 1)
+				failingRetryAt = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
+		}
+	}
 	std::string line = "key \"" + logExcerpt(key) + "\": " + logExcerpt(error, 300);
 	ereport(LOG, (errmsg("cachepusher: source \"%s\", %s", def.name.c_str(), line.c_str())));
 	recordError(line, now);
+}
+
+void Source::keyWritten(const std::string &key)
+{
+	if (failingKeys.empty())
+		return;
+	auto found = failingKeys.find(key);
+	if (found == failingKeys.end())
+		return;
+	failingKeys.erase(found);
+	ereport(LOG, (errmsg("cachepusher: source \"%s\", key \"%s\" written again after failing", def.name.c_str(),
+						 logExcerpt(key).c_str())));
 }
 
 } // namespace cachepusher

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 extern "C" {
@@ -82,9 +83,22 @@ struct Source {
 	TimestampTz overflowedSince = 0;
 	Backoff fetchRetry;
 
+	/*
+	 * Keys whose document could not be built or written (the function raised or timed out, Redis
+	 * refused), with the reason. A failure may pass (a lock, a timeout, an ACL fixed), so the worker
+	 * retries them every retry_max_interval; each is logged and counted once until it succeeds.
+	 */
+	std::unordered_map<std::string, std::string> failingKeys;
+	TimestampTz failingRetryAt = 0;
+
 	void recordError(const std::string &message, TimestampTz now);
-	/* A key whose document could not be built or written: one log line naming source and key. */
-	void keyFailed(const std::string &key, const std::string &error, TimestampTz now);
+	/*
+	 * A key whose document could not be built or written: one log line naming source and key, an
+	 * error counted. retry: false when no later attempt can succeed (the key is not of the key type).
+	 */
+	void keyFailed(const std::string &key, const std::string &error, TimestampTz now, bool retry = true);
+	/* A key's document is in Redis (or deleted): it no longer fails. */
+	void keyWritten(const std::string &key);
 };
 
 } // namespace cachepusher

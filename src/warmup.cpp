@@ -157,7 +157,7 @@ void readChunk(Source &source, RedisConnection &redis)
 
 	TimestampTz now = GetCurrentTimestamp();
 	for (const FailedKey &f : failed)
-		source.keyFailed(f.key, f.error, now);
+		source.keyFailed(f.key, f.error, now, f.retry);
 	for (const std::string &key : keys)
 		w.seenKeyHashes.push_back(keyHash(key));
 	try {

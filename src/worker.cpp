@@ -76,6 +76,7 @@ private:
 	void redisFailed(const RedisError &error);
 	void redisLostData(const std::string &why);
 	void checkRedisMarker();
+	void retryFailingKeys();
 	Source *nextSourceWithPending();
 	bool pushOneBatch();
 	bool warmupStep();
@@ -428,6 +429,19 @@ void Worker::redisLostData(const std::string &why)
 	askedAt(resyncAskedAt_, startedAt_);
 }
 
+void Worker::retryFailingKeys()
+{
+	TimestampTz now = GetCurrentTimestamp();
+	for (auto &source : sources_) {
+		if (source->failingKeys.empty() || now < source->failingRetryAt || !source->def.problem.empty())
+			continue;
+		for (const auto &failing : source->failingKeys)
+			if (source->pending.add(failing.first, now))
+				pendingTotal_++;
+		source->failingRetryAt = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
+	}
+}
+
 void Worker::checkRedisMarker()
 {
 	TimestampTz now = GetCurrentTimestamp();
@@ -492,7 +506,7 @@ bool Worker::pushOneBatch()
 	source->fetchRetry.reset();
 	TimestampTz now = GetCurrentTimestamp();
 	for (const FailedKey &f : failed)
-		source->keyFailed(f.key, f.error, now);
+		source->keyFailed(f.key, f.error, now, f.retry);
 	try {
 		redis_sink::writeDocuments(redis_, *source, documents);
 	} catch (const RedisError &) {
@@ -549,6 +563,8 @@ long Worker::idleTimeoutMs(TimestampTz now) const
 			wake = std::min(wake, source->warmup.retry.nextAttempt());
 		if (!source->pending.empty())
 			wake = std::min(wake, source->fetchRetry.nextAttempt());
+		if (!source->failingKeys.empty())
+			wake = std::min(wake, source->failingRetryAt);
 	}
 	return std::max<long>(1, TimestampDifferenceMilliseconds(now, wake));
 }
@@ -584,6 +600,7 @@ void Worker::runOnce()
 	if (reloadRequested_ || TimestampDifferenceExceeds(lastCatalogLoad_, now, catalogRefreshMs))
 		reloadSources();
 	applyResyncRequests();
+	retryFailingKeys();
 
 	bool worked = false;
 	if (!sources_.empty() && ensureRedis()) {

@@ -19,10 +19,14 @@ CONF
 load_seed_schema($node);
 $node->safe_psql('postgres', q{
 	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 30) i;
-	-- A document function that fails for one key only.
+	-- A document function that fails for one key only (as long as the table says so).
+	CREATE TABLE unlucky (id int);
+	INSERT INTO unlucky VALUES (13);
 	CREATE FUNCTION picky_get(id int) RETURNS json LANGUAGE plpgsql STABLE AS $$
 	BEGIN
-	    IF id = 13 THEN RAISE EXCEPTION 'thirteen is unlucky'; END IF;
+	    IF EXISTS (SELECT 1 FROM unlucky u WHERE u.id = picky_get.id) THEN
+	        RAISE EXCEPTION 'thirteen is unlucky';
+	    END IF;
 	    RETURN customer_get(id);
 	END $$;
 });
@@ -59,16 +63,27 @@ cache_matches($node, $redis, 'picky', $picky, 'the good keys beside a raising ke
 $node->wait_for_log(qr/cachepusher: source "customer", key "abc": invalid input syntax for type integer/,
 	$log_offset);
 pass('the bad payload is logged with source and key');
-$node->wait_for_log(qr/cachepusher: source "picky", key "13": thirteen is unlucky/, $log_offset);
-pass('the raising key is logged again when it changes again');
+# Failing keys are retried (retry_max_interval), but logged and counted once while they keep failing.
+# Redis counts the refused SETs of customer:9 and picky:9: they go on.
+my $refused = sub {
+	my ($n) = $redis->command('INFO', 'commandstats') =~ /cmdstat_set:.*rejected_calls=(\d+)/;
+	return $n // 0;
+};
+my $refused_before = $refused->();
+ok(poll_until(sub { $refused->() >= $refused_before + 4 }), 'the refused keys are retried');
+my $log = slurp_file($node->logfile);
+my $lines = () = $log =~ /key "13": thirteen is unlucky/g;
+is($lines, 1, 'a key that keeps failing is logged once');
+$lines = () = $log =~ /source "customer", key "9": Redis refused/g;
+is($lines, 1, 'a key that Redis keeps refusing is logged once');
 
-# errors: "abc" and the refused customer:9 at least.
-ok(poll_until(sub { source_status($node, 'customer')->{errors} >= $errors_before + 2 }),
+# errors: "abc" (customer:9 keeps failing: counted once, before).
+ok(poll_until(sub { source_status($node, 'customer')->{errors} >= $errors_before + 1 }),
 	'errors are counted in status');
 my $picky_status = source_status($node, 'picky');
 ok($picky_status->{errors} >= 2, "the raising key is counted ($picky_status->{errors})");
 like($node->safe_psql('postgres', "SELECT last_error FROM cachepusher.status WHERE source = 'picky'"),
-	qr/^key "(13": thirteen is unlucky|9": Redis refused SET: NOPERM)/, 'status shows the last error');
+	qr/^key "(13": thirteen is unlucky|9": Redis refused SET: NOPERM|abc": invalid input syntax)/, 'status shows the last error');
 is($picky_status->{state}, 'streaming', 'a failing key does not stop the source');
 
 # Payloads that name no key of anything, on the worker's own channel.
@@ -81,5 +96,10 @@ $node->safe_psql('postgres', q{UPDATE customer SET email = 'after@garbage' WHERE
 cache_matches($node, $redis, 'customer', $all_but_9, 'garbage on the worker channel harms nothing');
 ok($node->log_contains(qr/for unknown source "no_such_source"/), 'a notification for an unknown source is logged');
 isnt(worker_pid($node), '', 'the worker is still running');
+
+# A failure that passes: the retry writes the key without any new change.
+$node->safe_psql('postgres', 'DELETE FROM unlucky');
+ok(poll_until(sub { defined $redis->get('picky:13') }), 'a key that stops failing is written by the retry');
+ok($node->log_contains(qr/cachepusher: source "picky", key "13" written again after failing/), 'and that is logged');
 
 done_testing();

@@ -16,7 +16,7 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE tag (name text PRIMARY KEY, color text);
 	INSERT INTO tag SELECT 'tag-' || i, 'red' FROM generate_series(1, 120) i;
 	CREATE FUNCTION tag_doc(n text) RETURNS text LANGUAGE sql STABLE
-	    AS $$ SELECT 'color=' || color FROM tag WHERE name = n $$;
+	    AS $$ SELECT json_build_object('color', color)::text FROM tag WHERE name = n $$;
 });
 add_seed_source($node);
 $node->safe_psql('postgres', q{
@@ -34,7 +34,7 @@ $redis->command('SET', 'customer:6', 'not the document');
 $redis->command('SET', 'customer:99999', '{}');
 $redis->command('SET', 'customer:abc', 'not even a key of the right type');
 $redis->command('DEL', 'tag:tag-7');
-$redis->command('SET', 'tag:gone', 'color=blue');
+$redis->command('SET', 'tag:gone', '{"color" : "blue"}');
 # A row the trigger never told about: the cache is stale for it (as after a lost notification).
 $node->safe_psql('postgres', q{
 	ALTER TABLE customer DISABLE TRIGGER customer_notify;
@@ -64,7 +64,7 @@ $node->safe_psql('postgres', q{
 	CREATE OR REPLACE FUNCTION tag_doc(n text) RETURNS text LANGUAGE plpgsql STABLE AS $$
 	BEGIN
 	    IF n = 'tag-3' THEN RAISE EXCEPTION 'tag-3 is broken'; END IF;
-	    RETURN (SELECT 'color=' || color FROM tag WHERE name = n);
+	    RETURN (SELECT json_build_object('color', color)::text FROM tag WHERE name = n);
 	END $$;
 });
 my ($ret, $out, $err) = $node->psql('postgres', q{SELECT key, problem FROM cachepusher.verify('tag')});
