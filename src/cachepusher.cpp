@@ -20,7 +20,8 @@ void registerWorker()
 	BackgroundWorker worker;
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	/* Also on a hot standby, where it only shows its sources as "standby" until promotion. */
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	/* Restart soon after a crash; the restarted worker resyncs what it may have missed. */
 	worker.bgw_restart_time = 5;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "cachepusher");

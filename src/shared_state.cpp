@@ -29,6 +29,8 @@ const char *sourceStateName(SourceState state)
 		return "redis_down";
 	case SourceState::Error:
 		return "error";
+	case SourceState::Standby:
+		return "standby";
 	case SourceState::Stopped:
 		break;
 	}

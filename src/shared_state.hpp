@@ -11,7 +11,7 @@ extern "C" {
 
 namespace cachepusher {
 
-enum class SourceState : int { Stopped = 0, Warming, Streaming, RedisDown, Error };
+enum class SourceState : int { Stopped = 0, Warming, Streaming, RedisDown, Error, Standby };
 const char *sourceStateName(SourceState state);
 
 struct SourceStats {

@@ -29,6 +29,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "access/xlog.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -46,6 +47,8 @@ namespace payload = notification_payload;
 
 /* Also re-read the catalog this often, for changes that sent no message (pg_restore, DROP EXTENSION). */
 constexpr long catalogRefreshMs = 10000;
+/* How often a worker on a standby checks whether the server was promoted. */
+constexpr long standbyPollMs = 500;
 /* How often a connected, idle worker checks that Redis still holds its marker (was not flushed). */
 constexpr long markerCheckMs = 1000;
 /* Log lines about bad notifications kept per drain; the rest are only counted. */
@@ -77,6 +80,7 @@ private:
 	void redisLostData(const std::string &why);
 	void checkRedisMarker();
 	void retryFailingKeys();
+	void waitWhileStandby();
 	Source *nextSourceWithPending();
 	bool pushOneBatch();
 	bool warmupStep();
@@ -569,8 +573,51 @@ long Worker::idleTimeoutMs(TimestampTz now) const
 	return std::max<long>(1, TimestampDifferenceMilliseconds(now, wake));
 }
 
+/*
+ * A hot standby receives no notifications (NOTIFY does not work in recovery) and must not write to
+ * Redis: it would fight the primary's worker with older data. Until promoted, the worker only shows
+ * its sources as "standby"; once promoted it starts like a new worker, warming every source, so a
+ * promoted server never serves what an old primary left in Redis.
+ */
+void Worker::waitWhileStandby()
+{
+	if (!RecoveryInProgress())
+		return;
+	ereport(LOG, (errmsg("cachepusher: the server is a standby; waiting for its promotion")));
+	TimestampTz lastLoad = 0;
+	while (RecoveryInProgress()) {
+		pg::checkInterrupts();
+		if (ConfigReloadPending) {
+			ConfigReloadPending = false;
+			pg::call([] { ProcessConfigFile(PGC_SIGHUP); });
+		}
+		TimestampTz now = GetCurrentTimestamp();
+		if (TimestampDifferenceExceeds(lastLoad, now, catalogRefreshMs)) {
+			lastLoad = now;
+			std::vector<SourceStats> stats;
+			try {
+				if (auto definitions = source_catalog::load())
+					for (const SourceDefinition &def : *definitions) {
+						SourceStats s{};
+						strlcpy(s.name, def.name.c_str(), sizeof(s.name));
+						s.state = SourceState::Standby;
+						s.warmupTotal = -1;
+						stats.push_back(s);
+					}
+			} catch (const pg::PgError &) {
+				pg::abortTransaction(); /* shown as no sources; tried again at the next load */
+			}
+			shared_state::publish(stats.data(), stats.size());
+		}
+		waitOnLatch(standbyPollMs);
+	}
+	ereport(LOG, (errmsg("cachepusher: the server was promoted; starting and warming every source")));
+	startedAt_ = GetCurrentTimestamp();
+}
+
 void Worker::run()
 {
+	waitWhileStandby();
 	listener::listen(payload::controlChannel);
 	listener::listen(payload::keysChannel);
 	listening_ = {payload::controlChannel, payload::keysChannel};

@@ -24,12 +24,13 @@ our $timeout = $PostgreSQL::Test::Utils::timeout_default;
 sub start_redis { return CachePusher::Redis->new(@_); }
 
 # A started node whose worker serves database "postgres" and writes to $redis. Short retry
-# intervals keep the fault tests quick; extra postgresql.conf lines come in $opts{conf}.
+# intervals keep the fault tests quick; extra postgresql.conf lines come in $opts{conf}, options
+# for PostgreSQL::Test::Cluster's init (allows_streaming => 1) in $opts{init}.
 sub new_node
 {
 	my ($name, $redis, %opts) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%{ $opts{init} // {} });
 	my $port = $redis->port;
 	$node->append_conf('postgresql.conf', <<"CONF" . ($opts{conf} // ''));
 shared_preload_libraries = 'cachepusher'
