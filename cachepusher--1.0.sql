@@ -34,12 +34,21 @@ AS 'MODULE_PATHNAME', 'cachepusher_add_source';
 COMMENT ON FUNCTION cachepusher.add_source IS
 'Caches document_function(key) in Redis as key_prefix:key for every key of key_query, and keeps it in step';
 
-CREATE FUNCTION cachepusher.drop_source(name text)
+-- Prefixes of dropped sources whose keys the worker is to delete from Redis (drop_source with
+-- delete_keys). A row stays until the worker has swept the prefix, so a worker that is down at the
+-- time does it when it starts; add_source with the same prefix cancels it.
+CREATE TABLE cachepusher.forgotten_prefix (
+    key_prefix  text PRIMARY KEY,
+    dropped_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE cachepusher.forgotten_prefix IS 'Prefixes of dropped sources whose Redis keys the worker deletes';
+
+CREATE FUNCTION cachepusher.drop_source(name text, delete_keys boolean DEFAULT false)
 RETURNS void
 LANGUAGE C STRICT VOLATILE
 AS 'MODULE_PATHNAME', 'cachepusher_drop_source';
 COMMENT ON FUNCTION cachepusher.drop_source IS
-'Stops caching a source and removes the triggers watch() installed for it; its keys stay in Redis';
+'Stops caching a source and removes the triggers watch() installed for it; its keys stay in Redis unless delete_keys';
 
 -- The trigger behind watch(): sends the key column of changed rows (old and new) to the worker.
 CREATE FUNCTION cachepusher._notify_trigger()

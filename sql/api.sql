@@ -89,7 +89,8 @@ SELECT cachepusher.wait_for_sync();
 SELECT cachepusher.wait_for_sync('-1 s');
 
 -- drop_source removes the source and its triggers.
-SELECT cachepusher.drop_source('customer');
+SELECT cachepusher.drop_source('customer', delete_keys => true);
+SELECT key_prefix FROM cachepusher.forgotten_prefix;  -- the worker deletes its keys, then the row
 SELECT cachepusher.drop_source('customer');
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgfoid = 'cachepusher._notify_trigger'::regproc;
 SELECT name FROM cachepusher.source;

@@ -79,6 +79,24 @@ std::vector<SourceDefinition> read()
 	return result;
 }
 
+std::vector<std::string> forgottenPrefixes()
+{
+	std::vector<std::string> prefixes;
+	pg::inTransaction("cachepusher: loading dropped prefixes", [&] {
+		uint64 rows = spi::execute("SELECT key_prefix FROM cachepusher.forgotten_prefix ORDER BY dropped_at");
+		for (uint64 row = 0; row < rows; row++)
+			prefixes.push_back(spi::valueOr(row, 1, ""));
+	});
+	return prefixes;
+}
+
+void prefixSwept(const std::string &prefix)
+{
+	pg::inTransaction("cachepusher: forgetting a dropped prefix", [&] {
+		spi::execute("DELETE FROM cachepusher.forgotten_prefix WHERE key_prefix = $1", {prefix});
+	});
+}
+
 std::optional<std::vector<SourceDefinition>> load()
 {
 	std::optional<std::vector<SourceDefinition>> result;

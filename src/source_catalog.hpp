@@ -12,5 +12,9 @@ namespace cachepusher::source_catalog {
 std::optional<std::vector<SourceDefinition>> load();
 /* The sources the current user may see, read in the current transaction (SPI connected). */
 std::vector<SourceDefinition> read();
+/* Prefixes of dropped sources whose keys are to be deleted (drop_source delete_keys). Runs a transaction. */
+std::vector<std::string> forgottenPrefixes();
+/* The prefix's keys are gone: forget it. Runs a transaction. */
+void prefixSwept(const std::string &prefix);
 
 } // namespace cachepusher::source_catalog

@@ -232,6 +232,8 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 				fail(ERRCODE_DUPLICATE_OBJECT,
 					 "key prefix \"" + *prefix + "\" is already used by source \"" + spi::valueOr(0, 1, "") + "\"",
 					 "Two sources may not share a prefix: their keys would overwrite each other.");
+			/* A prefix reused before the worker swept it: its keys are the new source's now. */
+			spi::execute("DELETE FROM cachepusher.forgotten_prefix WHERE key_prefix = $1", {prefix});
 			spi::execute("INSERT INTO cachepusher.source (name, document_function, key_query, key_prefix, channels, owner) "
 						 "VALUES ($1, $2, $3, $4, array_remove(string_to_array($5, E'\\n'), ''), $6::oid::regrole)",
 						 {name, signature, keyQuery, prefix, channelLines, std::to_string(caller)});
@@ -274,7 +276,15 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 		for (const std::string &drop : drops)
 			spi::execute(drop.c_str());
 
-		asCatalogOwner([&] { spi::execute("DELETE FROM cachepusher.source WHERE name = $1", {name}); });
+		bool deleteKeys = pg::call([&] { return PG_NARGS() > 1 && PG_GETARG_BOOL(1); });
+		asCatalogOwner([&] {
+			spi::execute("DELETE FROM cachepusher.source WHERE name = $1 RETURNING key_prefix", {name});
+			std::optional<std::string> prefix = spi::value(0, 1);
+			if (deleteKeys)
+				spi::execute("INSERT INTO cachepusher.forgotten_prefix (key_prefix) VALUES ($1) "
+							 "ON CONFLICT (key_prefix) DO NOTHING",
+							 {prefix});
+		});
 		pg::call([] { SPI_finish(); });
 		notifyWorker("reload");
 		return (Datum) 0;

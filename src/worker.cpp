@@ -20,6 +20,7 @@
 #include "warmup.hpp"
 
 #include <algorithm>
+#include <hiredis/hiredis.h>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -81,6 +82,8 @@ private:
 	void checkRedisMarker();
 	void retryFailingKeys();
 	void waitWhileStandby();
+	bool servesPrefix(const std::string &prefix) const;
+	bool sweepForgottenStep();
 	Source *nextSourceWithPending();
 	bool pushOneBatch();
 	bool warmupStep();
@@ -101,6 +104,10 @@ private:
 	std::unordered_map<std::string, Source *> byName_;
 	std::unordered_map<std::string, std::vector<Source *>> byChannel_;
 	std::set<std::string> listening_;
+	/* Prefixes of sources dropped with delete_keys, swept one after the other; the first one's cursor. */
+	std::vector<std::string> forgotten_;
+	std::string sweepCursor_ = "0";
+	int64 sweepDeleted_ = 0;
 	bool extensionInstalled_ = false;
 	bool firstLoad_ = true;
 	TimestampTz lastCatalogLoad_ = 0;
@@ -351,6 +358,17 @@ void Worker::reloadSources()
 	sources_ = std::move(next);
 	firstLoad_ = false;
 
+	std::string sweeping = forgotten_.empty() ? "" : forgotten_.front();
+	try {
+		forgotten_ = installed ? source_catalog::forgottenPrefixes() : std::vector<std::string>();
+	} catch (const pg::PgError &e) {
+		ereport(LOG, (errmsg("cachepusher: could not read the dropped prefixes: %s", e.what())));
+	}
+	if (forgotten_.empty() || forgotten_.front() != sweeping) {
+		sweepCursor_ = "0";
+		sweepDeleted_ = 0;
+	}
+
 	byName_.clear();
 	byChannel_.clear();
 	std::set<std::string> channels{payload::controlChannel, payload::keysChannel};
@@ -523,6 +541,42 @@ bool Worker::pushOneBatch()
 	return true;
 }
 
+bool Worker::servesPrefix(const std::string &prefix) const
+{
+	for (auto &source : sources_)
+		if (source->def.prefix == prefix)
+			return true;
+	return false;
+}
+
+/* One SCAN page of a dropped source's prefix, its keys unlinked; the prefix is forgotten when done. */
+bool Worker::sweepForgottenStep()
+{
+	if (forgotten_.empty())
+		return false;
+	const std::string prefix = forgotten_.front();
+	if (!servesPrefix(prefix)) {
+		std::vector<std::string> found;
+		sweepCursor_ = redis_sink::scanPrefix(redis_, prefix, sweepCursor_, settings::batchSize, found);
+		for (const std::string &key : found)
+			redis_.append({"UNLINK", prefix + ":" + key});
+		if (!found.empty())
+			for (auto &reply : redis_.exchange())
+				if (reply->type == REDIS_REPLY_INTEGER)
+					sweepDeleted_ += reply->integer;
+		if (sweepCursor_ != "0")
+			return true;
+		ereport(LOG, (errmsg("cachepusher: deleted %lld keys of dropped source prefix %s:*",
+							 static_cast<long long>(sweepDeleted_), prefix.c_str())));
+	}
+	/* Done, or a new source uses the prefix again (add_source removed the row then). */
+	source_catalog::prefixSwept(prefix);
+	forgotten_.erase(forgotten_.begin());
+	sweepCursor_ = "0";
+	sweepDeleted_ = 0;
+	return true;
+}
+
 bool Worker::warmupStep()
 {
 	/* One warmup at a time, chunk by chunk, so streaming batches go on in between. */
@@ -650,10 +704,11 @@ void Worker::runOnce()
 	retryFailingKeys();
 
 	bool worked = false;
-	if (!sources_.empty() && ensureRedis()) {
+	if ((!sources_.empty() || !forgotten_.empty()) && ensureRedis()) {
 		try {
 			worked |= pushOneBatch();
 			worked |= warmupStep();
+			worked |= sweepForgottenStep();
 			checkRedisMarker();
 		} catch (const RedisError &e) {
 			redisFailed(e);

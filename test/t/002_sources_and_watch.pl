@@ -82,4 +82,21 @@ $node->safe_psql('postgres', "UPDATE customer SET name = 'still served' WHERE id
 cache_matches($node, $redis, 'customer', $customers, 'the remaining source is still kept in step');
 ok($node->log_contains('cachepusher: source "product" dropped'), 'the worker logged the drop');
 
+# drop_source(delete_keys => true): the worker deletes the source's keys, and nothing else.
+$node->safe_psql('postgres', q{
+	SELECT cachepusher.add_source('product', 'shop.product_doc(text)', 'SELECT sku FROM shop.product',
+	                              key_prefix => 'prod');
+	SELECT cachepusher.wait_for_sync();
+});
+ok(scalar(keys %{ $redis->all_under('prod') }) > 50, 'the source is back, with its keys');
+$redis->command('SET', 'prodx:1', 'a neighbour that only looks alike');
+$node->safe_psql('postgres', q{SELECT cachepusher.drop_source('product', delete_keys => true)});
+ok(poll_until(sub { !%{ $redis->all_under('prod') } }), 'drop_source(delete_keys) removes every key of the source');
+is($redis->get('prodx:1'), 'a neighbour that only looks alike', 'a key of another prefix stays');
+ok(poll_until(sub { $node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.forgotten_prefix') eq '0' }),
+	'and the worker forgets the prefix when done');
+$node->wait_for_log(qr/cachepusher: deleted \d+ keys of dropped source prefix prod:\*/);
+pass('the deletion is logged');
+cache_matches($node, $redis, 'customer', $customers, 'the remaining source is untouched');
+
 done_testing();
