@@ -53,6 +53,17 @@ unlike($redis->get('customer:2'), qr/only in the second/, 'the old Redis is left
 $node->wait_for_log(qr/cachepusher: Redis target changed to 127\.0\.0\.1:${\ $second->port }/, $log_offset);
 pass('the new target is logged');
 
+# A bad value is refused with a clear message, and the old one is kept.
+$log_offset = -s $node->logfile;
+$node->append_conf('postgresql.conf', "cachepusher.batch_size = 0\ncachepusher.redis_port = 'not a port'\n");
+$node->reload;
+$node->wait_for_log(qr/0 is outside the valid range for parameter "cachepusher.batch_size" \(1 \.\. 100000\)/, $log_offset);
+$node->wait_for_log(qr/invalid value for parameter "cachepusher.redis_port": "not a port"/, $log_offset);
+pass('bad values are refused with a clear message');
+is($node->safe_psql('postgres', 'SHOW cachepusher.batch_size'), '7', 'the old batch size is kept');
+$node->safe_psql('postgres', "UPDATE customer SET name = 'after a bad reload' WHERE id_customer = 3");
+cache_matches($node, $second, 'customer', $docs, 'the worker goes on with the old settings');
+
 # A fast shutdown of the server is not held up by the worker.
 $sent = time;
 $node->stop('fast');
