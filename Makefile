@@ -1,7 +1,7 @@
 # cachepusher: built by PGXS. Only what differs from a plain C extension is said here.
 EXTENSION = cachepusher
 MODULE_big = cachepusher
-DATA = cachepusher--1.0.sql
+DATA = cachepusher--1.0.sql cachepusher--1.1.sql cachepusher--1.0--1.1.sql
 OBJS = $(patsubst %.cpp,%.o,$(wildcard src/*.cpp))
 
 PG_CONFIG ?= pg_config
@@ -11,7 +11,7 @@ PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-register -Wno-missing-field-initiali
 SHLIB_LINK = -lhiredis -lstdc++
 
 # pg_regress covers the SQL surface on a throwaway instance; it needs no running server.
-REGRESS = api
+REGRESS = api update
 REGRESS_OPTS = --temp-instance=tmp_regress
 
 # TAP tests need the worker preloaded and a real redis-server; see test/README.md.

@@ -34,21 +34,12 @@ AS 'MODULE_PATHNAME', 'cachepusher_add_source';
 COMMENT ON FUNCTION cachepusher.add_source IS
 'Caches document_function(key) in Redis as key_prefix:key for every key of key_query, and keeps it in step';
 
--- Prefixes of dropped sources whose keys the worker is to delete from Redis (drop_source with
--- delete_keys). A row stays until the worker has swept the prefix, so a worker that is down at the
--- time does it when it starts; add_source with the same prefix cancels it.
-CREATE TABLE cachepusher.forgotten_prefix (
-    key_prefix  text PRIMARY KEY,
-    dropped_at  timestamptz NOT NULL DEFAULT now()
-);
-COMMENT ON TABLE cachepusher.forgotten_prefix IS 'Prefixes of dropped sources whose Redis keys the worker deletes';
-
-CREATE FUNCTION cachepusher.drop_source(name text, delete_keys boolean DEFAULT false)
+CREATE FUNCTION cachepusher.drop_source(name text)
 RETURNS void
 LANGUAGE C STRICT VOLATILE
 AS 'MODULE_PATHNAME', 'cachepusher_drop_source';
 COMMENT ON FUNCTION cachepusher.drop_source IS
-'Stops caching a source and removes the triggers watch() installed for it; its keys stay in Redis unless delete_keys';
+'Stops caching a source and removes the triggers watch() installed for it; its keys stay in Redis';
 
 -- The trigger behind watch(): sends the key column of changed rows (old and new) to the worker.
 CREATE FUNCTION cachepusher._notify_trigger()
@@ -165,20 +156,6 @@ LEFT JOIN cachepusher._worker_status() w ON w.source = s.name
 WHERE pg_catalog.pg_has_role(current_user, s.owner, 'USAGE')
 ORDER BY s.name;
 COMMENT ON VIEW cachepusher.status IS 'One row per source: what the worker is doing and its counters';
-
-CREATE FUNCTION cachepusher.wait_for_sync(timeout interval DEFAULT '10 s')
-RETURNS boolean
-LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED
-AS 'MODULE_PATHNAME', 'cachepusher_wait_for_sync';
-COMMENT ON FUNCTION cachepusher.wait_for_sync IS
-'Waits until every change committed before the call (and any warmup asked for before it) is in Redis; false on timeout';
-
-CREATE FUNCTION cachepusher.verify(source text DEFAULT NULL, repair boolean DEFAULT false)
-RETURNS TABLE (source text, key text, problem text)
-LANGUAGE C CALLED ON NULL INPUT VOLATILE
-AS 'MODULE_PATHNAME', 'cachepusher_verify';
-COMMENT ON FUNCTION cachepusher.verify IS
-'Compares Redis with the database: missing, stale and orphan keys of the source (all sources when NULL); repair hands them to the worker at commit';
 
 -- Nothing is usable by PUBLIC: superusers grant the API to the roles that may use it.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cachepusher FROM PUBLIC;

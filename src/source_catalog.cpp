@@ -83,6 +83,9 @@ std::vector<std::string> forgottenPrefixes()
 {
 	std::vector<std::string> prefixes;
 	pg::inTransaction("cachepusher: loading dropped prefixes", [&] {
+		/* Absent while the extension is still at 1.0 (not yet ALTER EXTENSION ... UPDATE). */
+		if (spi::execute("SELECT 1 WHERE pg_catalog.to_regclass('cachepusher.forgotten_prefix') IS NOT NULL") == 0)
+			return;
 		uint64 rows = spi::execute("SELECT key_prefix FROM cachepusher.forgotten_prefix ORDER BY dropped_at");
 		for (uint64 row = 0; row < rows; row++)
 			prefixes.push_back(spi::valueOr(row, 1, ""));

@@ -232,8 +232,10 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 				fail(ERRCODE_DUPLICATE_OBJECT,
 					 "key prefix \"" + *prefix + "\" is already used by source \"" + spi::valueOr(0, 1, "") + "\"",
 					 "Two sources may not share a prefix: their keys would overwrite each other.");
-			/* A prefix reused before the worker swept it: its keys are the new source's now. */
-			spi::execute("DELETE FROM cachepusher.forgotten_prefix WHERE key_prefix = $1", {prefix});
+			/* A prefix reused before the worker swept it: its keys are the new source's now. (No such
+			 * table while the extension is still at 1.0.) */
+			if (spi::execute("SELECT 1 WHERE pg_catalog.to_regclass('cachepusher.forgotten_prefix') IS NOT NULL") > 0)
+				spi::execute("DELETE FROM cachepusher.forgotten_prefix WHERE key_prefix = $1", {prefix});
 			spi::execute("INSERT INTO cachepusher.source (name, document_function, key_query, key_prefix, channels, owner) "
 						 "VALUES ($1, $2, $3, $4, array_remove(string_to_array($5, E'\\n'), ''), $6::oid::regrole)",
 						 {name, signature, keyQuery, prefix, channelLines, std::to_string(caller)});
