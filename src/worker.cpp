@@ -238,6 +238,9 @@ void Worker::takeSyncRequest()
 		return;
 	/* Read the queue to its end: every change committed before the request is now pending. */
 	drainNotifications(true);
+	/* Sources can change without a message (pg_restore, a manual INSERT): read them again too. */
+	reloadRequested_ = true;
+	askedAt(reloadAskedAt_, drainTime_);
 	syncAsked_ = asked;
 	syncDrainedAt_ = GetCurrentTimestamp();
 }

@@ -25,7 +25,8 @@ sub start_redis { return CachePusher::Redis->new(@_); }
 
 # A started node whose worker serves database "postgres" and writes to $redis. Short retry
 # intervals keep the fault tests quick; extra postgresql.conf lines come in $opts{conf}, options
-# for PostgreSQL::Test::Cluster's init (allows_streaming => 1) in $opts{init}.
+# for PostgreSQL::Test::Cluster's init (allows_streaming => 1) in $opts{init}; extension => 0 leaves
+# CREATE EXTENSION to the test.
 sub new_node
 {
 	my ($name, $redis, %opts) = @_;
@@ -42,7 +43,7 @@ cachepusher.retry_max_interval = 1000
 log_min_messages = info
 CONF
 	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION cachepusher');
+	$node->safe_psql('postgres', 'CREATE EXTENSION cachepusher') unless defined $opts{extension} && !$opts{extension};
 	return $node;
 }
 

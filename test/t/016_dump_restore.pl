@@ -1,0 +1,47 @@
+# Sources are part of a database's dump (pg_extension_config_dump): restored into another server,
+# they are served there by its worker, with its own Redis.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use CachePusher::Test;
+
+my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
+
+my $old_redis = start_redis();
+my $old = new_node('old', $old_redis);
+load_seed_schema($old);
+$old->safe_psql('postgres', q{
+	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 200) i;
+	CREATE TABLE note (id int PRIMARY KEY, body text);
+	INSERT INTO note SELECT i, 'note ' || i FROM generate_series(1, 50) i;
+	CREATE FUNCTION note_doc(k int) RETURNS jsonb LANGUAGE sql STABLE
+	    AS $$ SELECT jsonb_build_object('body', body) FROM note WHERE id = k $$;
+	SELECT cachepusher.add_source('note', 'note_doc(int)', 'SELECT id FROM note', key_prefix => 'n');
+	SELECT cachepusher.watch('note', 'note', 'id');
+});
+add_seed_source($old);
+is($old->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'the old server is warm');
+
+my $dump = PostgreSQL::Test::Utils::tempdir() . '/db.dump';
+$old->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $old->connstr('postgres') ], 'pg_dump');
+
+my $new_redis = start_redis();
+my $new = new_node('new', $new_redis, extension => 0);
+$new->command_ok([ 'pg_restore', '-d', $new->connstr('postgres'), $dump ], 'pg_restore');
+
+is($new->safe_psql('postgres', 'SELECT name, key_prefix, channels FROM cachepusher.source ORDER BY 1'),
+	"customer|customer|{customer_updated,customer_deleted}\nnote|n|{}", 'the sources came with the dump');
+is($new->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname = 'cachepusher_note'}), '1',
+	'and the watch() trigger');
+is($new->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't',
+	'wait_for_sync() waits for the restored sources to be warm');
+is(scalar(cache_differences($new, $new_redis, 'customer', $docs)), 0, 'the new Redis holds every customer');
+is(scalar(cache_differences($new, $new_redis, 'n', 'SELECT id, note_doc(id) FROM note')), 0, 'and every note');
+
+$new->safe_psql('postgres', q{UPDATE note SET body = 'restored and changed' WHERE id = 1});
+is($new->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'a change on the new server');
+like($new_redis->get('n:1'), qr/restored and changed/, 'reaches the new Redis');
+is($new->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', 'verify() finds nothing');
+
+done_testing();
