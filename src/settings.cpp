@@ -63,7 +63,7 @@ void defineReloadableSettings()
 	DefineCustomIntVariable("cachepusher.max_pending",
 							"Keys kept in memory while Redis is unreachable before falling back to a "
 							"full resync of the source.",
-							NULL, &maxPending, 1000000, 100, INT_MAX, PGC_SIGHUP, 0, NULL, NULL, NULL);
+							NULL, &maxPending, 250000, 100, INT_MAX, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("cachepusher.warmup_on_start", "Warm every source when the worker starts.",
 							 NULL, &warmupOnStart, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
 

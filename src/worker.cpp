@@ -240,6 +240,8 @@ void Worker::takeSyncRequest()
 	drainNotifications(true);
 	/* Sources can change without a message (pg_restore, a manual INSERT): read them again too. */
 	reloadRequested_ = true;
+	/* And Redis may have been flushed since the last check: look now. */
+	lastMarkerCheck_ = 0;
 	askedAt(reloadAskedAt_, drainTime_);
 	syncAsked_ = asked;
 	syncDrainedAt_ = GetCurrentTimestamp();
@@ -248,6 +250,9 @@ void Worker::takeSyncRequest()
 bool Worker::caughtUpTo(TimestampTz t) const
 {
 	if (reloadRequested_ || !resyncRequests_.empty() || lostNotifications_ || resyncAfterConnect_)
+		return false;
+	/* Disconnected, Redis may have lost everything (restarted): only a connection tells. */
+	if (!sources_.empty() && !redis_.connected())
 		return false;
 	for (auto &source : sources_) {
 		if (!source->def.problem.empty())

@@ -45,4 +45,14 @@ $node->safe_psql('postgres', q{DELETE FROM customer WHERE id_customer BETWEEN 30
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'in step again');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', 'verify() finds nothing');
 
+# wait_for_sync() knows about lost data too: called right after a flush or a restart, it returns
+# only once the resync has filled Redis again.
+$redis->command('FLUSHALL');
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'wait_for_sync right after FLUSHALL');
+is(scalar(cache_differences($node, $redis, 'customer', $docs)), 0, 'returns with Redis filled again');
+$redis->stop;
+$redis->start;
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'wait_for_sync right after a restart');
+is(scalar(cache_differences($node, $redis, 'customer', $docs)), 0, 'returns with Redis filled again');
+
 done_testing();
