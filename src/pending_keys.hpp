@@ -30,6 +30,7 @@ public:
 	size_t requeue(const std::vector<std::string> &keys, TimestampTz since);
 	/* Removes and returns up to n of the oldest keys. */
 	std::vector<std::string> take(size_t n);
+	bool contains(std::string_view key) const { return members_.count(key) > 0; }
 	size_t size() const { return live_; }
 	bool empty() const { return live_ == 0; }
 	/* When the oldest waiting key arrived; 0 when none is waiting. */

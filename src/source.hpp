@@ -81,6 +81,8 @@ struct Source {
 	/* More than max_pending keys arrived: the keys are dropped and a full resync follows. */
 	bool overflowed = false;
 	TimestampTz overflowedSince = 0;
+	/* Non-zero: another warmup is owed once the running one ends, standing in for changes since then. */
+	TimestampTz rewarmCovers = 0;
 	Backoff fetchRetry;
 
 	/*

@@ -203,7 +203,8 @@ void Worker::acceptKey(Source &source, std::string_view key)
 	/* Keys covered by a resync that has not started reading yet, or of a source we cannot serve. */
 	if (!source.def.problem.empty() || source.warmup.coversNewKeys())
 		return;
-	if (pendingTotal_ >= static_cast<size_t>(settings::maxPending)) {
+	/* A key already waiting costs nothing more: only new keys can overflow the pending set. */
+	if (pendingTotal_ >= static_cast<size_t>(settings::maxPending) && !source.pending.contains(key)) {
 		if (!source.overflowed) {
 			source.overflowedSince = drainTime_;
 			deferLog("source \"" + source.def.name + "\": more than cachepusher.max_pending (" +
@@ -257,7 +258,8 @@ bool Worker::caughtUpTo(TimestampTz t) const
 	for (auto &source : sources_) {
 		if (!source->def.problem.empty())
 			continue; /* not served: nothing of it will ever be in Redis */
-		if (source->overflowed || (source->warmup.active() && source->warmup.requestedAt <= t))
+		if (source->overflowed || (source->rewarmCovers != 0 && source->rewarmCovers <= t) ||
+			(source->warmup.active() && source->warmup.requestedAt <= t))
 			return false;
 		TimestampTz oldest = source->pending.oldestSince();
 		if (oldest != 0 && oldest <= t)
@@ -406,7 +408,12 @@ void Worker::applyResyncRequests()
 														 : std::min(source->pending.oldestSince(), source->overflowedSince);
 			pendingTotal_ -= std::min(pendingTotal_, source->pending.size());
 			source->pending.clear();
-			warmup::request(*source, oldest);
+			/* A warmup already reading goes on (restarting it could starve it under a steady stream);
+			 * another one follows it for the keys dropped now. */
+			if (source->warmup.active() && !source->warmup.coversNewKeys())
+				source->rewarmCovers = source->rewarmCovers ? std::min(source->rewarmCovers, oldest) : oldest;
+			else
+				warmup::request(*source, oldest);
 		}
 	}
 	std::vector<std::string> requests;
@@ -587,6 +594,11 @@ bool Worker::sweepForgottenStep()
 
 bool Worker::warmupStep()
 {
+	for (auto &source : sources_)
+		if (source->rewarmCovers != 0 && !source->warmup.active()) {
+			warmup::request(*source, source->rewarmCovers);
+			source->rewarmCovers = 0;
+		}
 	/* One warmup at a time, chunk by chunk, so streaming batches go on in between. */
 	for (auto &source : sources_)
 		if (source->warmup.active() && source->def.problem.empty())
