@@ -14,6 +14,7 @@ import math
 import os
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+args_data_dir = [None]
 SYSTEMS = {"cp": "cachepusher", "bl": "baseline (2015 design)"}
 
 
@@ -173,6 +174,7 @@ def main():
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     d = args.data
+    args_data_dir[0] = d
     facts = read_facts(os.path.join(d, "facts"))
     phases = read_phases(os.path.join(d, "phases"))
     samples = read_samples(os.path.join(d, "samples.csv"))
@@ -226,7 +228,7 @@ def main():
     mem = collections.OrderedDict()
     for phase, span in phases.items():
         sys = phase.split("_")[0]
-        labels = ["worker"] if sys in ("cp", "bare") else ["baseline", "baseline_backend"]
+        labels = ["worker", "redis_cp"] if sys in ("cp", "bare") else ["baseline", "baseline_backend", "redis_bl"]
         entry = {}
         for label in labels:
             rows = in_phase(samples.get(label, []), span)
@@ -476,13 +478,14 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
     w("## Memory and CPU per phase")
     w("")
     w("cachepusher: the background worker (`backend_type = 'cachepusher'`). Baseline: its process and the "
-      "PostgreSQL backend serving its connection. RSS counts the shared buffers a process touched (RssShmem, "
+      "PostgreSQL backend serving its connection. The Redis server of each system is listed for its CPU "
+      "(its RSS is the cached data). RSS counts the shared buffers a process touched (RssShmem, "
       "up to `shared_buffers` = 1 GB here); RssAnon is its private memory. Cores: average CPU used in the phase.")
     w("")
     w("| phase | s | process | VmRSS max MiB | RssAnon start → max MiB | RssShmem max MiB | cores | machine busy | load max |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for phase, e in mem.items():
-        for label in ("worker", "baseline", "baseline_backend"):
+        for label in ("worker", "baseline", "baseline_backend", "redis_cp", "redis_bl"):
             if label not in e:
                 continue
             m = e[label]
@@ -491,6 +494,18 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
               f"{fmt(m['cores'], 2)} | {fmt(e['machine_busy'] * 100 if e['machine_busy'] is not None else None, 0)}% | "
               f"{fmt(e['load_max'], 2)} |")
     w("")
+    profiles = sorted(p for p in os.listdir(args_data_dir[0]) if p.startswith("perf_") and p.endswith(".txt"))
+    if profiles:
+        w("## Where the worker spends its CPU (perf record -e cpu-clock, `bench/run --perf`)")
+        w("")
+        for name in profiles:
+            with open(os.path.join(args_data_dir[0], name)) as f:
+                lines = [line.rstrip() for line in f if line.strip()][:14]
+            w(f"{name[5:-4]}:")
+            w("```")
+            w("\n".join(lines))
+            w("```")
+        w("")
     limits = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "limits.md")
     if os.path.exists(limits):
         w("## What limits cachepusher (profiled; written by hand, see bench/limits.md)")
