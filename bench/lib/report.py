@@ -322,18 +322,19 @@ def write_plot(out, facts, phases, samples, results, bare):
         ys = [int(r[key]) / 1024 for r in rows if r.get(key)]
         if xs:
             ax.plot(xs, ys, color=color, linewidth=1, label=name)
-    for i, (phase, (t0, t1)) in enumerate(phases.items()):
-        if phase.startswith("cp_pgbench") and not phase.endswith("none_1"):
-            continue
-        label = "pgbench" if phase.startswith("cp_pgbench") else phase
-        ax.axvspan((t0 - t_origin) / 1e6, (t1 - t_origin) / 1e6, color="grey" if i % 2 else "lightgrey", alpha=0.3)
-        ax.text((t0 - t_origin) / 1e6, ax.get_ylim()[1] if False else 0, label, rotation=90, fontsize=7,
-                va="bottom", ha="left")
     ax.axhline(64, color="red", linewidth=0.8, linestyle=":")
+    top = ax.get_ylim()[1]
+    pgbench = [span for phase, span in phases.items() if phase.startswith("cp_pgbench")]
+    spans = [(phase, span) for phase, span in phases.items() if not phase.startswith("cp_pgbench")]
+    if pgbench:
+        spans.append(("pgbench", (pgbench[0][0], pgbench[-1][1])))
+    for i, (phase, (t0, t1)) in enumerate(sorted(spans, key=lambda x: x[1][0])):
+        ax.axvspan((t0 - t_origin) / 1e6, (t1 - t_origin) / 1e6, color="grey" if i % 2 else "lightgrey", alpha=0.3)
+        ax.text((t0 + t1) / 2e6 - t_origin / 1e6, top * 0.98, phase, rotation=90, fontsize=6, va="top", ha="center")
     ax.set_xlabel("seconds since the first scenario")
     ax.set_ylabel("MiB")
     ax.set_title("Memory over the run (phases shaded)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="center right")
 
     # (d) trigger overhead
     ax = axes[1][1]
@@ -500,7 +501,7 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
         w("")
         for name in profiles:
             with open(os.path.join(args_data_dir[0], name)) as f:
-                lines = [line.rstrip() for line in f if line.strip()][:14]
+                lines = [line.rstrip() for line in f if line.strip()][:22]
             w(f"{name[5:-4]}:")
             w("```")
             w("\n".join(lines))
