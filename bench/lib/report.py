@@ -44,6 +44,31 @@ def read_phases(path):
     return phases
 
 
+def read_worker_log(path, phases):
+    """phase -> {"overflow": n, "warmups": n, "lines": [...]}: the worker's log lines per phase."""
+    import datetime
+    events = collections.defaultdict(lambda: {"overflow": 0, "warmups": 0, "lines": []})
+    if not os.path.exists(path):
+        return events
+    with open(path) as f:
+        for line in f:
+            try:
+                stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").replace(
+                    tzinfo=datetime.timezone.utc)
+            except ValueError:
+                continue
+            t = int(stamp.timestamp() * 1e6)
+            for phase, (t0, t1) in phases.items():
+                if t0 <= t <= t1:
+                    e = events[phase]
+                    if "falling back to a full resync" in line:
+                        e["overflow"] += 1
+                    if "warming source" in line:
+                        e["warmups"] += 1
+                    e["lines"].append(line[11:23] + " " + line[line.index("cachepusher:"):].strip())
+    return events
+
+
 def read_watch(path):
     """id -> (times, running max of markers) in the order the watcher saw them."""
     obs = collections.defaultdict(lambda: ([], []))
@@ -248,8 +273,9 @@ def main():
         entry["seconds"] = (span[1] - span[0]) / 1e6
         mem[phase] = entry
 
+    events = read_worker_log(os.path.join(d, "worker.log"), phases)
     write_plot(args.out, facts, phases, samples, results, bare)
-    write_markdown(args.out, facts, phases, results, mem, bare, bare_runs, every, scale)
+    write_markdown(args.out, facts, phases, results, mem, bare, bare_runs, every, scale, events)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -361,7 +387,7 @@ def write_plot(out, facts, phases, samples, results, bare):
 
 
 # ------------------------------------------------------------------------------------------------
-def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, scale):
+def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, scale, events):
     L = []
     w = L.append
     cmd = facts.get("command", "bench/run")
@@ -431,9 +457,18 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
     w(f"| baseline: the same bulk UPDATE ({fmt(num(facts, 'bl_bulk_update_s'), 1)} s itself), commit → Redis equal | {fmt(bl_b, 1)} | {fmt(ratio(bl_b, bare), 1)} |")
     w("")
     w(f"The worker's own log: `{facts.get('cp_warmup_log', '')}` (warmup), `{facts.get('cp_resync_log', '')}` (resync).")
-    if facts.get("cp_overflowed"):
+    overflowed = [p for p, e in events.items() if e["overflow"]]
+    if overflowed:
         w("")
-        w("**The worker logged `falling back to a full resync`** (more than `cachepusher.max_pending` keys were waiting).")
+        where = ", ".join("%s (%d×)" % (p, events[p]["overflow"]) for p in overflowed)
+        w(f"**The worker logged `falling back to a full resync`** (more than `cachepusher.max_pending` keys "
+          f"waiting) in: {where}. Its log lines in those phases:")
+        w("")
+        w("```")
+        for p in overflowed:
+            for line in events[p]["lines"][:12]:
+                w(f"{p}: {line}")
+        w("```")
     w("")
     w("Redis compared with the database after each (`benchtool verify`: every document, and no other key):")
     w("")
@@ -448,16 +483,17 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
       "moment the watcher read that transaction's value back from Redis (see bench/README.md). Samples never seen "
       "count as infinitely late, so a percentile that falls among them reads n/a.")
     w("")
-    w("| system | workload | transactions | writer offered | documents delivered/s | Redis SETs/s | lag p50 | p90 | p99 | max | samples (unseen) | converged |")
-    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    w("| system | workload | transactions | writer offered rows/s | documents delivered/s | Redis SETs/s | lag p50 ms | p90 ms | p99 ms | max ms | samples (unseen) | converged | worker fell back to full resync |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
         sys = name.split("_")[0]
         work = workload_name(name, facts)
         conv = (f"yes, {r['tail_s']:.2f} s after the writer stopped" if r.get("converged") and "tail_s" in r
                 else f"no, not within {fmt(r.get('cap'), 0)} s")
-        w(f"| {SYSTEMS[sys]} | {work} | {r['txs']:,} | {fmt(r['offered'], 0)} rows/s | {fmt(r.get('delivered'), 0)} | "
-          f"{fmt(r.get('sets_per_s'), 0)} | {fmt(r['p50'], 1)} ms | {fmt(r['p90'], 1)} ms | {fmt(r['p99'], 1)} ms | "
-          f"{fmt(r['max'], 1)} ms | {r['samples']:,} ({r['unseen']:,}) | {conv} |")
+        overflow = f"{events[name]['overflow']} times" if sys == "cp" and events[name]["overflow"] else ("no" if sys == "cp" else "-")
+        w(f"| {SYSTEMS[sys]} | {work} | {r['txs']:,} | {fmt(r['offered'], 0)} | {fmt(r.get('delivered'), 0)} | "
+          f"{fmt(r.get('sets_per_s'), 0)} | {fmt(r['p50'], 1)} | {fmt(r['p90'], 1)} | {fmt(r['p99'], 1)} | "
+          f"{fmt(r['max'], 1)} | {r['samples']:,} ({r['unseen']:,}) | {conv} | {overflow} |")
     w("")
     for name, r in results.items():
         w(f"- {name} writer: `{r['writer']}`")
