@@ -1,4 +1,5 @@
--- cachepusher 1.0 -> 1.1: wait_for_sync(), verify(), drop_source(name, delete_keys).
+-- cachepusher 1.0 -> 1.1: wait_for_sync(), verify(), drop_source(name, delete_keys), and DROP
+-- EXTENSION that removes the watch() triggers.
 \echo Use "ALTER EXTENSION cachepusher UPDATE TO '1.1'" to load this file. \quit
 
 CREATE TABLE cachepusher.forgotten_prefix (
@@ -34,5 +35,16 @@ AS 'MODULE_PATHNAME', 'cachepusher_verify';
 COMMENT ON FUNCTION cachepusher.verify IS
 'Compares Redis with the database: missing, stale and orphan keys of the source (all sources when NULL); repair hands them to the worker at commit';
 REVOKE ALL ON FUNCTION cachepusher.verify(text, boolean) FROM PUBLIC;
+
+-- DROP EXTENSION would fail on the triggers watch() installed (they use _notify_trigger): this
+-- removes them first, and tells a running worker to let go.
+CREATE FUNCTION cachepusher._before_drop_extension()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'cachepusher_before_drop_extension';
+CREATE EVENT TRIGGER cachepusher_before_drop_extension ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION cachepusher._before_drop_extension();
+REVOKE ALL ON FUNCTION cachepusher._before_drop_extension() FROM PUBLIC;
 
 SELECT pg_catalog.pg_notify('cachepusher_control', 'reload');

@@ -180,6 +180,16 @@ AS 'MODULE_PATHNAME', 'cachepusher_verify';
 COMMENT ON FUNCTION cachepusher.verify IS
 'Compares Redis with the database: missing, stale and orphan keys of the source (all sources when NULL); repair hands them to the worker at commit';
 
+-- DROP EXTENSION would fail on the triggers watch() installed (they use _notify_trigger): this
+-- removes them first, and tells a running worker to let go.
+CREATE FUNCTION cachepusher._before_drop_extension()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'cachepusher_before_drop_extension';
+CREATE EVENT TRIGGER cachepusher_before_drop_extension ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION cachepusher._before_drop_extension();
+
 -- Nothing is usable by PUBLIC: superusers grant the API to the roles that may use it.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cachepusher FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA cachepusher FROM PUBLIC;

@@ -103,4 +103,10 @@ SELECT * FROM cachepusher.status;
 RESET ROLE;
 DROP ROLE cachepusher_nobody;
 
+-- DROP EXTENSION removes the triggers watch() installed, which would block it otherwise.
+SET client_min_messages = error;
+SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer');
+RESET client_min_messages;
+SELECT cachepusher.watch('customer', 'address', 'fk_customer');
 DROP EXTENSION cachepusher;
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'cachepusher%';
