@@ -525,10 +525,16 @@ bool Worker::pushOneBatch()
 
 bool Worker::warmupStep()
 {
-	/* One warmup at a time, chunk by chunk, so streaming batches go on in between. */
+	/*
+	 * One warmup at a time, chunk by chunk, so streaming batches go on in between. A warmup waiting
+	 * for its retry after a failure (a key query its owner may not run) does not hold up the others.
+	 */
 	for (auto &source : sources_)
-		if (source->warmup.active() && source->def.problem.empty())
+		if (source->warmup.phase != Warmup::Phase::Requested && source->warmup.active() && source->def.problem.empty())
 			return warmup::step(*source, redis_);
+	for (auto &source : sources_)
+		if (source->warmup.active() && source->def.problem.empty() && warmup::step(*source, redis_))
+			return true;
 	return false;
 }
 
