@@ -460,11 +460,16 @@ void Worker::checkRedisMarker()
 void Worker::redisFailed(const RedisError &error)
 {
 	redis_.disconnect();
-	long delay = redisRetry_.failed(GetCurrentTimestamp());
+	TimestampTz now = GetCurrentTimestamp();
+	long delay = redisRetry_.failed(now);
 	/* One line when the outage starts, then one per retry at most at the capped interval. */
 	if (!redisWasDown_ || delay >= settings::retryMaxIntervalMs)
 		ereport(LOG, (errmsg("cachepusher: %s", error.what()),
 					  errdetail("Changes are kept and written once Redis is back; next attempt in %ld ms.", delay)));
+	/* status says why (a wrong password, say), counted once per outage. */
+	if (!redisWasDown_)
+		for (auto &source : sources_)
+			source->recordError(error.what(), now);
 	redisWasDown_ = true;
 }
 
