@@ -24,6 +24,8 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/trigger.h"
+#include "nodes/parsenodes.h"
+#include "tcop/cmdtag.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -146,12 +148,31 @@ std::string checkDocumentFunction(Oid function)
 	return signature;
 }
 
-/* Parses and plans the key query as the caller, without running it: one statement, one column. */
+/* Whether a prepared statement only reads: a SELECT that neither writes (in WITH) nor locks rows. */
+bool onlyReads(CachedPlanSource *source)
+{
+	if (source->commandTag != CMDTAG_SELECT)
+		return false;
+	ListCell *cell;
+	foreach (cell, source->query_list) {
+		Query *query = lfirst_node(Query, cell);
+		if (query->commandType != CMD_SELECT || query->utilityStmt != NULL || query->hasModifyingCTE ||
+			query->rowMarks != NIL)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Parses and plans the key query as the caller, without running it: one SELECT that only reads, one
+ * column, and usable as a subquery (verify() filters it by key).
+ */
 void checkKeyQuery(const std::string &query)
 {
 	struct {
 		int statements;
 		bool returnsRows;
+		bool onlyReads;
 		int columns;
 	} info{};
 	pg::call([&] {
@@ -163,15 +184,26 @@ void checkKeyQuery(const std::string &query)
 		if (info.statements == 1) {
 			CachedPlanSource *source = (CachedPlanSource *) linitial(sources);
 			info.returnsRows = SPI_is_cursor_plan(plan);
+			info.onlyReads = onlyReads(source);
 			info.columns = source->resultDesc ? source->resultDesc->natts : 0;
 		}
 		SPI_freeplan(plan);
 	});
 	if (info.statements != 1 || !info.returnsRows)
 		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT", "It returns every key of the source.");
+	if (!info.onlyReads)
+		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
+			 "It only reads: no INSERT, UPDATE or DELETE (also not in WITH), no FOR UPDATE or FOR SHARE.");
 	if (info.columns != 1)
 		fail(ERRCODE_INVALID_PARAMETER_VALUE,
 			 "key query must return exactly one column, not " + std::to_string(info.columns));
+	std::string wrapped = "SELECT 1 FROM (" + query + "\n) AS keys";
+	try {
+		pg::call([&] { SPI_freeplan(SPI_prepare(wrapped.c_str(), 0, NULL)); });
+	} catch (const pg::PgError &) {
+		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
+			 "It must also work as a subquery: no semicolon at its end.");
+	}
 }
 
 /* Runs fn with the rights of the owner of cachepusher.source: the only way its rows are written. */
