@@ -222,6 +222,29 @@ void asCatalogOwner(Fn &&fn)
 	pg::asRole(owner, fn);
 }
 
+/*
+ * The sources whose status the caller may see: those of roles whose privileges it has, as the
+ * catalog's row security says. The worker's shared memory knows no owners.
+ */
+std::set<std::string> sourcesVisibleToCaller()
+{
+	std::string caller = std::to_string(GetUserId());
+	std::set<std::string> names;
+	pg::call([] {
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+	});
+	asCatalogOwner([&] {
+		uint64 rows = spi::execute("SELECT name FROM cachepusher.source "
+								   "WHERE pg_catalog.pg_has_role($1::pg_catalog.oid, owner, 'USAGE')",
+								   {caller});
+		for (uint64 row = 0; row < rows; row++)
+			names.insert(spi::valueOr(row, 1, ""));
+	});
+	pg::call([] { SPI_finish(); });
+	return names;
+}
+
 void notifyWorker(const std::string &message)
 {
 	pg::call([&] { Async_Notify(payload::controlChannel, message.c_str()); });
@@ -319,10 +342,17 @@ Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
 		std::vector<SourceStats> stats(settings::maxSources);
 		int count = shared_state::snapshot(stats.data(), stats.size());
 		TimestampTz now = GetCurrentTimestamp();
+		/* Callable directly, not only through the status view: it shows only the caller's sources. */
+		std::set<std::string> visible = sourcesVisibleToCaller();
+		std::vector<bool> shown(count);
+		for (int i = 0; i < count; i++)
+			shown[i] = visible.count(stats[i].name) > 0;
 		pg::call([&] {
 			InitMaterializedSRF(fcinfo, 0);
 			ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 			for (int i = 0; i < count; i++) {
+				if (!shown[i])
+					continue;
 				const SourceStats &s = stats[i];
 				Datum values[13];
 				bool nulls[13] = {false};
