@@ -1,4 +1,5 @@
 /* Entry point: settings, shared memory and the background worker, registered at server start. */
+#include "password_redaction.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
 
@@ -36,6 +37,7 @@ void registerWorker()
 void _PG_init(void)
 {
 	cachepusher::settings::define(process_shared_preload_libraries_in_progress);
+	cachepusher::password_redaction::install();
 
 	if (!process_shared_preload_libraries_in_progress) {
 		/* Loaded by CREATE EXTENSION or LOAD: the SQL API works, but nothing fills Redis. */

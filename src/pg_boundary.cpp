@@ -1,7 +1,9 @@
 #include "pg_boundary.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 #include "utils/elog.h"
 #include "utils/memutils.h"
 }
@@ -41,6 +43,18 @@ void detail::runGuarded(void (*thunk)(void *), void *arg)
 void checkInterrupts()
 {
 	call([] { CHECK_FOR_INTERRUPTS(); });
+}
+
+int detail::beginSettingsScope()
+{
+	return IsTransactionState() ? call([] { return NewGUCNestLevel(); }) : 0;
+}
+
+void detail::endSettingsScope(int level)
+{
+	/* Like a function's SET clause at its end: settings made since the level began are undone. */
+	if (level > 0 && IsTransactionState())
+		call([level] { AtEOXact_GUC(false, level); });
 }
 
 void detail::reportCppError(const std::exception_ptr &error)

@@ -96,20 +96,38 @@ Datum entry(Fn &&fn)
 	return result;
 }
 
-/* Runs fn as role (for a source's SQL); the previous user is restored even when fn throws. */
+namespace detail {
+/* A GUC nest level when in a transaction (0 outside one), and its undoing. */
+int beginSettingsScope();
+void endSettingsScope(int level);
+} // namespace detail
+
+/*
+ * Runs fn as role (a source's SQL runs as its owner) the way PostgreSQL runs a table owner's code in
+ * VACUUM or REFRESH MATERIALIZED VIEW: as a security-restricted operation (no temporary objects, no
+ * SET ROLE, no LISTEN, UNLISTEN or CLOSE, no cursor WITH HOLD of its own), and with every setting it
+ * changes undone when fn returns. The worker runs the SQL of many owners in one session: without
+ * this, one owner could plant a search_path or a temporary table that another owner's unqualified
+ * names then resolve to, or unlisten the worker's channels. The previous user is restored even when
+ * fn throws. Settings are undone only when fn starts and ends in one transaction; a fn that commits
+ * its own transaction calls resetSessionSettings() (transaction.hpp) after it.
+ */
 template <typename Fn>
 void asRole(Oid role, Fn &&fn)
 {
 	Oid savedUser;
 	int savedContext;
 	GetUserIdAndSecContext(&savedUser, &savedContext);
-	SetUserIdAndSecContext(role, savedContext | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(role, savedContext | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	int settingsLevel = detail::beginSettingsScope();
 	try {
 		fn();
 	} catch (...) {
+		detail::endSettingsScope(settingsLevel);
 		SetUserIdAndSecContext(savedUser, savedContext);
 		throw;
 	}
+	detail::endSettingsScope(settingsLevel);
 	SetUserIdAndSecContext(savedUser, savedContext);
 }
 

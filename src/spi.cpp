@@ -108,11 +108,27 @@ extern "C" {
 
 namespace cachepusher::spi {
 
+namespace {
+/*
+ * Opens a cursor over the query text as given: never pasted into other SQL, and read-only (a query
+ * that writes or locks rows is refused).
+ */
+void openCursor(const std::string &name, const std::string &query, int cursorOptions)
+{
+	pg::call([&] {
+		SPIParseOpenOptions options;
+		memset(&options, 0, sizeof(options));
+		options.cursorOptions = cursorOptions;
+		options.read_only = true;
+		SPI_cursor_parse_open(name.c_str(), query.c_str(), &options);
+	});
+}
+} // namespace
+
 void declareHeldCursor(const std::string &name, const std::string &query)
 {
-	std::string sql = "DECLARE " + std::string(pg::call([&] { return quote_identifier(name.c_str()); })) +
-					  " SCROLL CURSOR WITH HOLD FOR " + query;
-	execute(sql.c_str());
+	/* Opened through SPI: a DECLARE ... WITH HOLD is refused within a security-restricted operation. */
+	openCursor(name, query, CURSOR_OPT_HOLD | CURSOR_OPT_SCROLL);
 }
 
 uint64 countRows(const std::string &name)
@@ -130,9 +146,7 @@ uint64 countRows(const std::string &name)
 
 void declareCursor(const std::string &name, const std::string &query)
 {
-	std::string sql = "DECLARE " + std::string(pg::call([&] { return quote_identifier(name.c_str()); })) +
-					  " NO SCROLL CURSOR FOR " + query;
-	execute(sql.c_str());
+	openCursor(name, query, CURSOR_OPT_NO_SCROLL);
 }
 
 uint64 fetchFromCursor(const std::string &name, int count)

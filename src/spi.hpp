@@ -37,13 +37,13 @@ void freePlan(SPIPlanPtr plan);
 namespace cachepusher::spi {
 
 /*
- * DECLARE name SCROLL CURSOR WITH HOLD FOR query: materialized at commit, read across transactions.
+ * A read-only SCROLL cursor WITH HOLD over query: materialized at commit, read across transactions.
  * Scrollable so countRows() can tell its size (moving through the materialized rows is cheap).
  */
 void declareHeldCursor(const std::string &name, const std::string &query);
 /* How many rows the named scrollable cursor holds; leaves it at its start. */
 uint64 countRows(const std::string &name);
-/* DECLARE name NO SCROLL CURSOR FOR query: read within the current transaction. */
+/* A read-only NO SCROLL cursor over query, read within the current transaction. */
 void declareCursor(const std::string &name, const std::string &query);
 /* FETCH up to count rows from the named cursor into the last result; returns the number of rows. */
 uint64 fetchFromCursor(const std::string &name, int count);

@@ -24,6 +24,8 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/trigger.h"
+#include "nodes/parsenodes.h"
+#include "tcop/cmdtag.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -146,12 +148,31 @@ std::string checkDocumentFunction(Oid function)
 	return signature;
 }
 
-/* Parses and plans the key query as the caller, without running it: one statement, one column. */
+/* Whether a prepared statement only reads: a SELECT that neither writes (in WITH) nor locks rows. */
+bool onlyReads(CachedPlanSource *source)
+{
+	if (source->commandTag != CMDTAG_SELECT)
+		return false;
+	ListCell *cell;
+	foreach (cell, source->query_list) {
+		Query *query = lfirst_node(Query, cell);
+		if (query->commandType != CMD_SELECT || query->utilityStmt != NULL || query->hasModifyingCTE ||
+			query->rowMarks != NIL)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Parses and plans the key query as the caller, without running it: one SELECT that only reads, one
+ * column, and usable as a subquery (verify() filters it by key).
+ */
 void checkKeyQuery(const std::string &query)
 {
 	struct {
 		int statements;
 		bool returnsRows;
+		bool onlyReads;
 		int columns;
 	} info{};
 	pg::call([&] {
@@ -163,15 +184,26 @@ void checkKeyQuery(const std::string &query)
 		if (info.statements == 1) {
 			CachedPlanSource *source = (CachedPlanSource *) linitial(sources);
 			info.returnsRows = SPI_is_cursor_plan(plan);
+			info.onlyReads = onlyReads(source);
 			info.columns = source->resultDesc ? source->resultDesc->natts : 0;
 		}
 		SPI_freeplan(plan);
 	});
 	if (info.statements != 1 || !info.returnsRows)
 		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT", "It returns every key of the source.");
+	if (!info.onlyReads)
+		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
+			 "It only reads: no INSERT, UPDATE or DELETE (also not in WITH), no FOR UPDATE or FOR SHARE.");
 	if (info.columns != 1)
 		fail(ERRCODE_INVALID_PARAMETER_VALUE,
 			 "key query must return exactly one column, not " + std::to_string(info.columns));
+	std::string wrapped = "SELECT 1 FROM (" + query + "\n) AS keys";
+	try {
+		pg::call([&] { SPI_freeplan(SPI_prepare(wrapped.c_str(), 0, NULL)); });
+	} catch (const pg::PgError &) {
+		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
+			 "It must also work as a subquery: no semicolon at its end.");
+	}
 }
 
 /* Runs fn with the rights of the owner of cachepusher.source: the only way its rows are written. */
@@ -188,6 +220,29 @@ void asCatalogOwner(Fn &&fn)
 		return relowner;
 	});
 	pg::asRole(owner, fn);
+}
+
+/*
+ * The sources whose status the caller may see: those of roles whose privileges it has, as the
+ * catalog's row security says. The worker's shared memory knows no owners.
+ */
+std::set<std::string> sourcesVisibleToCaller()
+{
+	std::string caller = std::to_string(GetUserId());
+	std::set<std::string> names;
+	pg::call([] {
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+	});
+	asCatalogOwner([&] {
+		uint64 rows = spi::execute("SELECT name FROM cachepusher.source "
+								   "WHERE pg_catalog.pg_has_role($1::pg_catalog.oid, owner, 'USAGE')",
+								   {caller});
+		for (uint64 row = 0; row < rows; row++)
+			names.insert(spi::valueOr(row, 1, ""));
+	});
+	pg::call([] { SPI_finish(); });
+	return names;
 }
 
 void notifyWorker(const std::string &message)
@@ -299,10 +354,17 @@ Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
 		std::vector<SourceStats> stats(settings::maxSources);
 		int count = shared_state::snapshot(stats.data(), stats.size());
 		TimestampTz now = GetCurrentTimestamp();
+		/* Callable directly, not only through the status view: it shows only the caller's sources. */
+		std::set<std::string> visible = sourcesVisibleToCaller();
+		std::vector<bool> shown(count);
+		for (int i = 0; i < count; i++)
+			shown[i] = visible.count(stats[i].name) > 0;
 		pg::call([&] {
 			InitMaterializedSRF(fcinfo, 0);
 			ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 			for (int i = 0; i < count; i++) {
+				if (!shown[i])
+					continue;
 				const SourceStats &s = stats[i];
 				Datum values[13];
 				bool nulls[13] = {false};

@@ -7,6 +7,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -35,6 +36,11 @@ void commitTransaction()
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
 	});
+}
+
+void resetSessionSettings()
+{
+	call([] { ResetAllOptions(); });
 }
 
 void abortTransaction()

@@ -10,6 +10,11 @@
 namespace cachepusher::pg {
 
 void startTransaction(const char *activity);
+/*
+ * RESET ALL, outside a transaction: undoes session settings that a source's SQL made at a commit
+ * (pg::asRole undoes them itself within a transaction). The worker sets none of its own.
+ */
+void resetSessionSettings();
 void commitTransaction();
 void abortTransaction();
 

@@ -125,14 +125,15 @@ private:
 		SPIPlanPtr plan = nullptr;
 		bool emptySource = false;
 		pg::asRole(source.def.owner, [&] {
-			std::string sample = "SELECT pg_catalog.pg_typeof(q.k)::text FROM (" + source.def.keyQuery + ") AS q(k) LIMIT 1";
+			/* The key query goes in as a subquery, closed on a new line: it may end in a -- comment. */
+			std::string sample = "SELECT pg_catalog.pg_typeof(q.k)::text FROM (" + source.def.keyQuery + "\n) AS q(k) LIMIT 1";
 			if (spi::execute(sample.c_str()) == 0) {
 				emptySource = true;
 				return;
 			}
 			/* Compared as the key's own type, so an index on the key column is used. */
 			plan = spi::prepareWithKeys("SELECT q.k::text FROM (" + source.def.keyQuery +
-										") AS q(k) WHERE q.k = ANY($1::text[]::" + spi::valueOr(0, 1, "text") + "[])");
+										"\n) AS q(k) WHERE q.k = ANY($1::text[]::" + spi::valueOr(0, 1, "text") + "[])");
 		});
 		std::string cursor = "0";
 		try {

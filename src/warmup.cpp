@@ -44,6 +44,8 @@ void openCursor(Source &source)
 			pg::abortTransaction();
 			throw;
 		}
+		/* Settings the key query made at that commit would outlive it: undo them. */
+		pg::resetSessionSettings();
 	});
 }
 

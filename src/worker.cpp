@@ -493,11 +493,16 @@ void Worker::checkRedisMarker()
 void Worker::redisFailed(const RedisError &error)
 {
 	redis_.disconnect();
-	long delay = redisRetry_.failed(GetCurrentTimestamp());
+	TimestampTz now = GetCurrentTimestamp();
+	long delay = redisRetry_.failed(now);
 	/* One line when the outage starts, then one per retry at most at the capped interval. */
 	if (!redisWasDown_ || delay >= settings::retryMaxIntervalMs)
 		ereport(LOG, (errmsg("cachepusher: %s", error.what()),
 					  errdetail("Changes are kept and written once Redis is back; next attempt in %ld ms.", delay)));
+	/* status says why (a wrong password, say), counted once per outage. */
+	if (!redisWasDown_)
+		for (auto &source : sources_)
+			source->recordError(error.what(), now);
 	redisWasDown_ = true;
 }
 
@@ -599,10 +604,16 @@ bool Worker::warmupStep()
 			warmup::request(*source, source->rewarmCovers);
 			source->rewarmCovers = 0;
 		}
-	/* One warmup at a time, chunk by chunk, so streaming batches go on in between. */
+	/*
+	 * One warmup at a time, chunk by chunk, so streaming batches go on in between. A warmup waiting
+	 * for its retry after a failure (a key query its owner may not run) does not hold up the others.
+	 */
 	for (auto &source : sources_)
-		if (source->warmup.active() && source->def.problem.empty())
+		if (source->warmup.phase != Warmup::Phase::Requested && source->warmup.active() && source->def.problem.empty())
 			return warmup::step(*source, redis_);
+	for (auto &source : sources_)
+		if (source->warmup.active() && source->def.problem.empty() && warmup::step(*source, redis_))
+			return true;
 	return false;
 }
 
