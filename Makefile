@@ -11,7 +11,7 @@ PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-register -Wno-missing-field-initiali
 SHLIB_LINK = -lhiredis -lstdc++
 
 # pg_regress covers the SQL surface on a throwaway instance; it needs no running server.
-REGRESS = api update
+REGRESS = api update security
 REGRESS_OPTS = --temp-instance=tmp_regress
 
 # TAP tests need the worker preloaded and a real redis-server; see test/README.md.
