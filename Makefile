@@ -20,6 +20,15 @@ PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
 EXTRA_CLEAN = tmp_regress tmp_check results regression.diffs regression.out src/*.d
 
+# make SANITIZE=1: the extension built with AddressSanitizer and UndefinedBehaviorSanitizer, for a
+# server started with the ASan runtime preloaded (test/run-sanitized). No JIT bitcode: clang would
+# get the sanitizer flags too, and JIT-inlined code of ours would run uninstrumented anyway.
+ifdef SANITIZE
+override with_llvm = no
+SANITIZER_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
+SHLIB_LINK += $(SANITIZER_FLAGS)
+endif
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
@@ -32,5 +41,5 @@ PROVE_FLAGS += -I $(srcdir)/test/perl
 
 # PGXS tracks header dependencies only for C: let g++ write them, so a changed header rebuilds every
 # object that includes it (a stale object would disagree with the others about a struct's layout).
-override CXXFLAGS += -MMD -MP
+override CXXFLAGS += -MMD -MP $(SANITIZER_FLAGS)
 -include $(OBJS:.o=.d)

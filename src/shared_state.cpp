@@ -171,7 +171,9 @@ void publish(const SourceStats *sources, int count)
 		return;
 	count = std::min(count, settings::maxSources);
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	memcpy(shared->sources, sources, sizeof(SourceStats) * count);
+	/* No sources: the caller's empty vector may hand us a null pointer, which memcpy must not get. */
+	if (count > 0)
+		memcpy(shared->sources, sources, sizeof(SourceStats) * count);
 	shared->count = count;
 	LWLockRelease(shared->lock);
 }
