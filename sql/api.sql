@@ -47,6 +47,33 @@ SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT id_customer, n
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'DELETE FROM customer');
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1; SELECT 2');
 SELECT cachepusher.add_source('bad', 'customer_get(int)', NULL);
+SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT id_customer FROM customer WHERE id_customer > $1');
+
+-- A set-based source: one query builds the documents of many keys, $1 the array of keys.
+SELECT cachepusher.add_source('customer_set', NULL, 'SELECT id_customer FROM customer', key_prefix => 'cs',
+    documents_query => $$SELECT c.id_customer, json_build_object('id', c.id_customer)
+                          FROM customer c WHERE c.id_customer = ANY($1)$$);
+SELECT cachepusher.add_source('text_set', NULL, 'SELECT 1', documents_query => 'SELECT k, ''{}''::text FROM unnest($1::int[]) k');
+SELECT name, document_function, documents_query IS NOT NULL AS set_based FROM cachepusher.source ORDER BY name;
+SELECT cachepusher.drop_source('customer_set');
+SELECT cachepusher.drop_source('text_set');
+
+-- The documents query: parsed and planned, never run; exactly one of it and the function.
+SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', documents_query => 'SELECT k, NULL::json FROM unnest($1::int[]) k');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELEC 1');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT id_customer, NULL::json FROM no_such_table WHERE id_customer = ANY($1)');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'DELETE FROM customer WHERE id_customer = ANY($1) RETURNING id_customer, NULL::json');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'WITH gone AS (DELETE FROM customer RETURNING id_customer) SELECT id_customer, NULL::json FROM gone WHERE id_customer = ANY($1)');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT id_customer, NULL::json FROM customer WHERE id_customer = ANY($1) FOR UPDATE');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT 1, NULL::json; SELECT 2, NULL::json');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT id_customer, NULL::json FROM customer');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT id_customer, NULL::json FROM customer WHERE id_customer = ANY($1) AND name = $2');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT $1, NULL::json');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT 1, NULL::json WHERE $1 IS NULL');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT id_customer, NULL::json FROM customer WHERE id_customer = $1');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT id_customer FROM customer WHERE id_customer = ANY($1)');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT name, NULL::json FROM customer WHERE id_customer = ANY($1)');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT id_customer, 1 FROM customer WHERE id_customer = ANY($1)');
 
 -- Channels.
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', channels => ARRAY['cachepusher']);

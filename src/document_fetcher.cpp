@@ -1,16 +1,83 @@
 #include "document_fetcher.hpp"
 
+#include "documents_query.hpp"
 #include "spi.hpp"
 #include "transaction.hpp"
+
+#include <unordered_map>
+
+extern "C" {
+#include "utils/elog.h"
+#include "utils/lsyscache.h"
+}
 
 namespace cachepusher {
 namespace {
 
-void collectDocuments(std::vector<Document> &documents)
+/* A document function: one row (key, document or NULL) for every key asked for. */
+void fetchByFunction(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents)
 {
+	pg::withStatementTimeout([&] { spi::executeWithKeys(source.documentsPlan, keys); });
 	uint64 rows = SPI_processed;
 	for (uint64 row = 0; row < rows; row++)
 		documents.push_back(Document{spi::valueOr(row, 1, ""), spi::value(row, 2)});
+}
+
+[[noreturn]] void raise(const std::string &message)
+{
+	pg::call([&] { ereport(ERROR, (errcode(ERRCODE_CARDINALITY_VIOLATION), errmsg("%s", message.c_str()))); });
+	pg_unreachable();
+}
+
+/*
+ * A documents query: rows (key, document) for the keys it finds; a key asked for without a row is
+ * gone. Rows are matched to the keys asked for by the key as its type writes it, and rows for keys
+ * not asked for are ignored. Two rows for one key, or a text document that is not JSON, raise: the
+ * batch is then tried key by key like any other failure, so only that key fails.
+ */
+void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents)
+{
+	std::vector<std::string> canonical;
+	uint64 rows = 0;
+	pg::withStatementTimeout(
+		[&] { rows = documents_query::run(source.documentsPlan, source.def.keyTypeOid, keys, canonical); });
+
+	/* For each key as the query returns it, the position of its first document (none yet: npos). */
+	std::unordered_map<std::string, size_t> found;
+	found.reserve(keys.size());
+	for (const std::string &key : canonical)
+		found.emplace(key, std::string::npos);
+	std::vector<std::optional<std::string>> bodies;
+	bodies.reserve(rows);
+	for (uint64 row = 0; row < rows; row++) {
+		std::optional<std::string> key = spi::value(row, 1);
+		if (!key)
+			continue;
+		auto it = found.find(*key);
+		if (it == found.end())
+			continue;
+		if (it->second != std::string::npos)
+			raise("documents query returned more than one row for key \"" + *key + "\"");
+		it->second = bodies.size();
+		bodies.push_back(spi::value(row, 2));
+		if (bodies.back() && source.def.textDocuments)
+			documents_query::checkJson(bodies.back()->c_str());
+	}
+	for (size_t i = 0; i < keys.size(); i++) {
+		size_t at = found[canonical[i]];
+		documents.push_back(Document{keys[i], at == std::string::npos ? std::nullopt : bodies[at]});
+	}
+}
+
+void prepare(Source &source)
+{
+	if (source.documentsPlan != nullptr)
+		return;
+	if (source.def.setBased)
+		source.documentsPlan = spi::prepareWithArgument(
+			source.def.documentsSql, pg::call([&] { return get_array_type(source.def.keyTypeOid); }));
+	else
+		source.documentsPlan = spi::prepareWithKeys(source.def.documentsSql);
 }
 
 } // namespace
@@ -19,18 +86,17 @@ void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::v
 					std::vector<FailedKey> &failed)
 {
 	pg::asRole(source.def.owner, [&] {
-		if (source.documentsPlan == nullptr)
-			source.documentsPlan = spi::prepareWithKeys(source.def.documentsSql);
+		prepare(source);
+		auto fetch = [&](const std::vector<std::string> &some) {
+			if (source.def.setBased)
+				fetchByQuery(source, some, documents);
+			else
+				fetchByFunction(source, some, documents);
+		};
 
 		std::string error;
 		size_t before = documents.size();
-		bool batchWorked = pg::trySubtransaction(
-			[&] {
-				pg::withStatementTimeout([&] { spi::executeWithKeys(source.documentsPlan, keys); });
-				collectDocuments(documents);
-			},
-			&error);
-		if (batchWorked)
+		if (pg::trySubtransaction([&] { fetch(keys); }, &error))
 			return;
 
 		/* Somewhere in the batch is a bad key: find it by trying each key alone. */
@@ -39,15 +105,11 @@ void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::v
 		std::vector<std::string> one(1);
 		for (const std::string &key : keys) {
 			one[0] = key;
-			bool worked = pg::trySubtransaction(
-				[&] {
-					pg::withStatementTimeout([&] { spi::executeWithKeys(source.documentsPlan, one); });
-					collectDocuments(documents);
-				},
-				&error);
-			if (worked)
+			size_t mark = documents.size();
+			if (pg::trySubtransaction([&] { fetch(one); }, &error))
 				continue;
-			/* A key that does not even cast to the argument type names no document: delete it. */
+			documents.resize(mark);
+			/* A key that does not even cast to the key type names no document: delete it. */
 			std::string castError;
 			bool castable = pg::trySubtransaction([&] { spi::execute(castSql.c_str(), {key}); }, &castError);
 			failed.push_back(FailedKey{key, error, castable});

@@ -20,14 +20,22 @@ namespace cachepusher {
 struct SourceDefinition {
 	std::string name;
 	std::string prefix;
-	std::string documentFunction; /* qualified signature, as stored */
+	std::string documentFunction; /* qualified signature, as stored; empty for a set-based source */
 	std::string keyQuery;
 	Oid owner = InvalidOid;
 	std::vector<std::string> channels;
-	/* SELECT key, document FROM unnest($1::text[]); empty when the source cannot be served. */
+	/*
+	 * What builds the documents of a batch of keys: for a document function, SELECT key,
+	 * function(key) FROM unnest($1::text[]); for a set-based source, its documents query as given, with
+	 * $1 of type keyType[]. Empty when the source cannot be served.
+	 */
 	std::string documentsSql;
-	/* The document function's argument type, qualified: keys are cast to it. */
+	bool setBased = false;
+	/* The key type, qualified (the document function's argument type, or $1's element type). */
 	std::string keyType;
+	/* Set-based: the key type, and whether documents come as text (checked to be JSON). */
+	Oid keyTypeOid = InvalidOid;
+	bool textDocuments = false;
 	/* Why the source cannot be served (function gone, wrong signature, owner gone); empty if fine. */
 	std::string problem;
 

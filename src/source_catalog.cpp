@@ -1,5 +1,6 @@
 #include "source_catalog.hpp"
 
+#include "documents_query.hpp"
 #include "spi.hpp"
 #include "transaction.hpp"
 
@@ -8,15 +9,19 @@
 namespace cachepusher::source_catalog {
 namespace {
 
-/* Resolves each document function now, so a dropped or changed function is reported per source. */
+/*
+ * Resolves each document function now, so a dropped or changed function is reported per source.
+ * $documents_query: the column, or NULL before the extension is updated to 1.2.
+ */
 const char *const sourcesSql = R"SQL(
 SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
        p.oid IS NOT NULL AS function_exists,
        p.pronargs, p.prorettype IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype) AS returns_document,
-       format('%I.%I', pn.nspname, p.proname) AS function_name,
-       format('%I.%I', tn.nspname, t.typname) AS argument_type,
+       CASE WHEN p.oid IS NOT NULL THEN format('%I.%I', pn.nspname, p.proname) END AS function_name,
+       CASE WHEN t.oid IS NOT NULL THEN format('%I.%I', tn.nspname, t.typname) END AS argument_type,
        EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner) AS owner_exists,
-       p.prorettype = 'text'::regtype AS returns_text
+       p.prorettype = 'text'::regtype AS returns_text,
+       $documents_query AS documents_query
 FROM cachepusher.source s
 LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(s.document_function)
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
@@ -32,6 +37,8 @@ std::string describeProblem(uint64 row, const SourceDefinition &def)
 {
 	if (spi::value(row, 11) != "t")
 		return "owner role " + std::to_string(def.owner) + " no longer exists";
+	if (def.setBased)
+		return "";
 	if (spi::value(row, 6) != "t")
 		return "document function " + def.documentFunction + " does not exist";
 	if (spi::value(row, 7) != "1")
@@ -41,13 +48,47 @@ std::string describeProblem(uint64 row, const SourceDefinition &def)
 	return "";
 }
 
+/*
+ * A set-based source's documents query, parsed again as its owner (the tables it reads may have
+ * changed since add_source). In a subtransaction: a query that no longer parses costs its source only.
+ */
+void describeDocumentsQuery(SourceDefinition &def)
+{
+	documents_query::Shape shape;
+	std::string error;
+	bool parsed = pg::trySubtransaction(
+		[&] { pg::asRole(def.owner, [&] { shape = documents_query::describe(def.documentsSql); }); }, &error);
+	if (!parsed)
+		def.problem = "documents query: " + error;
+	else if (!shape.problem.empty())
+		def.problem = shape.problem;
+	else {
+		def.keyType = shape.keyTypeName;
+		def.keyTypeOid = shape.keyType;
+		def.textDocuments = shape.textDocuments;
+		return;
+	}
+	def.documentsSql.clear();
+}
+
+bool hasDocumentsQueryColumn()
+{
+	return spi::execute("SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'cachepusher.source'::pg_catalog.regclass "
+						"AND attname = 'documents_query' AND NOT attisdropped") > 0;
+}
+
 } // namespace
 
 std::vector<SourceDefinition> read()
 {
 	std::vector<SourceDefinition> result;
 	{
-		uint64 rows = spi::execute(sourcesSql);
+		/* Before ALTER EXTENSION cachepusher UPDATE to 1.2 there is no documents query. */
+		std::string sql = sourcesSql;
+		const std::string marker = "$documents_query";
+		sql.replace(sql.find(marker), marker.size(), hasDocumentsQueryColumn() ? "s.documents_query" : "NULL::text");
+		uint64 rows = spi::execute(sql.c_str());
+		std::vector<uint64> setBased;
 		for (uint64 row = 0; row < rows; row++) {
 			SourceDefinition def;
 			def.name = spi::valueOr(row, 1, "");
@@ -55,8 +96,17 @@ std::vector<SourceDefinition> read()
 			def.keyQuery = spi::valueOr(row, 3, "");
 			def.documentFunction = spi::valueOr(row, 4, "");
 			def.owner = static_cast<Oid>(std::stoul(spi::valueOr(row, 5, "0")));
+			if (auto query = spi::value(row, 13)) {
+				def.setBased = true;
+				def.documentsSql = *query;
+			}
 			def.problem = describeProblem(row, def);
-			if (def.problem.empty()) {
+			if (def.setBased) {
+				if (def.problem.empty())
+					setBased.push_back(result.size());
+				else
+					def.documentsSql.clear();
+			} else if (def.problem.empty()) {
 				def.keyType = spi::valueOr(row, 10, "");
 				/* A text document must be JSON too: the cast checks it (and keeps its bytes). */
 				std::string toText = spi::value(row, 12) == "t" ? ")::json::text" : ")::text";
@@ -65,6 +115,9 @@ std::vector<SourceDefinition> read()
 			}
 			result.push_back(std::move(def));
 		}
+		/* After the loop: parsing runs SPI, which replaces the result the loop reads. */
+		for (uint64 index : setBased)
+			describeDocumentsQuery(result[index]);
 		std::map<std::string, SourceDefinition *> byName;
 		for (auto &def : result)
 			byName[def.name] = &def;

@@ -4,8 +4,11 @@
 
 extern "C" {
 #include "catalog/pg_type.h"
+#include "parser/parse_param.h"
+#include "tcop/cmdtag.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/plancache.h"
 }
 
 namespace cachepusher::spi {
@@ -83,8 +86,12 @@ int columns()
 
 SPIPlanPtr prepareWithKeys(const std::string &sql)
 {
+	return prepareWithArgument(sql, TEXTARRAYOID);
+}
+
+SPIPlanPtr prepareWithArgument(const std::string &sql, Oid argType)
+{
 	return pg::call([&] {
-		Oid argType = TEXTARRAYOID;
 		SPIPlanPtr plan = SPI_prepare(sql.c_str(), 1, &argType);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare \"%s\": %s", sql.c_str(), SPI_result_code_string(SPI_result));
@@ -98,6 +105,81 @@ void freePlan(SPIPlanPtr plan)
 {
 	if (plan)
 		pg::call([plan] { SPI_freeplan(plan); });
+}
+
+namespace {
+
+/* Where the parser records the types it infers for $1, $2 ... (palloc'd by the parser). */
+struct VariableParameters {
+	Oid *types = nullptr;
+	int count = 0;
+};
+
+void setupVariableParameters(ParseState *pstate, void *arg)
+{
+	auto *parameters = static_cast<VariableParameters *>(arg);
+	setup_parse_variable_parameters(pstate, &parameters->types, &parameters->count);
+}
+
+bool onlyReads(CachedPlanSource *source)
+{
+	if (source->commandTag != CMDTAG_SELECT)
+		return false;
+	ListCell *cell;
+	foreach (cell, source->query_list) {
+		Query *query = lfirst_node(Query, cell);
+		if (query->commandType != CMD_SELECT || query->utilityStmt != NULL || query->hasModifyingCTE ||
+			query->rowMarks != NIL)
+			return false;
+	}
+	return true;
+}
+
+} // namespace
+
+QueryShape describeQuery(const std::string &sql)
+{
+	/* Filled inside the boundary with plain values only; copied into the vectors afterwards. */
+	struct {
+		int statements;
+		bool returnsRows;
+		bool onlyReads;
+		int columns;
+		Oid *columnTypes;
+		VariableParameters parameters;
+	} found{};
+	pg::call([&] {
+		SPIPrepareOptions options;
+		memset(&options, 0, sizeof(options));
+		options.parserSetup = setupVariableParameters;
+		options.parserSetupArg = &found.parameters;
+		options.parseMode = RAW_PARSE_DEFAULT;
+		SPIPlanPtr plan = SPI_prepare_extended(sql.c_str(), &options);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
+		List *sources = SPI_plan_get_plan_sources(plan);
+		found.statements = list_length(sources);
+		if (found.statements == 1) {
+			CachedPlanSource *source = (CachedPlanSource *) linitial(sources);
+			found.returnsRows = SPI_is_cursor_plan(plan);
+			found.onlyReads = onlyReads(source);
+			TupleDesc desc = source->resultDesc;
+			found.columns = desc ? desc->natts : 0;
+			found.columnTypes = static_cast<Oid *>(palloc(sizeof(Oid) * (found.columns + 1)));
+			for (int i = 0; i < found.columns; i++)
+				found.columnTypes[i] = TupleDescAttr(desc, i)->atttypid;
+		}
+		/* The plan keeps a pointer to found.parameters for re-parsing: it must not outlive this. */
+		SPI_freeplan(plan);
+	});
+	QueryShape shape;
+	shape.statements = found.statements;
+	shape.returnsRows = found.returnsRows;
+	shape.onlyReads = found.onlyReads;
+	shape.columnTypes.assign(found.columnTypes, found.columnTypes + found.columns);
+	for (int i = 0; i < found.parameters.count; i++)
+		shape.parameterTypes.push_back(found.parameters.types[i] ? found.parameters.types[i] : UNKNOWNOID);
+	return shape;
 }
 
 } // namespace cachepusher::spi

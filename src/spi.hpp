@@ -30,7 +30,21 @@ int columns();
 
 /* Prepares and keeps a plan with one text[] parameter. */
 SPIPlanPtr prepareWithKeys(const std::string &sql);
+/* Prepares and keeps a plan with one parameter of the given type. */
+SPIPlanPtr prepareWithArgument(const std::string &sql, Oid argType);
 void freePlan(SPIPlanPtr plan);
+
+/* What a query is, found by parsing it as the current user without running it. */
+struct QueryShape {
+	int statements = 0;
+	bool returnsRows = false;
+	/* A SELECT that neither writes (in WITH) nor locks rows. */
+	bool onlyReads = false;
+	std::vector<Oid> columnTypes;
+	/* $1, $2 ... typed by their use in the query; UNKNOWNOID where the use does not tell. */
+	std::vector<Oid> parameterTypes;
+};
+QueryShape describeQuery(const std::string &sql);
 
 } // namespace cachepusher::spi
 

@@ -1,8 +1,9 @@
 /*
  * The SQL functions written in C++: add_source and drop_source (they check their caller, then write
  * cachepusher.source with the rights of its owner), the status of the worker, and the watch() trigger.
- * watch, unwatch and resync are PL/pgSQL in cachepusher--1.0.sql.
+ * watch, unwatch and resync are PL/pgSQL in cachepusher--1.2.sql.
  */
+#include "documents_query.hpp"
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
 #include "served_here.hpp"
@@ -148,55 +149,23 @@ std::string checkDocumentFunction(Oid function)
 	return signature;
 }
 
-/* Whether a prepared statement only reads: a SELECT that neither writes (in WITH) nor locks rows. */
-bool onlyReads(CachedPlanSource *source)
-{
-	if (source->commandTag != CMDTAG_SELECT)
-		return false;
-	ListCell *cell;
-	foreach (cell, source->query_list) {
-		Query *query = lfirst_node(Query, cell);
-		if (query->commandType != CMD_SELECT || query->utilityStmt != NULL || query->hasModifyingCTE ||
-			query->rowMarks != NIL)
-			return false;
-	}
-	return true;
-}
-
 /*
  * Parses and plans the key query as the caller, without running it: one SELECT that only reads, one
- * column, and usable as a subquery (verify() filters it by key).
+ * column, no parameters, and usable as a subquery (verify() filters it by key).
  */
 void checkKeyQuery(const std::string &query)
 {
-	struct {
-		int statements;
-		bool returnsRows;
-		bool onlyReads;
-		int columns;
-	} info{};
-	pg::call([&] {
-		SPIPlanPtr plan = SPI_prepare(query.c_str(), 0, NULL);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the key query: %s", SPI_result_code_string(SPI_result));
-		List *sources = SPI_plan_get_plan_sources(plan);
-		info.statements = list_length(sources);
-		if (info.statements == 1) {
-			CachedPlanSource *source = (CachedPlanSource *) linitial(sources);
-			info.returnsRows = SPI_is_cursor_plan(plan);
-			info.onlyReads = onlyReads(source);
-			info.columns = source->resultDesc ? source->resultDesc->natts : 0;
-		}
-		SPI_freeplan(plan);
-	});
-	if (info.statements != 1 || !info.returnsRows)
+	spi::QueryShape shape = spi::describeQuery(query);
+	if (shape.statements != 1 || !shape.returnsRows)
 		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT", "It returns every key of the source.");
-	if (!info.onlyReads)
+	if (!shape.onlyReads)
 		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
 			 "It only reads: no INSERT, UPDATE or DELETE (also not in WITH), no FOR UPDATE or FOR SHARE.");
-	if (info.columns != 1)
+	if (!shape.parameterTypes.empty())
+		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must not use parameters", "It returns every key of the source.");
+	if (shape.columnTypes.size() != 1)
 		fail(ERRCODE_INVALID_PARAMETER_VALUE,
-			 "key query must return exactly one column, not " + std::to_string(info.columns));
+			 "key query must return exactly one column, not " + std::to_string(shape.columnTypes.size()));
 	std::string wrapped = "SELECT 1 FROM (" + query + "\n) AS keys";
 	try {
 		pg::call([&] { SPI_freeplan(SPI_prepare(wrapped.c_str(), 0, NULL)); });
@@ -204,6 +173,14 @@ void checkKeyQuery(const std::string &query)
 		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
 			 "It must also work as a subquery: no semicolon at its end.");
 	}
+}
+
+/* Parses and plans the documents query as the caller, without running it (documents_query.hpp). */
+void checkDocumentsQuery(const std::string &query)
+{
+	documents_query::Shape shape = documents_query::describe(query);
+	if (!shape.problem.empty())
+		fail(ERRCODE_INVALID_PARAMETER_VALUE, shape.problem, shape.detail);
 }
 
 /* Runs fn with the rights of the owner of cachepusher.source: the only way its rows are written. */
@@ -260,15 +237,23 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 	return pg::entry([&] {
 		std::optional<std::string> name = textArg(fcinfo, 0);
 		checkName("source name", name);
-		if (PG_ARGISNULL(1))
-			fail(ERRCODE_NULL_VALUE_NOT_ALLOWED, "document_function must not be NULL");
+		/* Called through the 1.1 SQL definition (not yet ALTER EXTENSION UPDATE), there are five. */
+		std::optional<std::string> documentsQuery = PG_NARGS() > 5 ? textArg(fcinfo, 5) : std::nullopt;
+		if (PG_ARGISNULL(1) && !documentsQuery)
+			fail(ERRCODE_NULL_VALUE_NOT_ALLOWED, "document_function must not be NULL",
+				 "Give documents_query instead for a set-based source.");
+		if (!PG_ARGISNULL(1) && documentsQuery)
+			fail(ERRCODE_INVALID_PARAMETER_VALUE, "give document_function or documents_query, not both",
+				 "A set-based source builds its documents with documents_query alone: pass NULL as document_function.");
 		if (PG_ARGISNULL(2))
 			fail(ERRCODE_NULL_VALUE_NOT_ALLOWED, "key_query must not be NULL");
 		std::string keyQuery = *textArg(fcinfo, 2);
 		std::optional<std::string> prefix = PG_ARGISNULL(3) ? name : textArg(fcinfo, 3);
 		checkName("key prefix", prefix);
 		std::vector<std::string> channels = channelsArg(fcinfo, 4);
-		std::string signature = checkDocumentFunction(PG_GETARG_OID(1));
+		std::optional<std::string> signature;
+		if (!documentsQuery)
+			signature = checkDocumentFunction(PG_GETARG_OID(1));
 		Oid caller = GetUserId();
 
 		pg::call([] {
@@ -276,6 +261,8 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 				elog(ERROR, "SPI_connect failed");
 		});
 		checkKeyQuery(keyQuery);
+		if (documentsQuery)
+			checkDocumentsQuery(*documentsQuery);
 
 		std::string channelLines;
 		for (const std::string &channel : channels)
@@ -291,9 +278,12 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 			 * table while the extension is still at 1.0.) */
 			if (spi::execute("SELECT 1 WHERE pg_catalog.to_regclass('cachepusher.forgotten_prefix') IS NOT NULL") > 0)
 				spi::execute("DELETE FROM cachepusher.forgotten_prefix WHERE key_prefix = $1", {prefix});
-			spi::execute("INSERT INTO cachepusher.source (name, document_function, key_query, key_prefix, channels, owner) "
-						 "VALUES ($1, $2, $3, $4, array_remove(string_to_array($5, E'\\n'), ''), $6::oid::regrole)",
-						 {name, signature, keyQuery, prefix, channelLines, std::to_string(caller)});
+			/* The column documents_query is new in 1.2: named only when it is given. */
+			std::string columns = documentsQuery ? "documents_query" : "document_function";
+			spi::execute(("INSERT INTO cachepusher.source (name, " + columns + ", key_query, key_prefix, channels, owner) "
+						  "VALUES ($1, $2, $3, $4, array_remove(string_to_array($5, E'\\n'), ''), $6::oid::regrole)").c_str(),
+						 {name, documentsQuery ? documentsQuery : signature, keyQuery, prefix, channelLines,
+						  std::to_string(caller)});
 		});
 		pg::call([] { SPI_finish(); });
 		notifyWorker("reload");

@@ -1,0 +1,42 @@
+/*
+ * A set-based source's documents query (add_source(..., documents_query)): one SELECT whose only
+ * parameter, $1, is an array of keys of the key type, returning (key, document) rows; a key with no
+ * row names a document that is gone. Checked when the source is added and whenever the worker loads
+ * it; run for a batch of keys by the document fetcher.
+ */
+#pragma once
+
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "postgres.h"
+#include "executor/spi.h"
+}
+
+namespace cachepusher::documents_query {
+
+struct Shape {
+	Oid keyType = InvalidOid;      /* the element type of $1 */
+	Oid keyArrayType = InvalidOid; /* the type of $1 */
+	std::string keyTypeName;       /* for casts: "integer", "public.sku" */
+	bool textDocuments = false;    /* the document column is text, so each document is checked to be JSON */
+	/* Why the query cannot serve as a documents query, in words for its author; empty when it can. */
+	std::string problem;
+	std::string detail;
+};
+
+/* Parses the query as the current user without running it. Throws PgError when it does not parse. */
+Shape describe(const std::string &query);
+
+/*
+ * Runs a plan of the query (prepared with the key array type) for keys, read-only: a key that does not
+ * cast to the key type raises. The rows are in SPI_tuptable. canonical[i] is keys[i] as the key type
+ * writes it, which is how the query's key column comes back ("042" is asked for, 42 returned).
+ */
+uint64 run(SPIPlanPtr plan, Oid keyType, const std::vector<std::string> &keys, std::vector<std::string> &canonical);
+
+/* Raises "invalid input syntax for type json" (as a PgError) unless document is JSON. */
+void checkJson(const char *document);
+
+} // namespace cachepusher::documents_query
