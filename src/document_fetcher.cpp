@@ -1,6 +1,7 @@
 #include "document_fetcher.hpp"
 
 #include "documents_query.hpp"
+#include "log_text.hpp"
 #include "spi.hpp"
 #include "transaction.hpp"
 
@@ -31,41 +32,48 @@ void fetchByFunction(Source &source, const std::vector<std::string> &keys, std::
 
 /*
  * A documents query: rows (key, document) for the keys it finds; a key asked for without a row is
- * gone. Rows are matched to the keys asked for by the key as its type writes it, and rows for keys
- * not asked for are ignored. Two rows for one key, or a text document that is not JSON, raise: the
- * batch is then tried key by key like any other failure, so only that key fails.
+ * gone. Rows are matched to the keys asked for by the key as its type prints it, as the key query
+ * prints it; rows for keys not asked for are ignored. A key that casts but prints otherwise (" 42")
+ * names no document. Two rows for one key, or a text document that is not JSON, raise: the batch is
+ * then tried key by key like any other failure, so only that key fails.
  */
-void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents)
+void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
+				  std::vector<FailedKey> &failed)
 {
-	std::vector<std::string> canonical;
+	std::vector<std::string> printed;
 	uint64 rows = 0;
 	pg::withStatementTimeout(
-		[&] { rows = documents_query::run(source.documentsPlan, source.def.keyTypeOid, keys, canonical); });
+		[&] { rows = documents_query::run(source.documentsPlan, source.def.keyTypeOid, keys, printed); });
 
-	/* For each key as the query returns it, the position of its first document (none yet: npos). */
-	std::unordered_map<std::string, size_t> found;
-	found.reserve(keys.size());
-	for (const std::string &key : canonical)
-		found.emplace(key, std::string::npos);
+	/* Each key asked for, and the row of its document among bodies (none yet: npos). */
+	std::unordered_map<std::string_view, size_t> rowOf;
+	rowOf.reserve(keys.size());
+	for (size_t i = 0; i < keys.size(); i++)
+		if (printed[i] == keys[i])
+			rowOf.emplace(keys[i], std::string::npos);
 	std::vector<std::optional<std::string>> bodies;
 	bodies.reserve(rows);
 	for (uint64 row = 0; row < rows; row++) {
 		std::optional<std::string> key = spi::value(row, 1);
-		if (!key)
-			continue;
-		auto it = found.find(*key);
-		if (it == found.end())
+		auto it = key ? rowOf.find(*key) : rowOf.end();
+		if (it == rowOf.end())
 			continue;
 		if (it->second != std::string::npos)
-			raise("documents query returned more than one row for key \"" + *key + "\"");
+			raise("documents query returned more than one row for key \"" + logExcerpt(*key) + "\"");
 		it->second = bodies.size();
 		bodies.push_back(spi::value(row, 2));
 		if (bodies.back() && source.def.textDocuments)
 			documents_query::checkJson(bodies.back()->c_str());
 	}
 	for (size_t i = 0; i < keys.size(); i++) {
-		size_t at = found[canonical[i]];
-		documents.push_back(Document{keys[i], at == std::string::npos ? std::nullopt : bodies[at]});
+		if (printed[i] != keys[i]) {
+			failed.push_back(FailedKey{keys[i], "not a key: its " + source.def.keyType + " value prints as \"" +
+													 logExcerpt(printed[i]) + "\"", false});
+			documents.push_back(Document{keys[i], std::nullopt});
+			continue;
+		}
+		size_t at = rowOf[keys[i]];
+		documents.push_back(Document{keys[i], at == std::string::npos ? std::nullopt : std::move(bodies[at])});
 	}
 }
 
@@ -89,26 +97,30 @@ void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::v
 		prepare(source);
 		auto fetch = [&](const std::vector<std::string> &some) {
 			if (source.def.setBased)
-				fetchByQuery(source, some, documents);
+				fetchByQuery(source, some, documents, failed);
 			else
 				fetchByFunction(source, some, documents);
 		};
 
 		std::string error;
 		size_t before = documents.size();
+		size_t failedBefore = failed.size();
 		if (pg::trySubtransaction([&] { fetch(keys); }, &error))
 			return;
 
 		/* Somewhere in the batch is a bad key: find it by trying each key alone. */
 		documents.resize(before);
+		failed.resize(failedBefore);
 		std::string castSql = "SELECT $1::" + source.def.keyType;
 		std::vector<std::string> one(1);
 		for (const std::string &key : keys) {
 			one[0] = key;
 			size_t mark = documents.size();
+			size_t failedMark = failed.size();
 			if (pg::trySubtransaction([&] { fetch(one); }, &error))
 				continue;
 			documents.resize(mark);
+			failed.resize(failedMark);
 			/* A key that does not even cast to the key type names no document: delete it. */
 			std::string castError;
 			bool castable = pg::trySubtransaction([&] { spi::execute(castSql.c_str(), {key}); }, &castError);

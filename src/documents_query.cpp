@@ -68,7 +68,7 @@ Shape describe(const std::string &query)
 	return shape;
 }
 
-uint64 run(SPIPlanPtr plan, Oid keyType, const std::vector<std::string> &keys, std::vector<std::string> &canonical)
+uint64 run(SPIPlanPtr plan, Oid keyType, const std::vector<std::string> &keys, std::vector<std::string> &printed)
 {
 	size_t count = keys.size();
 	char **written = nullptr;
@@ -95,10 +95,10 @@ uint64 run(SPIPlanPtr plan, Oid keyType, const std::vector<std::string> &keys, s
 			elog(ERROR, "SPI failed (%s) for the documents query", SPI_result_code_string(rc));
 		return SPI_processed;
 	});
-	canonical.clear();
-	canonical.reserve(count);
+	printed.clear();
+	printed.reserve(count);
 	for (size_t i = 0; i < count; i++)
-		canonical.emplace_back(written[i]);
+		printed.emplace_back(written[i]);
 	return rows;
 }
 

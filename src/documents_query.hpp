@@ -31,10 +31,11 @@ Shape describe(const std::string &query);
 
 /*
  * Runs a plan of the query (prepared with the key array type) for keys, read-only: a key that does not
- * cast to the key type raises. The rows are in SPI_tuptable. canonical[i] is keys[i] as the key type
- * writes it, which is how the query's key column comes back ("042" is asked for, 42 returned).
+ * cast to the key type raises. The rows are in SPI_tuptable. printed[i] is keys[i] cast to the key type
+ * and printed again, as the key query prints its keys and the query's key column comes back ("042"
+ * is cast to 42, which prints as "42": not the same key).
  */
-uint64 run(SPIPlanPtr plan, Oid keyType, const std::vector<std::string> &keys, std::vector<std::string> &canonical);
+uint64 run(SPIPlanPtr plan, Oid keyType, const std::vector<std::string> &keys, std::vector<std::string> &printed);
 
 /* Raises "invalid input syntax for type json" (as a PgError) unless document is JSON. */
 void checkJson(const char *document);

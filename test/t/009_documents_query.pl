@@ -52,25 +52,30 @@ like($redis->get('customer:4'), qr/"addresses"/, 'the parent an address left was
 $node->safe_psql('postgres', q{UPDATE customer SET email = 'bulk-' || id_customer});
 cache_matches($node, $redis, 'customer', $docs, 'one statement changing every customer');
 
-# A key that is not an integer, amid good keys of the same batch: logged and counted, the others
-# written. It names no document, so its Redis key (planted here) is deleted.
+# A key that is not an integer, and one that is but prints otherwise ("042" is 42, whose key is
+# "42"), amid good keys of the same batch: logged and counted, the others written. They name no
+# document, so their Redis keys (planted here) are deleted.
 $redis->command('SET', 'customer:abc', 'left over');
+$redis->command('SET', 'customer:042', 'left over');
 my $errors = source_status($node, 'customer')->{errors};
 $node->safe_psql('postgres', q{
 	BEGIN;
 	SELECT pg_notify('customer_updated', 'abc');
+	SELECT pg_notify('customer_updated', '042');
 	UPDATE customer SET name = name || ' (changed)' WHERE id_customer BETWEEN 10 AND 30;
 	COMMIT;
 	SELECT cachepusher.wait_for_sync();
 });
 cache_matches($node, $redis, 'customer', $docs, 'a bad key costs only itself');
-is($redis->get('customer:abc'), undef, 'and its key is deleted');
+is($redis->get('customer:abc') // $redis->get('customer:042'), undef, 'and their keys are deleted');
 ok($node->log_contains(qr/cachepusher: source "customer", key "abc": invalid input syntax for type integer/),
-	'the bad key is logged with source and key');
+	'a key that does not cast is logged with source and key');
+ok($node->log_contains(qr/cachepusher: source "customer", key "042": not a key: its integer value prints as "42"/),
+	'so is a key that prints otherwise');
 cmp_ok(source_status($node, 'customer')->{errors}, '>', $errors, 'and counted');
 
-is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0',
-	'verify() finds no difference for either source');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('customer')}), '0',
+	'verify() finds no difference');
 
 # A query that fails for some keys only: division by zero for 13, two rows for 9, too slow for 21
 # (past statement_timeout). The batch is retried key by key: every other key is written.
