@@ -1,5 +1,6 @@
 # Sources are part of a database's dump (pg_extension_config_dump): restored into another server,
-# they are served there by its worker, with its own Redis.
+# they are served there by its worker, with its own Redis. The old server was installed at 1.1 and
+# updated: EXECUTE granted on the API before the update is in the dump too.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -9,7 +10,14 @@ use CachePusher::Test;
 my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
 
 my $old_redis = start_redis();
-my $old = new_node('old', $old_redis);
+my $old = new_node('old', $old_redis, extension => 0);
+$old->safe_psql('postgres', q{
+	CREATE EXTENSION cachepusher VERSION '1.1';
+	CREATE ROLE app_admin;
+	GRANT USAGE ON SCHEMA cachepusher TO app_admin;
+	GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cachepusher TO app_admin;
+	ALTER EXTENSION cachepusher UPDATE;
+});
 load_seed_schema($old);
 $old->safe_psql('postgres', q{
 	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 200) i;
@@ -19,6 +27,9 @@ $old->safe_psql('postgres', q{
 	    AS $$ SELECT jsonb_build_object('body', body) FROM note WHERE id = k $$;
 	SELECT cachepusher.add_source('note', 'note_doc(int)', 'SELECT id FROM note', key_prefix => 'n');
 	SELECT cachepusher.watch('note', 'note', 'id');
+	SELECT cachepusher.add_source('note_set', NULL, 'SELECT id FROM note', key_prefix => 'ns',
+	    documents_query => $$SELECT id, jsonb_build_object('body', body) FROM note WHERE id = ANY ($1)$$);
+	SELECT cachepusher.watch('note_set', 'note', 'id');
 });
 add_seed_source($old);
 is($old->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'the old server is warm');
@@ -28,20 +39,26 @@ $old->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $old->connstr('postgres'
 
 my $new_redis = start_redis();
 my $new = new_node('new', $new_redis, extension => 0);
+$new->safe_psql('postgres', 'CREATE ROLE app_admin');
 $new->command_ok([ 'pg_restore', '-d', $new->connstr('postgres'), $dump ], 'pg_restore');
 
-is($new->safe_psql('postgres', 'SELECT name, key_prefix, channels FROM cachepusher.source ORDER BY 1'),
-	"customer|customer|{customer_updated,customer_deleted}\nnote|n|{}", 'the sources came with the dump');
+is($new->safe_psql('postgres', 'SELECT name, key_prefix, channels, documents_query IS NOT NULL FROM cachepusher.source ORDER BY 1'),
+	"customer|customer|{customer_updated,customer_deleted}|f\nnote|n|{}|f\nnote_set|ns|{}|t",
+	'the sources came with the dump, the set-based one with its query');
 is($new->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname = 'cachepusher_note'}), '1',
 	'and the watch() trigger');
+is($new->safe_psql('postgres', q{SELECT has_function_privilege('app_admin', 'cachepusher.add_source(text, regprocedure, text, text, text[], text)', 'EXECUTE')}),
+	't', 'EXECUTE granted on add_source before the update to 1.2 came with the dump');
 is($new->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't',
 	'wait_for_sync() waits for the restored sources to be warm');
 is(scalar(cache_differences($new, $new_redis, 'customer', $docs)), 0, 'the new Redis holds every customer');
 is(scalar(cache_differences($new, $new_redis, 'n', 'SELECT id, note_doc(id) FROM note')), 0, 'and every note');
+is(scalar(cache_differences($new, $new_redis, 'ns', 'SELECT id, note_doc(id) FROM note')), 0, 'also built by the documents query');
 
 $new->safe_psql('postgres', q{UPDATE note SET body = 'restored and changed' WHERE id = 1});
 is($new->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'a change on the new server');
 like($new_redis->get('n:1'), qr/restored and changed/, 'reaches the new Redis');
+like($new_redis->get('ns:1'), qr/restored and changed/, 'through both sources');
 is($new->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', 'verify() finds nothing');
 
 done_testing();
