@@ -1,4 +1,7 @@
--- cachepusher 1.1 -> 1.2: set-based sources (add_source(..., documents_query)).
+-- cachepusher 1.1 -> 1.2: set-based sources (add_source(..., documents_query)), and watch() triggers
+-- that fire once per statement. The row triggers 1.1's watch() installed are left as they are and keep
+-- working (the trigger function still serves them); watch() again replaces them, unwatch() and
+-- drop_source() remove them.
 \echo Use "ALTER EXTENSION cachepusher UPDATE TO '1.2'" to load this file. \quit
 
 ALTER TABLE cachepusher.source
@@ -49,5 +52,103 @@ BEGIN
 END
 $$;
 DROP FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[]);
+
+-- One trigger per event. On an ordinary table they fire once per statement and read its transition
+-- tables, so a statement changing many rows sends many keys per notification. A statement through a
+-- parent table fires the statement triggers of the parent only, and foreign tables have no transition
+-- tables: partitions, inheritance children and foreign tables get triggers for each row instead.
+-- A trigger's source is its first argument (tgargs: the arguments, each ended by a zero byte), so
+-- triggers are found by source whatever a version of watch() named them.
+CREATE OR REPLACE FUNCTION cachepusher.watch(source text, tbl regclass, key_column name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    base name := cachepusher._trigger_name(source);
+    names name[] := ARRAY[base || '_insert', base || '_update', base || '_delete', base || '_truncate'];
+    per_row boolean;
+    taken name;
+    old_trigger name;
+BEGIN
+    PERFORM cachepusher._require_source(source);
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute a
+                   WHERE a.attrelid = tbl AND a.attname = key_column AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of relation % does not exist', key_column, tbl
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    -- CREATE OR REPLACE TRIGGER would silently take over a trigger that is not this source's.
+    SELECT t.tgname INTO taken FROM pg_trigger t
+    WHERE t.tgrelid = tbl AND t.tgname = ANY (names)
+      AND (t.tgfoid <> 'cachepusher._notify_trigger'::regproc OR split_part(encode(t.tgargs, 'escape'), E'\\000', 1) <> source);
+    IF FOUND THEN
+        RAISE EXCEPTION 'trigger "%" on % is not one of cachepusher source "%"', taken, tbl, source
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    -- Triggers this source has on tbl under other names go (the row trigger of 1.1's watch()).
+    FOR old_trigger IN
+        SELECT t.tgname FROM pg_trigger t
+        WHERE t.tgrelid = tbl AND t.tgfoid = 'cachepusher._notify_trigger'::regproc
+          AND split_part(encode(t.tgargs, 'escape'), E'\\000', 1) = source AND t.tgname <> ALL (names)
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', old_trigger, tbl);
+    END LOOP;
+    SELECT c.relkind = 'f' OR c.relispartition OR EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
+      INTO per_row FROM pg_class c WHERE c.oid = tbl;
+    IF per_row THEN
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION cachepusher._notify_trigger(%L, %L)',
+                       names[1], tbl, source, key_column);
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER UPDATE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION cachepusher._notify_trigger(%L, %L)',
+                       names[2], tbl, source, key_column);
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION cachepusher._notify_trigger(%L, %L)',
+                       names[3], tbl, source, key_column);
+    ELSE
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION cachepusher._notify_trigger(%L, %L)',
+                       names[1], tbl, source, key_column);
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER UPDATE ON %s '
+                       'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION cachepusher._notify_trigger(%L, %L)',
+                       names[2], tbl, source, key_column);
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION cachepusher._notify_trigger(%L, %L)',
+                       names[3], tbl, source, key_column);
+    END IF;
+    -- TRUNCATE fires no row triggers: it asks for a resync of the source instead.
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER TRUNCATE ON %s '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION cachepusher._notify_trigger(%L)',
+                   names[4], tbl, source);
+END
+$$;
+COMMENT ON FUNCTION cachepusher.watch IS
+'Installs triggers on tbl that refresh the documents whose key is in key_column of the changed rows';
+
+CREATE OR REPLACE FUNCTION cachepusher.unwatch(source text, tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    trigger_name name;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t
+                   WHERE t.tgrelid = tbl AND t.tgfoid = 'cachepusher._notify_trigger'::regproc
+                     AND split_part(encode(t.tgargs, 'escape'), E'\\000', 1) = source) THEN
+        RAISE EXCEPTION 'cachepusher source "%" does not watch %', source, tbl
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    FOR trigger_name IN
+        SELECT t.tgname FROM pg_trigger t
+        WHERE t.tgrelid = tbl AND t.tgfoid = 'cachepusher._notify_trigger'::regproc
+          AND split_part(encode(t.tgargs, 'escape'), E'\\000', 1) = source
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, tbl);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cachepusher.unwatch IS 'Removes the triggers watch() installed on tbl for source';
 
 SELECT pg_catalog.pg_notify('cachepusher_control', 'reload');

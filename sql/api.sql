@@ -81,15 +81,44 @@ SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', channels =
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', channels => ARRAY[NULL]);
 SELECT count(*) AS sources FROM cachepusher.source;
 
--- watch() installs row triggers and a TRUNCATE trigger; watching again replaces them.
+-- watch() installs one trigger per statement for INSERT, UPDATE and DELETE, each reading the
+-- statement's rows (transition tables), and a TRUNCATE trigger; watching again replaces them, and
+-- the row trigger watch() of 1.1 installed for the source.
+CREATE TRIGGER cachepusher_customer AFTER INSERT OR UPDATE OR DELETE ON customer
+    FOR EACH ROW EXECUTE FUNCTION cachepusher._notify_trigger('customer', 'id_customer');
 SELECT cachepusher.watch('customer', 'customer', 'id_customer');
 SELECT cachepusher.watch('customer', 'address', 'fk_customer');
 SELECT cachepusher.watch('customer', 'address', 'fk_customer');
-SELECT tgrelid::regclass, tgname, tgtype FROM pg_trigger
-WHERE tgfoid = 'cachepusher._notify_trigger'::regproc ORDER BY 1, 2;
+CREATE VIEW watch_triggers AS
+SELECT tgrelid::regclass AS tbl, tgname, CASE WHEN tgtype & 1 = 1 THEN 'row' ELSE 'statement' END AS per,
+       tgoldtable, tgnewtable, pg_catalog.encode(tgargs, 'escape') AS args
+FROM pg_trigger WHERE tgfoid = 'cachepusher._notify_trigger'::regproc ORDER BY 1, 2;
+SELECT * FROM watch_triggers;
 SELECT cachepusher.watch('nosuch', 'customer', 'id_customer');
 SELECT cachepusher.watch('customer', 'customer', 'no_such_column');
 SELECT cachepusher.watch('customer', 'no_such_table', 'id_customer');
+-- A trigger of one of its names that is not the source's is not taken over.
+CREATE FUNCTION own_trigger() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+CREATE TRIGGER cachepusher_product_update AFTER UPDATE ON customer FOR EACH STATEMENT EXECUTE FUNCTION own_trigger();
+SELECT cachepusher.watch('product', 'customer', 'id_customer');
+DROP TRIGGER cachepusher_product_update ON customer;
+-- A partitioned table gets statement triggers; a partition, an inheritance child (whose changes
+-- through the parent fire no statement trigger of theirs) and a foreign table get row triggers.
+CREATE TABLE visit (id int, city text) PARTITION BY LIST (city);
+CREATE TABLE visit_oslo PARTITION OF visit FOR VALUES IN ('Oslo');
+CREATE TABLE vip (level int) INHERITS (customer);
+SELECT cachepusher.watch('product', 'visit', 'city');
+SELECT cachepusher.watch('product', 'visit_oslo', 'city');
+SELECT cachepusher.watch('product', 'vip', 'name');
+SELECT * FROM watch_triggers WHERE tbl::text IN ('visit', 'visit_oslo', 'vip');
+INSERT INTO visit VALUES (1, 'Oslo');
+INSERT INTO vip (id_customer, name, level) VALUES (100, 'Vera', 1);
+UPDATE visit SET id = 2;
+DELETE FROM vip;
+SELECT cachepusher.unwatch('product', 'visit');
+SELECT cachepusher.unwatch('product', 'visit_oslo');
+SELECT cachepusher.unwatch('product', 'vip');
+DROP TABLE visit, vip;
 
 -- The triggers run inside the application's statements without disturbing them.
 INSERT INTO customer (name) VALUES ('Ada'), ('Grace');
@@ -101,7 +130,8 @@ SELECT cachepusher._notify_trigger();
 
 SELECT cachepusher.unwatch('customer', 'address');
 SELECT cachepusher.unwatch('customer', 'address');
-SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgfoid = 'cachepusher._notify_trigger'::regproc;
+SELECT tbl, tgname FROM watch_triggers;
+DROP VIEW watch_triggers;
 
 -- resync: at commit, for one source or all.
 SELECT cachepusher.resync('customer');

@@ -50,12 +50,12 @@ std::string escapeKey(std::string_view key)
 	return escaped;
 }
 
-bool packKeys(std::string_view source, const std::vector<std::string> &keys, size_t maxBytes,
+bool packKeys(std::string_view source, const std::vector<std::string_view> &keys, size_t maxBytes,
 			  std::vector<std::string> &payloads)
 {
 	bool allFit = true;
 	std::string current;
-	for (const std::string &key : keys) {
+	for (std::string_view key : keys) {
 		std::string line = "\n" + escapeKey(key);
 		if (source.size() + line.size() > maxBytes) {
 			allFit = false;
@@ -72,6 +72,12 @@ bool packKeys(std::string_view source, const std::vector<std::string> &keys, siz
 	if (!current.empty())
 		payloads.push_back(std::move(current));
 	return allFit;
+}
+
+bool packKeys(std::string_view source, const std::vector<std::string> &keys, size_t maxBytes,
+			  std::vector<std::string> &payloads)
+{
+	return packKeys(source, std::vector<std::string_view>(keys.begin(), keys.end()), maxBytes, payloads);
 }
 
 } // namespace cachepusher::notification_payload

@@ -28,6 +28,8 @@ std::string escapeKey(std::string_view key);
  * Packs keys of source into as few keys payloads as fit in maxBytes each. Returns false when some key
  * alone does not fit (the caller asks for a resync of the source instead); the others are packed.
  */
+bool packKeys(std::string_view source, const std::vector<std::string_view> &keys, size_t maxBytes,
+			  std::vector<std::string> &payloads);
 bool packKeys(std::string_view source, const std::vector<std::string> &keys, size_t maxBytes,
 			  std::vector<std::string> &payloads);
 

@@ -1,6 +1,7 @@
 /*
  * The SQL functions written in C++: add_source and drop_source (they check their caller, then write
- * cachepusher.source with the rights of its owner), the status of the worker, and the watch() trigger.
+ * cachepusher.source with the rights of its owner) and the status of the worker. The watch() trigger
+ * is in watch_trigger.cpp.
  * watch, unwatch and resync are PL/pgSQL in cachepusher--1.2.sql.
  */
 #include "documents_query.hpp"
@@ -24,7 +25,6 @@ extern "C" {
 #include "commands/dbcommands.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
-#include "commands/trigger.h"
 #include "nodes/parsenodes.h"
 #include "tcop/cmdtag.h"
 #include "funcapi.h"
@@ -41,20 +41,15 @@ extern "C" {
 PGDLLEXPORT Datum cachepusher_add_source(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cachepusher_drop_source(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cachepusher_worker_status(PG_FUNCTION_ARGS);
-PGDLLEXPORT Datum cachepusher_notify_trigger(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(cachepusher_add_source);
 PG_FUNCTION_INFO_V1(cachepusher_drop_source);
 PG_FUNCTION_INFO_V1(cachepusher_worker_status);
-PG_FUNCTION_INFO_V1(cachepusher_notify_trigger);
 }
 
 namespace cachepusher {
 namespace {
 
 namespace payload = notification_payload;
-
-/* Longest NOTIFY payload PostgreSQL accepts (async.c: BLCKSZ - NAMEDATALEN - 128). */
-constexpr size_t maxNotifyPayload = BLCKSZ - NAMEDATALEN - 128;
 
 [[noreturn]] void fail(int sqlerrcode, const std::string &message, const std::string &detail = "")
 {
@@ -311,11 +306,14 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 		if (!pg::call([&] { return has_privs_of_role(GetUserId(), ownerOid); }))
 			fail(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of cachepusher source \"" + *name + "\"");
 
-		/* The triggers watch() installed, dropped as the caller (who must own those tables). */
+		/*
+		 * The triggers watch() installed, dropped as the caller (who must own those tables): those of
+		 * _notify_trigger() whose first argument is the source, whatever version of watch() named them.
+		 */
 		uint64 rows = spi::execute(
 			"SELECT format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::regclass) FROM pg_catalog.pg_trigger t "
 			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::regproc "
-			"AND t.tgname IN (cachepusher._trigger_name($1), cachepusher._trigger_name($1) || '_truncate')",
+			"AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), E'\\\\000', 1) = $1",
 			{name});
 		std::vector<std::string> drops;
 		for (uint64 row = 0; row < rows; row++)
@@ -379,72 +377,5 @@ Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
 			}
 		});
 		return (Datum) 0;
-	});
-}
-
-/*
- * AFTER ROW trigger installed by watch(source, tbl, key_column): notifies the key of the old and the
- * new row (a child row that moves to another parent refreshes both). Runs in the application's
- * transaction, so it never raises for a key: a key too long for a payload asks for a resync instead.
- */
-Datum cachepusher_notify_trigger(PG_FUNCTION_ARGS)
-{
-	return pg::entry([&] {
-		struct {
-			bool asTrigger;
-			bool truncate;
-			int nargs;
-		} call{};
-		pg::call([&] {
-			call.asTrigger = CALLED_AS_TRIGGER(fcinfo);
-			if (call.asTrigger) {
-				TriggerData *trigger = (TriggerData *) fcinfo->context;
-				call.truncate = TRIGGER_FIRED_BY_TRUNCATE(trigger->tg_event);
-				call.nargs = trigger->tg_trigger->tgnargs;
-			}
-		});
-		if (!call.asTrigger)
-			fail(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "cachepusher._notify_trigger must be called as a trigger");
-		TriggerData *trigger = (TriggerData *) fcinfo->context;
-		if (call.nargs < 1 || (!call.truncate && call.nargs < 2))
-			fail(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "cachepusher._notify_trigger needs a source and a key column");
-		std::string source = trigger->tg_trigger->tgargs[0];
-		if (call.truncate) {
-			notifyWorker("resync\n" + source);
-			return (Datum) 0;
-		}
-		if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || !TRIGGER_FIRED_AFTER(trigger->tg_event))
-			fail(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "cachepusher._notify_trigger must fire AFTER ... FOR EACH ROW");
-
-		const char *keyColumn = trigger->tg_trigger->tgargs[1];
-		TupleDesc desc = trigger->tg_relation->rd_att;
-		int attnum = pg::call([&] { return SPI_fnumber(desc, keyColumn); });
-		if (attnum <= 0)
-			fail(ERRCODE_UNDEFINED_COLUMN, std::string("column \"") + keyColumn + "\" of the watched table does not exist");
-
-		HeapTuple rows[2] = {nullptr, nullptr};
-		if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event))
-			rows[0] = trigger->tg_trigtuple;
-		else if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
-			rows[0] = trigger->tg_trigtuple;
-		else {
-			rows[0] = trigger->tg_trigtuple;
-			rows[1] = trigger->tg_newtuple;
-		}
-		for (HeapTuple row : rows) {
-			if (row == nullptr)
-				continue;
-			char *key = pg::call([&] { return SPI_getvalue(row, desc, attnum); });
-			if (key == nullptr)
-				continue;
-			std::string message = source + "\n" + notification_payload::escapeKey(key);
-			if (message.size() > maxNotifyPayload) {
-				notifyWorker("resync\n" + source);
-				continue;
-			}
-			/* NOTIFY drops duplicates within a transaction: an unchanged key is sent once. */
-			pg::call([&] { Async_Notify(payload::keysChannel, message.c_str()); });
-		}
-		return PointerGetDatum(nullptr);
 	});
 }

@@ -13,7 +13,7 @@
  * It hands the keys to the worker (NOTIFY at commit), which re-reads and writes them like any change.
  */
 #include "document_fetcher.hpp"
-#include "notification_payload.hpp"
+#include "key_notifier.hpp"
 #include "pg_boundary.hpp"
 #include "redis_connection.hpp"
 #include "redis_sink.hpp"
@@ -31,7 +31,6 @@
 #include <vector>
 
 extern "C" {
-#include "commands/async.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
@@ -43,10 +42,6 @@ PG_FUNCTION_INFO_V1(cachepusher_verify);
 namespace cachepusher {
 namespace {
 
-namespace payload = notification_payload;
-
-/* Longest NOTIFY payload PostgreSQL accepts (async.c: BLCKSZ - NAMEDATALEN - 128). */
-constexpr size_t maxNotifyPayload = BLCKSZ - NAMEDATALEN - 128;
 const char *const cursorName = "cachepusher_verify_keys";
 
 struct Finding {
@@ -204,17 +199,11 @@ private:
 		});
 		if (!repair_)
 			return;
-		std::vector<std::string> keys;
+		std::vector<std::string_view> keys;
 		for (const Finding &f : findings)
 			if (std::string_view(f.problem) != "error")
 				keys.push_back(f.key);
-		std::vector<std::string> payloads;
-		if (!payload::packKeys(source.def.name, keys, maxNotifyPayload, payloads))
-			payloads.push_back("resync\n" + source.def.name);
-		for (const std::string &message : payloads) {
-			const char *channel = message.compare(0, 7, "resync\n") == 0 ? payload::controlChannel : payload::keysChannel;
-			pg::call([&] { Async_Notify(channel, message.c_str()); });
-		}
+		key_notifier::notifyKeys(source.def.name, keys);
 	}
 
 	FunctionCallInfo fcinfo_;

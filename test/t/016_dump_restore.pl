@@ -45,8 +45,10 @@ $new->command_ok([ 'pg_restore', '-d', $new->connstr('postgres'), $dump ], 'pg_r
 is($new->safe_psql('postgres', 'SELECT name, key_prefix, channels, documents_query IS NOT NULL FROM cachepusher.source ORDER BY 1'),
 	"customer|customer|{customer_updated,customer_deleted}|f\nnote|n|{}|f\nnote_set|ns|{}|t",
 	'the sources came with the dump, the set-based one with its query');
-is($new->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname = 'cachepusher_note'}), '1',
-	'and the watch() trigger');
+is($new->safe_psql('postgres', q{SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE tgname LIKE 'cachepusher_note\_%'}),
+	'cachepusher_note_delete,cachepusher_note_insert,cachepusher_note_set_delete,cachepusher_note_set_insert,'
+	  . 'cachepusher_note_set_truncate,cachepusher_note_set_update,cachepusher_note_truncate,cachepusher_note_update',
+	'and the watch() triggers of both');
 is($new->safe_psql('postgres', q{SELECT has_function_privilege('app_admin', 'cachepusher.add_source(text, regprocedure, text, text, text[], text)', 'EXECUTE')}),
 	't', 'EXECUTE granted on add_source before the update to 1.2 came with the dump');
 is($new->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't',
