@@ -302,6 +302,7 @@ def write_plot(out, facts, phases, samples, results, bare):
     bars = [("bare document\nquery", bare, "grey"),
             ("cachepusher\nwarmup", num(facts, "cp_warmup_s"), "tab:blue"),
             ("cachepusher\nresync", num(facts, "cp_resync_s"), "tab:blue"),
+            ("cachepusher warmup\nset-based", num(facts, "cp_warmup_set_s"), "tab:cyan"),
             ("baseline\nwarmup", num(facts, "bl_warmup_s"), "tab:orange"),
             ("cachepusher\nbulk converge", num(facts, "cp_bulk_converge_s"), "tab:blue"),
             ("baseline\nbulk converge", num(facts, "bl_bulk_converge_s"), "tab:orange")]
@@ -452,11 +453,17 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
     w(f"| set-based document query (one join + json_agg, informational) | {fmt(num(facts, 'set_query_s'), 2)} | {fmt(ratio(num(facts, 'set_query_s'), bare), 2)} |")
     w(f"| cachepusher warmup into an empty Redis (`add_source` until `status` says streaming with N written) | {fmt(cp_w, 2)} | {fmt(ratio(cp_w, bare), 2)} |")
     w(f"| cachepusher `resync()` into a full Redis | {fmt(cp_r, 2)} | {fmt(ratio(cp_r, bare), 2)} |")
+    cp_ws, set_q = num(facts, "cp_warmup_set_s"), num(facts, "set_query_s")
+    if cp_ws is not None:
+        w(f"| cachepusher warmup of a set-based source (`documents_query` = examples/customer_documents.sql) into an "
+          f"empty Redis: {fmt(ratio(cp_ws, set_q), 2)}× the set-based query, {fmt(ratio(cp_ws, cp_w), 2)}× the "
+          f"function source's warmup, {fmt(ratio(bl_w, cp_ws), 1)}× faster than the baseline's | {fmt(cp_ws, 2)} | {fmt(ratio(cp_ws, bare), 2)} |")
     w(f"| baseline warmup (delete all keys, `UPDATE customer SET id_customer = id_customer`, one notification at a time) until DBSIZE = N | {fmt(bl_w, 1)} | {fmt(ratio(bl_w, bare), 1)} |")
     w(f"| cachepusher: bulk `UPDATE customer SET email = ...` of all rows ({fmt(num(facts, 'cp_bulk_update_s'), 1)} s itself), commit → Redis equal | {fmt(cp_b, 2)} | {fmt(ratio(cp_b, bare), 2)} |")
     w(f"| baseline: the same bulk UPDATE ({fmt(num(facts, 'bl_bulk_update_s'), 1)} s itself), commit → Redis equal | {fmt(bl_b, 1)} | {fmt(ratio(bl_b, bare), 1)} |")
     w("")
-    w(f"The worker's own log: `{facts.get('cp_warmup_log', '')}` (warmup), `{facts.get('cp_resync_log', '')}` (resync).")
+    w(f"The worker's own log: `{facts.get('cp_warmup_log', '')}` (warmup), `{facts.get('cp_resync_log', '')}` (resync)"
+      + (f", `{facts['cp_warmup_set_log']}` (set-based warmup)." if facts.get("cp_warmup_set_log") else "."))
     overflowed = [p for p, e in events.items() if e["overflow"]]
     if overflowed:
         w("")
@@ -472,7 +479,8 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
     w("")
     w("Redis compared with the database after each (`benchtool verify`: every document, and no other key):")
     w("")
-    for key in ("cp_warmup_verify", "cp_bulk_verify", "cp_final_verify", "bl_warmup_verify", "bl_bulk_verify"):
+    for key in ("cp_warmup_verify", "cp_bulk_verify", "cp_final_verify", "cp_warmup_set_verify", "bl_warmup_verify",
+                "bl_bulk_verify"):
         if key in facts:
             w(f"- {key.replace('_verify', '').replace('_', ' ')}: `{facts[key]}`")
     w("")
