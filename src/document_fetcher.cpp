@@ -72,8 +72,9 @@ void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vec
 			documents.push_back(Document{keys[i], std::nullopt});
 			continue;
 		}
+		/* Not moved out: a key query may return a key twice, and both are written. */
 		size_t at = rowOf[keys[i]];
-		documents.push_back(Document{keys[i], at == std::string::npos ? std::nullopt : std::move(bodies[at])});
+		documents.push_back(Document{keys[i], at == std::string::npos ? std::nullopt : bodies[at]});
 	}
 }
 
