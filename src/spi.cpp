@@ -149,6 +149,11 @@ QueryShape describeQuery(const std::string &sql)
 		VariableParameters parameters;
 	} found{};
 	pg::call([&] {
+		/*
+		 * The parser enlarges this array with repalloc, which keeps a chunk in its memory context: so
+		 * allocated here, it outlives the parse context that SPI_prepare_extended resets on return.
+		 */
+		found.parameters.types = static_cast<Oid *>(palloc0(sizeof(Oid)));
 		SPIPrepareOptions options;
 		memset(&options, 0, sizeof(options));
 		options.parserSetup = setupVariableParameters;
