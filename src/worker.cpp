@@ -57,7 +57,7 @@ constexpr size_t maxDeferredLogLines = 100;
 
 class Worker final : public listener::Handler {
 public:
-	Worker() : redis_([this] { drainNotifications(); }) {}
+	Worker() : redis_([this] { drainNotifications(); }), writer_(redis_) {}
 	[[noreturn]] void run();
 
 private:
@@ -78,6 +78,7 @@ private:
 	void listenTo(const std::set<std::string> &channels);
 	bool ensureRedis();
 	void redisFailed(const RedisError &error);
+	void settleWrites();
 	void redisLostData(const std::string &why);
 	void checkRedisMarker();
 	void retryFailingKeys();
@@ -93,6 +94,7 @@ private:
 	void waitOnLatch(long timeoutMs);
 
 	RedisConnection redis_;
+	redis_sink::DocumentWriter writer_;
 	Backoff redisRetry_;
 	bool redisWasDown_ = false;
 	bool resyncAfterConnect_ = false;
@@ -252,6 +254,8 @@ bool Worker::caughtUpTo(TimestampTz t) const
 {
 	if (reloadRequested_ || !resyncRequests_.empty() || lostNotifications_ || resyncAfterConnect_)
 		return false;
+	if (writer_.inFlight() && writer_.inFlightSince() <= t)
+		return false;
 	/* Disconnected, Redis may have lost everything (restarted): only a connection tells. */
 	if (!sources_.empty() && !redis_.connected())
 		return false;
@@ -280,6 +284,8 @@ void Worker::reloadSettings()
 {
 	ConfigReloadPending = false;
 	pg::call([] { ProcessConfigFile(PGC_SIGHUP); });
+	/* A new target drops the connection: the batch in flight gets its replies first. */
+	settleWrites();
 	RedisAddress next = settings::redisAddress();
 	if (!next.sameTarget(redis_.address())) {
 		/* Another Redis (or database) may hold anything: write everything there. */
@@ -304,6 +310,8 @@ void Worker::listenTo(const std::set<std::string> &channels)
 
 void Worker::reloadSources()
 {
+	/* The batch in flight may belong to a source about to be dropped or redefined. */
+	settleWrites();
 	reloadRequested_ = false;
 	lastCatalogLoad_ = GetCurrentTimestamp();
 	/* What the warmups of new or changed sources stand in for: at the first load, everything. */
@@ -466,6 +474,16 @@ void Worker::redisLostData(const std::string &why)
 	askedAt(resyncAskedAt_, startedAt_);
 }
 
+/* Reads the replies of the batch in flight, if any, now. */
+void Worker::settleWrites()
+{
+	try {
+		writer_.finish();
+	} catch (const RedisError &e) {
+		redisFailed(e);
+	}
+}
+
 void Worker::retryFailingKeys()
 {
 	TimestampTz now = GetCurrentTimestamp();
@@ -485,13 +503,14 @@ void Worker::checkRedisMarker()
 	if (!redis_.connected() || !TimestampDifferenceExceeds(lastMarkerCheck_, now, markerCheckMs))
 		return;
 	lastMarkerCheck_ = now;
-	std::string lost = identity_.checkMarker(redis_);
+	std::string lost = identity_.checkMarker(writer_.settled());
 	if (!lost.empty())
 		redisLostData(lost);
 }
 
 void Worker::redisFailed(const RedisError &error)
 {
+	writer_.abandon();
 	redis_.disconnect();
 	TimestampTz now = GetCurrentTimestamp();
 	long delay = redisRetry_.failed(now);
@@ -549,15 +568,8 @@ bool Worker::pushOneBatch()
 	TimestampTz now = GetCurrentTimestamp();
 	for (const FailedKey &f : failed)
 		source->keyFailed(f.key, f.error, now, f.retry);
-	try {
-		redis_sink::writeDocuments(redis_, *source, documents);
-	} catch (const RedisError &) {
-		std::vector<std::string> unwritten;
-		for (const Document &doc : documents)
-			unwritten.push_back(doc.key);
-		pendingTotal_ += source->pending.requeue(unwritten, waitingSince);
-		throw;
-	}
+	/* Sent while Redis still stores the previous batch; if it fails, the keys are pending again. */
+	writer_.write(*source, documents, waitingSince);
 	return true;
 }
 
@@ -576,12 +588,13 @@ bool Worker::sweepForgottenStep()
 		return false;
 	const std::string prefix = forgotten_.front();
 	if (!servesPrefix(prefix)) {
+		RedisConnection &redis = writer_.settled();
 		std::vector<std::string> found;
-		sweepCursor_ = redis_sink::scanPrefix(redis_, prefix, sweepCursor_, settings::batchSize, found);
+		sweepCursor_ = redis_sink::scanPrefix(redis, prefix, sweepCursor_, settings::batchSize, found);
 		for (const std::string &key : found)
-			redis_.append({"UNLINK", prefix + ":" + key});
+			redis.append({"UNLINK", prefix + ":" + key});
 		if (!found.empty())
-			for (auto &reply : redis_.exchange())
+			for (auto &reply : redis.exchange())
 				if (reply->type == REDIS_REPLY_INTEGER)
 					sweepDeleted_ += reply->integer;
 		if (sweepCursor_ != "0")
@@ -610,9 +623,9 @@ bool Worker::warmupStep()
 	 */
 	for (auto &source : sources_)
 		if (source->warmup.phase != Warmup::Phase::Requested && source->warmup.active() && source->def.problem.empty())
-			return warmup::step(*source, redis_);
+			return warmup::step(*source, writer_);
 	for (auto &source : sources_)
-		if (source->warmup.active() && source->def.problem.empty() && warmup::step(*source, redis_))
+		if (source->warmup.active() && source->def.problem.empty() && warmup::step(*source, writer_))
 			return true;
 	return false;
 }
@@ -626,6 +639,8 @@ void Worker::publishStats()
 		SourceStats s = source->stats;
 		s.pending = source->pending.size();
 		s.oldestPendingAt = source->pending.oldestSince();
+		if (TimestampTz inFlight = writer_.inFlightSince(*source); inFlight != 0)
+			s.oldestPendingAt = s.oldestPendingAt ? std::min(s.oldestPendingAt, inFlight) : inFlight;
 		pendingTotal_ += source->pending.size();
 		if (!source->def.problem.empty() || source->hasError)
 			s.state = SourceState::Error;
@@ -741,6 +756,9 @@ void Worker::runOnce()
 			worked |= warmupStep();
 			worked |= sweepForgottenStep();
 			checkRedisMarker();
+			/* Nothing left to overlap the batch in flight with: read its replies now. */
+			if (!worked)
+				writer_.finish();
 		} catch (const RedisError &e) {
 			redisFailed(e);
 		}
