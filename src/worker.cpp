@@ -110,6 +110,10 @@ private:
 	std::vector<std::string> forgotten_;
 	std::string sweepCursor_ = "0";
 	int64 sweepDeleted_ = 0;
+	/* Redis refused to delete (an ACL without UNLINK): the prefix is kept and tried again later. */
+	Backoff sweepRetry_;
+	/* The last catalog read failed: what it would have loaded is not served, so not in sync. */
+	bool catalogFailed_ = false;
 	bool extensionInstalled_ = false;
 	bool firstLoad_ = true;
 	TimestampTz lastCatalogLoad_ = 0;
@@ -252,7 +256,10 @@ void Worker::takeSyncRequest()
 
 bool Worker::caughtUpTo(TimestampTz t) const
 {
-	if (reloadRequested_ || !resyncRequests_.empty() || lostNotifications_ || resyncAfterConnect_)
+	if (reloadRequested_ || catalogFailed_ || !resyncRequests_.empty() || lostNotifications_ || resyncAfterConnect_)
+		return false;
+	/* Keys of sources dropped with delete_keys are part of the changes too. */
+	if (!forgotten_.empty())
 		return false;
 	if (writer_.inFlight() && writer_.inFlightSince() <= t)
 		return false;
@@ -322,8 +329,10 @@ void Worker::reloadSources()
 		definitions = source_catalog::load();
 	} catch (const pg::PgError &e) {
 		ereport(LOG, (errmsg("cachepusher: could not read the sources: %s", e.what())));
+		catalogFailed_ = true;
 		return;
 	}
+	catalogFailed_ = false;
 	bool installed = definitions.has_value();
 	if (installed != extensionInstalled_)
 		ereport(LOG, (errmsg(installed ? "cachepusher: extension found in database \"%s\""
@@ -385,6 +394,7 @@ void Worker::reloadSources()
 	if (forgotten_.empty() || forgotten_.front() != sweeping) {
 		sweepCursor_ = "0";
 		sweepDeleted_ = 0;
+		sweepRetry_.reset();
 	}
 
 	byName_.clear();
@@ -588,15 +598,34 @@ bool Worker::sweepForgottenStep()
 		return false;
 	const std::string prefix = forgotten_.front();
 	if (!servesPrefix(prefix)) {
+		TimestampTz now = GetCurrentTimestamp();
+		if (!sweepRetry_.due(now))
+			return false;
 		RedisConnection &redis = writer_.settled();
 		std::vector<std::string> found;
-		sweepCursor_ = redis_sink::scanPrefix(redis, prefix, sweepCursor_, settings::batchSize, found);
+		std::string next = redis_sink::scanPrefix(redis, prefix, sweepCursor_, settings::batchSize, found);
 		for (const std::string &key : found)
 			redis.append({"UNLINK", prefix + ":" + key});
+		std::string refusal;
 		if (!found.empty())
-			for (auto &reply : redis.exchange())
+			for (auto &reply : redis.exchange()) {
 				if (reply->type == REDIS_REPLY_INTEGER)
 					sweepDeleted_ += reply->integer;
+				else if (isErrorReply(reply.get()))
+					refusal = describeReply(reply.get());
+			}
+		if (!refusal.empty()) {
+			/* The page is scanned again next time; the prefix stays listed until its keys are gone. */
+			long delay = sweepRetry_.failed(now);
+			if (sweepRetry_.failures() == 1 || delay >= settings::retryMaxIntervalMs)
+				ereport(LOG, (errmsg("cachepusher: Redis refused to delete keys of dropped source prefix %s:*: %s",
+									 prefix.c_str(), refusal.c_str()),
+							  errdetail("The deletion is retried in %ld ms.", delay),
+							  errhint("The worker's Redis user needs the UNLINK command.")));
+			return true;
+		}
+		sweepRetry_.reset();
+		sweepCursor_ = next;
 		if (sweepCursor_ != "0")
 			return true;
 		ereport(LOG, (errmsg("cachepusher: deleted %lld keys of dropped source prefix %s:*",
@@ -670,6 +699,8 @@ long Worker::idleTimeoutMs(TimestampTz now) const
 		if (!source->failingKeys.empty())
 			wake = std::min(wake, source->failingRetryAt);
 	}
+	if (!forgotten_.empty())
+		wake = std::min(wake, sweepRetry_.nextAttempt());
 	return std::max<long>(1, TimestampDifferenceMilliseconds(now, wake));
 }
 
@@ -763,8 +794,9 @@ void Worker::runOnce()
 			redisFailed(e);
 		}
 	}
-	reportSync();
+	/* Published first: whoever wait_for_sync() wakes reads the state that made it true. */
 	publishStats();
+	reportSync();
 
 	/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
 	if (!worked && !listener::pending() && !ConfigReloadPending && !reloadRequested_ && resyncRequests_.empty() &&

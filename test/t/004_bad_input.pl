@@ -102,4 +102,21 @@ $node->safe_psql('postgres', 'DELETE FROM unlucky');
 ok(poll_until(sub { defined $redis->get('picky:13') }), 'a key that stops failing is written by the retry');
 ok($node->log_contains(qr/cachepusher: source "picky", key "13" written again after failing/), 'and that is logged');
 
+# Redis refusing the deletion of a dropped source's keys (an ACL without UNLINK): logged, the prefix is
+# kept and wait_for_sync() says the cache is not in step, until Redis lets the worker delete them.
+$redis->command('ACL', 'SETUSER', 'pusher', '-unlink');
+$node->safe_psql('postgres', q{SELECT cachepusher.drop_source('picky', delete_keys => true)});
+$node->wait_for_log(qr/Redis refused to delete keys of dropped source prefix picky:\*: NOPERM/);
+pass('a refused deletion is logged');
+is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('1 s')}), 'f',
+	'wait_for_sync() is false while the keys of a dropped source cannot be deleted');
+is($node->safe_psql('postgres', 'SELECT key_prefix FROM cachepusher.forgotten_prefix'), 'picky',
+	'the prefix stays listed');
+ok(scalar(keys %{ $redis->all_under('picky') }) > 20, 'and its keys are still there');
+$redis->command('ACL', 'SETUSER', 'pusher', '+unlink');
+is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't',
+	'once Redis allows it, wait_for_sync() waits for the deletion');
+is(scalar(keys %{ $redis->all_under('picky') }), 0, 'every key of the dropped source is gone');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.forgotten_prefix'), '0', 'and the prefix forgotten');
+
 done_testing();
