@@ -149,7 +149,7 @@ while :; do
 done
 [ -t 1 ] && printf '\r%60s\r' ""
 say "warmed $written documents in $(seconds_since "$started") s"
-say "redis-cli dbsize: $(rcli dbsize)"
+say "redis-cli dbsize: $(rcli dbsize) (the documents, and the marker key that tells the worker Redis was not flushed)"
 
 # ---------------------------------------------------------------------------------------------
 section "Live changes: the statement, then the Redis value before and after"

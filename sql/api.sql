@@ -167,3 +167,5 @@ RESET client_min_messages;
 SELECT cachepusher.watch('customer', 'address', 'fk_customer');
 DROP EXTENSION cachepusher;
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'cachepusher%';
+-- The uninstall recipe of the README: nothing of ours is left in the schema CREATE EXTENSION made.
+DROP SCHEMA cachepusher;

@@ -75,6 +75,7 @@ void RedisConnection::disconnect()
 		redisFree(context_);
 	context_ = nullptr;
 	queued_ = 0;
+	inFlight_ = 0;
 }
 
 void RedisConnection::fail(const std::string &what)
@@ -164,10 +165,34 @@ void RedisConnection::append(std::initializer_list<std::string_view> argv)
 	queued_++;
 }
 
+void RedisConnection::send()
+{
+	if (context_ == nullptr)
+		throw RedisError("not connected to Redis");
+	inFlight_ += queued_;
+	queued_ = 0;
+	/* What the socket does not take now goes out in exchange(), which waits for it to be writable. */
+	int writeDone = 0;
+	if (redisBufferWrite(context_, &writeDone) == REDIS_ERR)
+		fail("could not send to Redis at " + address_.describe());
+}
+
 std::vector<RedisReplyPtr> RedisConnection::exchange()
 {
+	/* Replies of a pipeline in flight would come first and be taken for ours. */
+	if (inFlight_ != 0)
+		throw std::logic_error("a Redis exchange while another pipeline is in flight");
+	send();
+	return receive();
+}
+
+std::vector<RedisReplyPtr> RedisConnection::receive()
+{
+	if (context_ == nullptr)
+		throw RedisError("not connected to Redis");
 	std::vector<RedisReplyPtr> replies;
-	size_t expected = queued_;
+	size_t expected = inFlight_ + queued_;
+	inFlight_ = 0;
 	queued_ = 0;
 	replies.reserve(expected);
 	int writeDone = 0;

@@ -63,10 +63,19 @@ public:
 	void connect();
 	void disconnect();
 
-	/* Queues one command; nothing is sent until exchange(). */
+	/* Queues one command; nothing is sent until send() or exchange(). */
 	void append(std::initializer_list<std::string_view> argv);
 	size_t queued() const { return queued_; }
-	/* Sends the queued commands as one pipeline and returns one reply per command, in order. */
+	/*
+	 * Starts sending the queued commands as one pipeline, as far as the socket takes them without
+	 * waiting, so Redis works on them while we do something else (build the next batch); receive()
+	 * collects their replies.
+	 */
+	void send();
+	size_t inFlight() const { return inFlight_; }
+	/* Finishes sending (what is queued too) and returns one reply per command, in order. */
+	std::vector<RedisReplyPtr> receive();
+	/* send() + receive() for the queued commands; nothing else may be in flight. */
 	std::vector<RedisReplyPtr> exchange();
 
 private:
@@ -78,7 +87,8 @@ private:
 	std::function<void()> onWake_;
 	RedisAddress address_;
 	redisContext *context_ = nullptr;
-	size_t queued_ = 0;
+	size_t queued_ = 0;  /* appended, not yet handed to send() */
+	size_t inFlight_ = 0; /* sent (or being sent), replies not yet read */
 };
 
 } // namespace cachepusher

@@ -9,36 +9,99 @@ extern "C" {
 
 namespace cachepusher::redis_sink {
 
-void writeDocuments(RedisConnection &redis, Source &source, const std::vector<Document> &documents)
+void DocumentWriter::write(Source &source, const std::vector<Document> &documents, TimestampTz waitingSince)
 {
+	try {
+		finish();
+	} catch (const RedisError &) {
+		std::vector<std::string> keys;
+		for (const Document &doc : documents)
+			keys.push_back(doc.key);
+		source.pending.requeue(keys, waitingSince);
+		throw;
+	}
 	if (documents.empty())
 		return;
-	std::string redisKey;
+	source_ = &source;
+	waitingSince_ = waitingSince;
+	keys_.reserve(documents.size());
+	deleted_.reserve(documents.size());
+	/* hiredis copies each command into its buffer: only the keys are kept until the replies come. */
 	for (const Document &doc : documents) {
-		redisKey = source.def.redisKey(doc.key);
-		if (doc.body)
-			redis.append({"SET", redisKey, *doc.body});
-		else
-			redis.append({"DEL", redisKey});
+		keys_.push_back(doc.key);
+		deleted_.push_back(!doc.body);
 	}
-	std::vector<RedisReplyPtr> replies = redis.exchange();
+	try {
+		std::string redisKey;
+		for (const Document &doc : documents) {
+			redisKey = source.def.redisKey(doc.key);
+			if (doc.body)
+				redis_.append({"SET", redisKey, *doc.body});
+			else
+				redis_.append({"DEL", redisKey});
+		}
+		redis_.send();
+	} catch (const RedisError &) {
+		abandon();
+		throw;
+	}
+}
 
+void DocumentWriter::finish()
+{
+	if (source_ == nullptr)
+		return;
+	std::vector<RedisReplyPtr> replies;
+	try {
+		replies = redis_.receive();
+	} catch (const RedisError &) {
+		abandon();
+		throw;
+	}
+	Source &source = *source_;
 	TimestampTz now = GetCurrentTimestamp();
-	for (size_t i = 0; i < documents.size(); i++) {
+	for (size_t i = 0; i < keys_.size(); i++) {
 		const redisReply *reply = replies[i].get();
 		if (isErrorReply(reply)) {
-			std::string message = "Redis refused " + std::string(documents[i].body ? "SET" : "DEL") + ": " +
+			std::string message = "Redis refused " + std::string(deleted_[i] ? "DEL" : "SET") + ": " +
 								  describeReply(reply);
-			source.keyFailed(documents[i].key, message, now);
+			source.keyFailed(keys_[i], message, now);
 			continue;
 		}
-		if (documents[i].body)
-			source.stats.documentsWritten++;
-		else
+		if (deleted_[i])
 			source.stats.keysDeleted++;
-		source.keyWritten(documents[i].key);
+		else
+			source.stats.documentsWritten++;
+		source.keyWritten(keys_[i]);
 	}
 	source.stats.lastPushAt = now;
+	clear();
+}
+
+void DocumentWriter::abandon()
+{
+	if (source_ != nullptr)
+		source_->pending.requeue(keys_, waitingSince_);
+	clear();
+}
+
+RedisConnection &DocumentWriter::settled()
+{
+	finish();
+	return redis_;
+}
+
+TimestampTz DocumentWriter::inFlightSince(const Source &source) const
+{
+	return source_ == &source ? waitingSince_ : 0;
+}
+
+void DocumentWriter::clear()
+{
+	source_ = nullptr;
+	keys_.clear();
+	deleted_.clear();
+	waitingSince_ = 0;
 }
 
 std::string scanPrefix(RedisConnection &redis, const std::string &prefix, const std::string &cursor, int count,

@@ -10,15 +10,17 @@ namespace cachepusher::source_catalog {
 namespace {
 
 /*
- * Resolves each document function now, so a dropped or changed function is reported per source.
+ * Resolves each document function now, so a dropped or changed function is reported per source. Names
+ * are quoted with quote_ident, which gives NULL for a function that is gone (format's %I would raise
+ * and stop every source from loading), or for a set-based source, which has none.
  * $documents_query: the column, or NULL before the extension is updated to 1.2.
  */
 const char *const sourcesSql = R"SQL(
 SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
        p.oid IS NOT NULL AS function_exists,
        p.pronargs, p.prorettype IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype) AS returns_document,
-       CASE WHEN p.oid IS NOT NULL THEN format('%I.%I', pn.nspname, p.proname) END AS function_name,
-       CASE WHEN t.oid IS NOT NULL THEN format('%I.%I', tn.nspname, t.typname) END AS argument_type,
+       pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.proname) AS function_name,
+       pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname) AS argument_type,
        EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner) AS owner_exists,
        p.prorettype = 'text'::regtype AS returns_text,
        $documents_query AS documents_query
@@ -149,6 +151,9 @@ std::vector<std::string> forgottenPrefixes()
 void prefixSwept(const std::string &prefix)
 {
 	pg::inTransaction("cachepusher: forgetting a dropped prefix", [&] {
+		/* Gone with DROP EXTENSION while we swept: nothing left to forget. */
+		if (spi::execute("SELECT 1 WHERE pg_catalog.to_regclass('cachepusher.forgotten_prefix') IS NOT NULL") == 0)
+			return;
 		spi::execute("DELETE FROM cachepusher.forgotten_prefix WHERE key_prefix = $1", {prefix});
 	});
 }

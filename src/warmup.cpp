@@ -125,7 +125,7 @@ void logProgress(Source &source)
 						 rate, rate > 0 ? left / rate : 0.0)));
 }
 
-void readChunk(Source &source, RedisConnection &redis)
+void readChunk(Source &source, redis_sink::DocumentWriter &writer)
 {
 	Warmup &w = source.warmup;
 	std::vector<std::string> keys;
@@ -162,26 +162,19 @@ void readChunk(Source &source, RedisConnection &redis)
 		source.keyFailed(f.key, f.error, now, f.retry);
 	for (const std::string &key : keys)
 		w.seenKeyHashes.push_back(keyHash(key));
-	try {
-		redis_sink::writeDocuments(redis, source, documents);
-	} catch (const RedisError &) {
-		/* The chunk is not lost: its keys go the way of any notified key once Redis is back. */
-		std::vector<std::string> unwritten;
-		for (const Document &doc : documents)
-			unwritten.push_back(doc.key);
-		source.pending.requeue(unwritten, w.requestedAt);
-		throw;
-	}
+	/* Should Redis fail, the chunk is not lost: its keys go the way of any notified key once it is back. */
+	writer.write(source, documents, w.requestedAt);
 	w.keysRead += keys.size();
 	source.stats.warmupDone = w.keysRead;
 	logProgress(source);
 }
 
-void sweepStaleKeys(Source &source, RedisConnection &redis)
+void sweepStaleKeys(Source &source, redis_sink::DocumentWriter &writer)
 {
 	Warmup &w = source.warmup;
 	std::vector<std::string> found;
-	std::string next = redis_sink::scanPrefix(redis, source.def.prefix, w.scanCursor, settings::batchSize, found);
+	std::string next =
+		redis_sink::scanPrefix(writer.settled(), source.def.prefix, w.scanCursor, settings::batchSize, found);
 	std::vector<std::string> unknown;
 	for (std::string &key : found)
 		if (!std::binary_search(w.seenKeyHashes.begin(), w.seenKeyHashes.end(), keyHash(key)))
@@ -228,7 +221,7 @@ void cancel(Source &source)
 	std::vector<uint64_t>().swap(source.warmup.seenKeyHashes);
 }
 
-bool step(Source &source, RedisConnection &redis)
+bool step(Source &source, redis_sink::DocumentWriter &writer)
 {
 	switch (source.warmup.phase) {
 	case Warmup::Phase::Idle:
@@ -236,10 +229,10 @@ bool step(Source &source, RedisConnection &redis)
 	case Warmup::Phase::Requested:
 		return startReading(source);
 	case Warmup::Phase::Reading:
-		readChunk(source, redis);
+		readChunk(source, writer);
 		return true;
 	case Warmup::Phase::Sweeping:
-		sweepStaleKeys(source, redis);
+		sweepStaleKeys(source, writer);
 		return true;
 	}
 	return false;

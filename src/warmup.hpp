@@ -7,7 +7,7 @@
  */
 #pragma once
 
-#include "redis_connection.hpp"
+#include "redis_sink.hpp"
 #include "source.hpp"
 
 namespace cachepusher::warmup {
@@ -19,11 +19,11 @@ namespace cachepusher::warmup {
 void request(Source &source, TimestampTz covers = 0);
 /*
  * Does one step of a requested or running warmup: opens the key cursor, or reads one chunk and writes
- * its documents, or sweeps one SCAN page. Returns whether it did anything. Throws RedisError when Redis
- * failed (progress is kept and the chunk's keys stay pending); source failures are logged and retried
- * with back-off.
+ * its documents (left in flight in writer), or sweeps one SCAN page. Returns whether it did anything.
+ * Throws RedisError when Redis failed (progress is kept and the chunk's keys stay pending); source
+ * failures are logged and retried with back-off.
  */
-bool step(Source &source, RedisConnection &redis);
+bool step(Source &source, redis_sink::DocumentWriter &writer);
 /* Closes the source's cursor, if any (the source is dropped or redefined). Call outside a transaction. */
 void cancel(Source &source);
 

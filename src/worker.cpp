@@ -57,7 +57,7 @@ constexpr size_t maxDeferredLogLines = 100;
 
 class Worker final : public listener::Handler {
 public:
-	Worker() : redis_([this] { drainNotifications(); }) {}
+	Worker() : redis_([this] { drainNotifications(); }), writer_(redis_) {}
 	[[noreturn]] void run();
 
 private:
@@ -78,6 +78,7 @@ private:
 	void listenTo(const std::set<std::string> &channels);
 	bool ensureRedis();
 	void redisFailed(const RedisError &error);
+	void settleWrites();
 	void redisLostData(const std::string &why);
 	void checkRedisMarker();
 	void retryFailingKeys();
@@ -93,6 +94,7 @@ private:
 	void waitOnLatch(long timeoutMs);
 
 	RedisConnection redis_;
+	redis_sink::DocumentWriter writer_;
 	Backoff redisRetry_;
 	bool redisWasDown_ = false;
 	bool resyncAfterConnect_ = false;
@@ -108,6 +110,10 @@ private:
 	std::vector<std::string> forgotten_;
 	std::string sweepCursor_ = "0";
 	int64 sweepDeleted_ = 0;
+	/* Redis refused to delete (an ACL without UNLINK): the prefix is kept and tried again later. */
+	Backoff sweepRetry_;
+	/* The last catalog read failed: what it would have loaded is not served, so not in sync. */
+	bool catalogFailed_ = false;
 	bool extensionInstalled_ = false;
 	bool firstLoad_ = true;
 	TimestampTz lastCatalogLoad_ = 0;
@@ -250,7 +256,12 @@ void Worker::takeSyncRequest()
 
 bool Worker::caughtUpTo(TimestampTz t) const
 {
-	if (reloadRequested_ || !resyncRequests_.empty() || lostNotifications_ || resyncAfterConnect_)
+	if (reloadRequested_ || catalogFailed_ || !resyncRequests_.empty() || lostNotifications_ || resyncAfterConnect_)
+		return false;
+	/* Keys of sources dropped with delete_keys are part of the changes too. */
+	if (!forgotten_.empty())
+		return false;
+	if (writer_.inFlight() && writer_.inFlightSince() <= t)
 		return false;
 	/* Disconnected, Redis may have lost everything (restarted): only a connection tells. */
 	if (!sources_.empty() && !redis_.connected())
@@ -280,6 +291,8 @@ void Worker::reloadSettings()
 {
 	ConfigReloadPending = false;
 	pg::call([] { ProcessConfigFile(PGC_SIGHUP); });
+	/* A new target drops the connection: the batch in flight gets its replies first. */
+	settleWrites();
 	RedisAddress next = settings::redisAddress();
 	if (!next.sameTarget(redis_.address())) {
 		/* Another Redis (or database) may hold anything: write everything there. */
@@ -304,6 +317,8 @@ void Worker::listenTo(const std::set<std::string> &channels)
 
 void Worker::reloadSources()
 {
+	/* The batch in flight may belong to a source about to be dropped or redefined. */
+	settleWrites();
 	reloadRequested_ = false;
 	lastCatalogLoad_ = GetCurrentTimestamp();
 	/* What the warmups of new or changed sources stand in for: at the first load, everything. */
@@ -314,8 +329,10 @@ void Worker::reloadSources()
 		definitions = source_catalog::load();
 	} catch (const pg::PgError &e) {
 		ereport(LOG, (errmsg("cachepusher: could not read the sources: %s", e.what())));
+		catalogFailed_ = true;
 		return;
 	}
+	catalogFailed_ = false;
 	bool installed = definitions.has_value();
 	if (installed != extensionInstalled_)
 		ereport(LOG, (errmsg(installed ? "cachepusher: extension found in database \"%s\""
@@ -377,6 +394,7 @@ void Worker::reloadSources()
 	if (forgotten_.empty() || forgotten_.front() != sweeping) {
 		sweepCursor_ = "0";
 		sweepDeleted_ = 0;
+		sweepRetry_.reset();
 	}
 
 	byName_.clear();
@@ -466,6 +484,16 @@ void Worker::redisLostData(const std::string &why)
 	askedAt(resyncAskedAt_, startedAt_);
 }
 
+/* Reads the replies of the batch in flight, if any, now. */
+void Worker::settleWrites()
+{
+	try {
+		writer_.finish();
+	} catch (const RedisError &e) {
+		redisFailed(e);
+	}
+}
+
 void Worker::retryFailingKeys()
 {
 	TimestampTz now = GetCurrentTimestamp();
@@ -485,13 +513,14 @@ void Worker::checkRedisMarker()
 	if (!redis_.connected() || !TimestampDifferenceExceeds(lastMarkerCheck_, now, markerCheckMs))
 		return;
 	lastMarkerCheck_ = now;
-	std::string lost = identity_.checkMarker(redis_);
+	std::string lost = identity_.checkMarker(writer_.settled());
 	if (!lost.empty())
 		redisLostData(lost);
 }
 
 void Worker::redisFailed(const RedisError &error)
 {
+	writer_.abandon();
 	redis_.disconnect();
 	TimestampTz now = GetCurrentTimestamp();
 	long delay = redisRetry_.failed(now);
@@ -549,15 +578,8 @@ bool Worker::pushOneBatch()
 	TimestampTz now = GetCurrentTimestamp();
 	for (const FailedKey &f : failed)
 		source->keyFailed(f.key, f.error, now, f.retry);
-	try {
-		redis_sink::writeDocuments(redis_, *source, documents);
-	} catch (const RedisError &) {
-		std::vector<std::string> unwritten;
-		for (const Document &doc : documents)
-			unwritten.push_back(doc.key);
-		pendingTotal_ += source->pending.requeue(unwritten, waitingSince);
-		throw;
-	}
+	/* Sent while Redis still stores the previous batch; if it fails, the keys are pending again. */
+	writer_.write(*source, documents, waitingSince);
 	return true;
 }
 
@@ -576,14 +598,34 @@ bool Worker::sweepForgottenStep()
 		return false;
 	const std::string prefix = forgotten_.front();
 	if (!servesPrefix(prefix)) {
+		TimestampTz now = GetCurrentTimestamp();
+		if (!sweepRetry_.due(now))
+			return false;
+		RedisConnection &redis = writer_.settled();
 		std::vector<std::string> found;
-		sweepCursor_ = redis_sink::scanPrefix(redis_, prefix, sweepCursor_, settings::batchSize, found);
+		std::string next = redis_sink::scanPrefix(redis, prefix, sweepCursor_, settings::batchSize, found);
 		for (const std::string &key : found)
-			redis_.append({"UNLINK", prefix + ":" + key});
+			redis.append({"UNLINK", prefix + ":" + key});
+		std::string refusal;
 		if (!found.empty())
-			for (auto &reply : redis_.exchange())
+			for (auto &reply : redis.exchange()) {
 				if (reply->type == REDIS_REPLY_INTEGER)
 					sweepDeleted_ += reply->integer;
+				else if (isErrorReply(reply.get()))
+					refusal = describeReply(reply.get());
+			}
+		if (!refusal.empty()) {
+			/* The page is scanned again next time; the prefix stays listed until its keys are gone. */
+			long delay = sweepRetry_.failed(now);
+			if (sweepRetry_.failures() == 1 || delay >= settings::retryMaxIntervalMs)
+				ereport(LOG, (errmsg("cachepusher: Redis refused to delete keys of dropped source prefix %s:*: %s",
+									 prefix.c_str(), refusal.c_str()),
+							  errdetail("The deletion is retried in %ld ms.", delay),
+							  errhint("The worker's Redis user needs the UNLINK command.")));
+			return true;
+		}
+		sweepRetry_.reset();
+		sweepCursor_ = next;
 		if (sweepCursor_ != "0")
 			return true;
 		ereport(LOG, (errmsg("cachepusher: deleted %lld keys of dropped source prefix %s:*",
@@ -610,9 +652,9 @@ bool Worker::warmupStep()
 	 */
 	for (auto &source : sources_)
 		if (source->warmup.phase != Warmup::Phase::Requested && source->warmup.active() && source->def.problem.empty())
-			return warmup::step(*source, redis_);
+			return warmup::step(*source, writer_);
 	for (auto &source : sources_)
-		if (source->warmup.active() && source->def.problem.empty() && warmup::step(*source, redis_))
+		if (source->warmup.active() && source->def.problem.empty() && warmup::step(*source, writer_))
 			return true;
 	return false;
 }
@@ -626,6 +668,8 @@ void Worker::publishStats()
 		SourceStats s = source->stats;
 		s.pending = source->pending.size();
 		s.oldestPendingAt = source->pending.oldestSince();
+		if (TimestampTz inFlight = writer_.inFlightSince(*source); inFlight != 0)
+			s.oldestPendingAt = s.oldestPendingAt ? std::min(s.oldestPendingAt, inFlight) : inFlight;
 		pendingTotal_ += source->pending.size();
 		if (!source->def.problem.empty() || source->hasError)
 			s.state = SourceState::Error;
@@ -655,6 +699,8 @@ long Worker::idleTimeoutMs(TimestampTz now) const
 		if (!source->failingKeys.empty())
 			wake = std::min(wake, source->failingRetryAt);
 	}
+	if (!forgotten_.empty())
+		wake = std::min(wake, sweepRetry_.nextAttempt());
 	return std::max<long>(1, TimestampDifferenceMilliseconds(now, wake));
 }
 
@@ -741,12 +787,16 @@ void Worker::runOnce()
 			worked |= warmupStep();
 			worked |= sweepForgottenStep();
 			checkRedisMarker();
+			/* Nothing left to overlap the batch in flight with: read its replies now. */
+			if (!worked)
+				writer_.finish();
 		} catch (const RedisError &e) {
 			redisFailed(e);
 		}
 	}
-	reportSync();
+	/* Published first: whoever wait_for_sync() wakes reads the state that made it true. */
 	publishStats();
+	reportSync();
 
 	/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
 	if (!worked && !listener::pending() && !ConfigReloadPending && !reloadRequested_ && resyncRequests_.empty() &&

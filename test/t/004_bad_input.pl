@@ -39,8 +39,9 @@ $node->safe_psql('postgres', q{
 my $all_but_9 = "$docs WHERE id_customer <> 9";
 cache_matches($node, $redis, 'customer', $all_but_9, 'warmup writes every key Redis accepts');
 is($redis->get('customer:9'), undef, 'the refused key is not in Redis');
-ok($node->log_contains(qr/cachepusher: source "customer", key "9": Redis refused SET: NOPERM/),
-	'the refused command is logged with source and key');
+# Replies are read while the next batch is built: the refusal is logged a moment after the others are in.
+$node->wait_for_log(qr/cachepusher: source "customer", key "9": Redis refused SET: NOPERM/);
+pass('the refused command is logged with source and key');
 
 # A function raising for one key: the other keys of the same query are written.
 my $picky = "SELECT id_customer, customer_get(id_customer) FROM customer WHERE id_customer NOT IN (9, 13)";
@@ -100,6 +101,25 @@ isnt(worker_pid($node), '', 'the worker is still running');
 # A failure that passes: the retry writes the key without any new change.
 $node->safe_psql('postgres', 'DELETE FROM unlucky');
 ok(poll_until(sub { defined $redis->get('picky:13') }), 'a key that stops failing is written by the retry');
-ok($node->log_contains(qr/cachepusher: source "picky", key "13" written again after failing/), 'and that is logged');
+# Logged once Redis' reply is read, which may be a moment after the key is visible.
+$node->wait_for_log(qr/cachepusher: source "picky", key "13" written again after failing/);
+pass('and that is logged');
+
+# Redis refusing the deletion of a dropped source's keys (an ACL without UNLINK): logged, the prefix is
+# kept and wait_for_sync() says the cache is not in step, until Redis lets the worker delete them.
+$redis->command('ACL', 'SETUSER', 'pusher', '-unlink');
+$node->safe_psql('postgres', q{SELECT cachepusher.drop_source('picky', delete_keys => true)});
+$node->wait_for_log(qr/Redis refused to delete keys of dropped source prefix picky:\*: NOPERM/);
+pass('a refused deletion is logged');
+is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('1 s')}), 'f',
+	'wait_for_sync() is false while the keys of a dropped source cannot be deleted');
+is($node->safe_psql('postgres', 'SELECT key_prefix FROM cachepusher.forgotten_prefix'), 'picky',
+	'the prefix stays listed');
+ok(scalar(keys %{ $redis->all_under('picky') }) > 20, 'and its keys are still there');
+$redis->command('ACL', 'SETUSER', 'pusher', '+unlink');
+is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't',
+	'once Redis allows it, wait_for_sync() waits for the deletion');
+is(scalar(keys %{ $redis->all_under('picky') }), 0, 'every key of the dropped source is gone');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.forgotten_prefix'), '0', 'and the prefix forgotten');
 
 done_testing();

@@ -78,4 +78,16 @@ like($err, qr/canceling statement due to statement timeout/, 'statement_timeout 
 $redis->start;
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'and the next call works');
 
+# Once wait_for_sync() is true, status says so too: a deploy script may check either.
+my @states;
+for (1 .. 20)
+{
+	my @out = split /\n/, $node->safe_psql('postgres', q{
+		SELECT cachepusher.resync();
+		SELECT cachepusher.wait_for_sync();
+		SELECT string_agg(DISTINCT state, ',') FROM cachepusher.status});
+	push @states, "$out[-2] $out[-1]";
+}
+is_deeply([ grep { $_ ne 't streaming' } @states ], [], 'status is streaming whenever wait_for_sync() returned true');
+
 done_testing();

@@ -1,0 +1,57 @@
+# A source that breaks (its document function dropped) is reported and skipped; it never stops the
+# worker from serving the other sources or from loading new ones, and it comes back when repaired.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use CachePusher::Test;
+
+my $customers = 'SELECT id_customer, customer_get(id_customer) FROM customer';
+my $mirror = 'SELECT id_customer, mirror_get(id_customer) FROM customer';
+
+my $redis = start_redis();
+my $node = new_node('broken_source', $redis);
+load_seed_schema($node);
+$node->safe_psql('postgres', q{
+	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 20) i;
+	CREATE FUNCTION mirror_get(id int) RETURNS json LANGUAGE sql STABLE AS $$ SELECT customer_get(id) $$;
+});
+add_seed_source($node);
+$node->safe_psql('postgres', q{
+	SELECT cachepusher.add_source('mirror', 'mirror_get(int)', 'SELECT id_customer FROM customer',
+	                              channels => ARRAY['customer_updated', 'customer_deleted']);
+});
+cache_matches($node, $redis, 'mirror', $mirror, 'both sources warmed');
+
+$node->safe_psql('postgres', 'DROP FUNCTION mirror_get(int)');
+$node->safe_psql('postgres', q{UPDATE customer SET name = 'after the drop' WHERE id_customer = 3});
+ok(poll_until(sub {
+	$node->safe_psql('postgres', "SELECT state FROM cachepusher.status WHERE source = 'mirror'") eq 'error' }),
+	'the broken source is in state error');
+like($node->safe_psql('postgres', "SELECT last_error FROM cachepusher.status WHERE source = 'mirror'"),
+	qr/document function public\.mirror_get\(integer\) does not exist/, 'last_error says why');
+cache_matches($node, $redis, 'customer', $customers, 'the other source goes on');
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't',
+	'wait_for_sync() is true: nothing of the broken source can be written');
+ok(!$node->log_contains('could not read the sources'), 'every source loads');
+
+# A source added while another one is broken is served.
+$node->safe_psql('postgres', q{
+	SELECT cachepusher.add_source('copy', 'customer_get(int)', 'SELECT id_customer FROM customer', key_prefix => 'copy',
+	                              channels => ARRAY['customer_updated', 'customer_deleted']);
+	SELECT cachepusher.wait_for_sync();
+});
+cache_matches($node, $redis, 'copy', $customers, 'a new source is served beside the broken one');
+
+# Repaired: the source is warmed again and streams.
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION mirror_get(id int) RETURNS json LANGUAGE sql STABLE AS $$ SELECT customer_get(id) $$;
+	SELECT cachepusher.resync('mirror');
+});
+cache_matches($node, $redis, 'mirror', $mirror, 'the repaired source is warmed again');
+$node->safe_psql('postgres', q{UPDATE customer SET name = 'after the repair' WHERE id_customer = 4});
+cache_matches($node, $redis, 'mirror', $mirror, 'and streams again');
+is($node->safe_psql('postgres', "SELECT state FROM cachepusher.status WHERE source = 'mirror'"), 'streaming',
+	'state streaming');
+
+done_testing();
