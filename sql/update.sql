@@ -6,10 +6,12 @@ SET client_min_messages = warning;
 CREATE FUNCTION doc(id int) RETURNS json LANGUAGE sql AS $$ SELECT json_build_object('id', id) $$;
 CREATE ROLE regress_cp_admin;
 
--- What an installation is made of, one row per thing that could differ.
+-- What an installation is made of, one row per thing that could differ. (The schema comes and goes
+-- with the extension here, so its oid is looked up when this runs.)
 CREATE FUNCTION installation() RETURNS TABLE (kind text, object text, definition text)
 LANGUAGE sql STABLE AS $$
-    WITH member AS (
+    WITH ns AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'cachepusher'),
+    member AS (
         SELECT d.classid, d.objid
         FROM pg_catalog.pg_depend d
         WHERE d.refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'cachepusher') AND d.deptype = 'e')
@@ -19,27 +21,27 @@ LANGUAGE sql STABLE AS $$
            concat_ws(' | ', pg_catalog.pg_get_function_arguments(p.oid), pg_catalog.pg_get_function_result(p.oid),
                      p.prokind, p.provolatile, p.proisstrict, p.prosecdef, p.proconfig::text, md5(p.prosrc),
                      p.proacl::text)
-    FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'cachepusher'::regnamespace
+    FROM pg_catalog.pg_proc p WHERE p.pronamespace = (SELECT oid FROM ns)
     UNION ALL
     SELECT 'relation', c.oid::regclass::text, concat_ws(' | ', c.relkind, c.relrowsecurity, c.relacl::text,
                                                         pg_catalog.pg_get_viewdef(c.oid))
-    FROM pg_catalog.pg_class c WHERE c.relnamespace = 'cachepusher'::regnamespace
+    FROM pg_catalog.pg_class c WHERE c.relnamespace = (SELECT oid FROM ns)
     UNION ALL
     SELECT 'column', a.attrelid::regclass || '.' || a.attname,
            concat_ws(' | ', pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
                      pg_catalog.pg_get_expr(ad.adbin, ad.adrelid))
     FROM pg_catalog.pg_attribute a
-    JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relnamespace = 'cachepusher'::regnamespace
+    JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relnamespace = (SELECT oid FROM ns)
     LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
     WHERE a.attnum > 0 AND NOT a.attisdropped
     UNION ALL
     SELECT 'constraint', co.conrelid::regclass || '.' || co.conname, pg_catalog.pg_get_constraintdef(co.oid)
-    FROM pg_catalog.pg_constraint co WHERE co.connamespace = 'cachepusher'::regnamespace
+    FROM pg_catalog.pg_constraint co WHERE co.connamespace = (SELECT oid FROM ns)
     UNION ALL
     SELECT 'policy', po.polrelid::regclass || '.' || po.polname,
            concat_ws(' | ', po.polcmd, po.polroles::text, pg_catalog.pg_get_expr(po.polqual, po.polrelid))
     FROM pg_catalog.pg_policy po JOIN pg_catalog.pg_class c ON c.oid = po.polrelid
-    WHERE c.relnamespace = 'cachepusher'::regnamespace
+    WHERE c.relnamespace = (SELECT oid FROM ns)
     UNION ALL
     SELECT 'initial privileges', pg_catalog.pg_describe_object(i.classoid, i.objoid, i.objsubid), i.initprivs::text
     FROM pg_catalog.pg_init_privs i JOIN member m ON m.classid = i.classoid AND m.objid = i.objoid
