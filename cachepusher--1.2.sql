@@ -81,7 +81,9 @@ $$;
 -- One trigger per event. On an ordinary table they fire once per statement and read its transition
 -- tables, so a statement changing many rows sends many keys per notification. A statement through a
 -- parent table fires the statement triggers of the parent only, and foreign tables have no transition
--- tables: partitions, inheritance children and foreign tables get triggers for each row instead.
+-- tables: partitions, inheritance children and foreign tables get triggers for each row instead. So
+-- does a partitioned table: its row triggers are cloned into every partition (attached later too), so
+-- a statement that names a partition is seen as well.
 -- A trigger's source is its first argument (tgargs: the arguments, each ended by a zero byte), so
 -- triggers are found by source whatever a version of watch() named them.
 CREATE FUNCTION cachepusher.watch(source text, tbl regclass, key_column name)
@@ -93,6 +95,8 @@ DECLARE
     base name := cachepusher._trigger_name(source);
     names name[] := ARRAY[base || '_insert', base || '_update', base || '_delete', base || '_truncate'];
     per_row boolean;
+    inherited boolean;
+    part regclass;
     taken name;
     old_trigger name;
 BEGIN
@@ -110,17 +114,36 @@ BEGIN
         RAISE EXCEPTION 'trigger "%" on % is not one of cachepusher source "%"', taken, tbl, source
             USING ERRCODE = 'duplicate_object';
     END IF;
+    -- A partition of a partitioned table this source watches has its row triggers already (clones).
+    SELECT EXISTS (SELECT 1 FROM pg_trigger t
+                   WHERE t.tgrelid = tbl AND t.tgparentid <> 0 AND t.tgfoid = 'cachepusher._notify_trigger'::regproc
+                     AND split_part(encode(t.tgargs, 'escape'), E'\\000', 1) = source)
+      INTO inherited;
     -- Triggers this source has on tbl under other names go (the row trigger of 1.1's watch()).
     FOR old_trigger IN
         SELECT t.tgname FROM pg_trigger t
         WHERE t.tgrelid = tbl AND t.tgfoid = 'cachepusher._notify_trigger'::regproc
           AND split_part(encode(t.tgargs, 'escape'), E'\\000', 1) = source AND t.tgname <> ALL (names)
+          AND t.tgparentid = 0
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', old_trigger, tbl);
     END LOOP;
-    SELECT c.relkind = 'f' OR c.relispartition OR EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
+    SELECT c.relkind IN ('f', 'p') OR c.relispartition OR EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
       INTO per_row FROM pg_class c WHERE c.oid = tbl;
-    IF per_row THEN
+    -- A partition watched on its own before: its row triggers give way to the clones about to come.
+    FOR old_trigger, part IN
+        SELECT t.tgname, t.tgrelid::regclass
+        FROM pg_partition_tree(tbl) pt JOIN pg_trigger t ON t.tgrelid = pt.relid
+        WHERE pt.relid <> tbl AND t.tgparentid = 0 AND t.tgname = ANY (names[1:3])
+          AND t.tgfoid = 'cachepusher._notify_trigger'::regproc
+          AND split_part(encode(t.tgargs, 'escape'), E'\\000', 1) = source
+          AND (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) = 'p'
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', old_trigger, part);
+    END LOOP;
+    IF inherited THEN
+        NULL; -- only TRUNCATE naming the partition is left to catch (statement triggers are not cloned)
+    ELSIF per_row THEN
         EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON %s '
                        'FOR EACH ROW EXECUTE FUNCTION cachepusher._notify_trigger(%L, %L)',
                        names[1], tbl, source, key_column);
@@ -159,16 +182,18 @@ AS $$
 DECLARE
     trigger_name name;
 BEGIN
+    -- Clones of a partitioned table's triggers go with the partitioned table's (unwatch that).
     IF NOT EXISTS (SELECT 1 FROM pg_trigger t
                    WHERE t.tgrelid = tbl AND t.tgfoid = 'cachepusher._notify_trigger'::regproc
-                     AND split_part(encode(t.tgargs, 'escape'), E'\\000', 1) = source) THEN
+                     AND split_part(encode(t.tgargs, 'escape'), E'\\000', 1) = source AND t.tgparentid = 0) THEN
         RAISE EXCEPTION 'cachepusher source "%" does not watch %', source, tbl
             USING ERRCODE = 'undefined_object';
     END IF;
     FOR trigger_name IN
         SELECT t.tgname FROM pg_trigger t
         WHERE t.tgrelid = tbl AND t.tgfoid = 'cachepusher._notify_trigger'::regproc
-          AND split_part(encode(t.tgargs, 'escape'), E'\\000', 1) = source
+          AND split_part(encode(t.tgargs, 'escape'), E'\\000', 1) = source AND t.tgparentid = 0
+        ORDER BY t.tgname
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, tbl);
     END LOOP;

@@ -102,8 +102,11 @@ CREATE FUNCTION own_trigger() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN 
 CREATE TRIGGER cachepusher_product_update AFTER UPDATE ON customer FOR EACH STATEMENT EXECUTE FUNCTION own_trigger();
 SELECT cachepusher.watch('product', 'customer', 'id_customer');
 DROP TRIGGER cachepusher_product_update ON customer;
--- A partitioned table gets statement triggers; a partition, an inheritance child (whose changes
--- through the parent fire no statement trigger of theirs) and a foreign table get row triggers.
+-- An ordinary table gets statement triggers. A partitioned table gets row triggers, cloned into its
+-- partitions (a statement naming a partition fires no trigger of the partitioned table otherwise);
+-- watching such a partition too adds only its TRUNCATE trigger. A partition, an inheritance child
+-- (whose changes through the parent fire no statement trigger of theirs) and a foreign table get
+-- row triggers.
 CREATE TABLE visit (id int, city text) PARTITION BY LIST (city);
 CREATE TABLE visit_oslo PARTITION OF visit FOR VALUES IN ('Oslo');
 CREATE TABLE vip (level int) INHERITS (customer);
@@ -118,6 +121,12 @@ DELETE FROM vip;
 SELECT cachepusher.unwatch('product', 'visit');
 SELECT cachepusher.unwatch('product', 'visit_oslo');
 SELECT cachepusher.unwatch('product', 'vip');
+-- The other way round: the partition's own row triggers give way to the clones.
+SELECT cachepusher.watch('product', 'visit_oslo', 'city');
+SELECT cachepusher.watch('product', 'visit', 'city');
+SELECT * FROM watch_triggers WHERE tbl::text IN ('visit', 'visit_oslo');
+SELECT cachepusher.unwatch('product', 'visit');
+SELECT * FROM watch_triggers WHERE tbl::text IN ('visit', 'visit_oslo');
 DROP TABLE visit, vip;
 
 -- The triggers run inside the application's statements without disturbing them.

@@ -54,7 +54,9 @@ Datum cachepusher_before_drop_extension(PG_FUNCTION_ARGS)
 		});
 		uint64 rows = spi::execute(
 			"SELECT format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::regclass) FROM pg_catalog.pg_trigger t "
-			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::regproc");
+			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::regproc "
+			/* Clones in partitions go with their partitioned table's trigger. */
+			"AND t.tgparentid = 0");
 		std::vector<std::string> drops;
 		for (uint64 row = 0; row < rows; row++)
 			drops.push_back(spi::valueOr(row, 1, ""));

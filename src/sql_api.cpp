@@ -313,7 +313,8 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 		uint64 rows = spi::execute(
 			"SELECT format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::regclass) FROM pg_catalog.pg_trigger t "
 			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::regproc "
-			"AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), E'\\\\000', 1) = $1",
+			"AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), E'\\\\000', 1) = $1 "
+			"AND t.tgparentid = 0", /* clones in partitions go with their partitioned table's */
 			{name});
 		std::vector<std::string> drops;
 		for (uint64 row = 0; row < rows; row++)

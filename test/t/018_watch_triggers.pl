@@ -89,6 +89,24 @@ cache_matches($node, $redis, 'item', $docs, 'deleted keys are gone, merged ones 
 is_deeply([ keys_in(@payloads) ], ['short'], 'a key too long for a payload is not sent; the others are');
 cache_matches($node, $redis, 'item', $docs, 'the resync it asked for writes it');
 
+# A partitioned table: statements naming a partition, even one attached after watch(), are seen too.
+$node->safe_psql('postgres', q{
+	CREATE TABLE part_item (k text NOT NULL, region int NOT NULL) PARTITION BY LIST (region);
+	CREATE TABLE part_item_1 PARTITION OF part_item FOR VALUES IN (1);
+	SELECT cachepusher.watch('item', 'part_item', 'k');
+	CREATE TABLE part_item_2 PARTITION OF part_item FOR VALUES IN (2);
+});
+is_deeply([ sort(keys_in(payloads_of(q{INSERT INTO part_item VALUES ('via parent', 1)}))) ], ['via parent'],
+	'a statement through the partitioned table');
+is_deeply([ sort(keys_in(payloads_of(q{UPDATE part_item_1 SET k = 'renamed'}))) ], [ 'renamed', 'via parent' ],
+	'a statement naming a partition');
+is_deeply([ sort(keys_in(payloads_of(q{INSERT INTO part_item_2 VALUES ('later', 2)}))) ], ['later'],
+	'a statement naming a partition created after watch()');
+$node->safe_psql('postgres', q{SELECT cachepusher.unwatch('item', 'part_item')});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                                   WHERE c.relname LIKE 'part_item%' AND t.tgname LIKE 'cachepusher%'}),
+	'0', 'unwatch() removes the triggers of the partitions too');
+
 # A row trigger as watch() of 1.1 installed it still works; watch() replaces it, drop_source removes all.
 $node->safe_psql('postgres', q{
 	CREATE TABLE tag (id serial PRIMARY KEY, k text NOT NULL);
