@@ -16,7 +16,8 @@ use CachePusher::Redis;
 
 our @EXPORT = qw(
   start_redis new_node load_seed_schema add_seed_source poll_until
-  cache_differences cache_matches worker_pid source_status);
+  cache_differences cache_matches worker_pid source_status
+  load_random_writes start_random_writers finish_random_writers);
 
 my $repo = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
 our $timeout = $PostgreSQL::Test::Utils::timeout_default;
@@ -115,6 +116,83 @@ sub cache_matches
 	poll_until(sub { @diff = cache_differences($node, $redis, $prefix, $documents); !@diff });
 	my $shown = @diff > 10 ? join(', ', @diff[0 .. 9]) . ', ...' : join(', ', @diff);
 	return is(scalar(@diff), 0, $name) || diag("differences (" . scalar(@diff) . "): $shown");
+}
+
+# Random application writes on the seed's schema: 2000 customers with 4000 addresses, and
+# chaos(r), one random change an application makes, chosen by r. Call after load_seed_schema.
+sub load_random_writes
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', <<'SQL');
+INSERT INTO customer (name, email) SELECT 'customer ' || i, 'c' || i || '@example.com' FROM generate_series(1, 2000) i;
+INSERT INTO address (fk_customer, street, city) SELECT 1 + i % 2000, i || ' Main St', 'City' FROM generate_series(1, 4000) i;
+
+-- Races between clients that a real application would see too (a customer deleted under a new
+-- address) are caught here, so that every transaction commits: a failed transaction means
+-- something else went wrong.
+CREATE FUNCTION chaos(r bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    c int := 1 + (r / 16) % 2400;   -- a customer id, sometimes one that does not exist (yet)
+    a int := 1 + (r / 16) % 5000;   -- an address id, likewise
+BEGIN
+    CASE r % 16
+        WHEN 0, 1, 2, 3 THEN UPDATE customer SET name = 'name ' || r WHERE id_customer = c;
+        WHEN 4 THEN INSERT INTO customer (name) VALUES ('new ' || r);
+        WHEN 5 THEN DELETE FROM customer WHERE id_customer = c;
+        WHEN 6, 7 THEN INSERT INTO address (fk_customer, street, city) VALUES (c, r || ' New St', 'Town');
+        WHEN 8, 9 THEN UPDATE address SET city = 'city ' || r WHERE id_address = a;
+        WHEN 10, 11 THEN UPDATE address SET fk_customer = c WHERE id_address = a;   -- a child moves
+        WHEN 12 THEN DELETE FROM address WHERE id_address = a;
+        WHEN 13 THEN UPDATE customer SET email = 'bulk' || r WHERE id_customer % 97 = r % 97;   -- many at once
+        WHEN 14 THEN UPDATE customer SET id_customer = id_customer + 10000 WHERE id_customer = c;   -- a key changes
+        ELSE UPDATE address SET street = 'moved ' || r, fk_customer = c WHERE id_address IN (a, a + 1);
+    END CASE;
+EXCEPTION WHEN foreign_key_violation OR unique_violation THEN
+    NULL;
+END $$;
+
+-- id_customer + 10000 must not cascade-fail: let address follow the customer's new id.
+ALTER TABLE address DROP CONSTRAINT address_fk_customer_fkey,
+    ADD FOREIGN KEY (fk_customer) REFERENCES customer ON DELETE CASCADE ON UPDATE CASCADE;
+SQL
+	return;
+}
+
+# Starts concurrent clients (pgbench) that call chaos() with random arguments: $opts{clients} (4)
+# of them for $opts{seconds}, their choices seeded by $opts{seed}. Returns a handle for
+# finish_random_writers.
+sub start_random_writers
+{
+	my ($node, %opts) = @_;
+	my $script = PostgreSQL::Test::Utils::tempdir() . '/chaos.sql';
+	PostgreSQL::Test::Utils::append_to_file($script, "\\set r random(0, 1000000000)\nSELECT chaos(:r);\n");
+	my $writers = { out => '', err => '' };
+	$writers->{run} = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', $opts{clients} // 4, '-j', '2', '-T', $opts{seconds},
+		  '-f', $script, '--random-seed=' . ($opts{seed} // 0),
+		  '-h', $node->host, '-p', $node->port, 'postgres' ],
+		'>', \$writers->{out}, '2>', \$writers->{err});
+	return $writers;
+}
+
+# Waits for the clients to end; tests that they committed transactions and that not one failed
+# (pgbench counts a transaction that failed to serialize or deadlocked, and ends a client at any
+# other error). Returns how many committed.
+sub finish_random_writers
+{
+	my ($writers) = @_;
+	$writers->{run}->finish;
+	my $status = $?;
+	my ($out, $err) = ($writers->{out}, $writers->{err});
+	note($out);
+	my ($committed) = $out =~ /number of transactions actually processed: (\d+)/;
+	my ($failed) = $out =~ /number of failed transactions: (\d+)/;
+	my $aborted = () = $err =~ /client \d+ .*aborted/g;
+	is($status, 0, 'the clients finished without an error') or diag($err);
+	ok(($committed // 0) > 100, 'the clients committed ' . ($committed // 0) . ' transactions');
+	is(($failed // -1) + $aborted, 0,
+		'no application transaction failed (' . ($failed // 'no count') . " failed, $aborted clients ended by an error)");
+	return $committed // 0;
 }
 
 sub worker_pid
