@@ -12,8 +12,12 @@ namespace {
 
 namespace payload = notification_payload;
 
-/* Longest NOTIFY payload PostgreSQL accepts (async.c: BLCKSZ - NAMEDATALEN - 128). */
-constexpr size_t maxNotifyPayload = BLCKSZ - NAMEDATALEN - 128;
+/*
+ * Longest NOTIFY payload PostgreSQL accepts: async.c refuses one whose length is not below
+ * NOTIFY_PAYLOAD_MAX_LENGTH (BLCKSZ - NAMEDATALEN - 128 = 8000), which counts the terminating NUL.
+ * A payload of 8000 bytes would fail the statement that fired the trigger.
+ */
+constexpr size_t maxNotifyPayload = BLCKSZ - NAMEDATALEN - 128 - 1;
 
 } // namespace
 

@@ -1,7 +1,8 @@
 /*
  * Tells the worker, at commit, that keys of a source may have changed: NOTIFY on the channel
- * "cachepusher", as many keys to a payload as fit in PostgreSQL's 8000 bytes. A key too long for any
- * payload asks for a resync of the source instead. Used by the watch() trigger and verify(repair).
+ * "cachepusher", as many keys to a payload as fit in 7999 bytes (NOTIFY's limit of 8000 counts the
+ * terminating NUL). A key too long for any payload asks for a resync of the source instead. Used by the
+ * watch() trigger and verify(repair).
  */
 #pragma once
 

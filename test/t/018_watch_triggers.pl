@@ -51,7 +51,7 @@ my @payloads = payloads_of(q{INSERT INTO item (k) SELECT 'key-' || lpad(i::text,
 my @keys = keys_in(@payloads);
 is(scalar(@keys), 3000, 'a 3000-row INSERT sends every key');
 ok(@payloads >= 12 && @payloads <= 13, 'in as few notifications as 8000 bytes allow (' . scalar(@payloads) . ')');
-ok(!(grep { length($_) > 8000 } @payloads), 'none longer than 8000 bytes');
+ok(!(grep { length($_) > 7999 } @payloads), 'none longer than 7999 bytes (NOTIFY refuses 8000)');
 cache_matches($node, $redis, 'item', $docs, 'and the worker writes every document');
 
 # An UPDATE names each key in its old and its new row: sent once.
@@ -88,6 +88,19 @@ cache_matches($node, $redis, 'item', $docs, 'deleted keys are gone, merged ones 
 @payloads = payloads_of(q{INSERT INTO item (k) VALUES (repeat('z', 9000)), ('short')});
 is_deeply([ keys_in(@payloads) ], ['short'], 'a key too long for a payload is not sent; the others are');
 cache_matches($node, $redis, 'item', $docs, 'the resync it asked for writes it');
+
+# The longest payload NOTIFY takes is 7999 bytes: its limit of 8000 counts the terminating NUL, and a
+# payload of 8000 bytes would fail the statement. "item\n" and the keys, one line each.
+@payloads = payloads_of(q{INSERT INTO item (k) VALUES (repeat('a', 3000)), (repeat('b', 4993))});
+is_deeply([ map { length } @payloads ], [7999], 'keys that fill a payload to 7999 bytes go in one notification');
+@payloads = payloads_of(q{INSERT INTO item (k) VALUES (repeat('c', 3000)), (repeat('d', 4994))});
+is_deeply([ sort { $a <=> $b } map { length } @payloads ], [ 3005, 4999 ],
+	'one byte more: two notifications, not one of 8000 bytes that fails the statement');
+@payloads = payloads_of(q{INSERT INTO item (k) VALUES (repeat('e', 7994))});
+is_deeply([ map { length } @payloads ], [7999], 'a key that alone fills a payload to 7999 bytes is sent');
+@payloads = payloads_of(q{INSERT INTO item (k) VALUES (repeat('f', 7995))});
+is(scalar(@payloads), 0, 'a key one byte longer is not sent, its statement commits');
+cache_matches($node, $redis, 'item', $docs, 'and the resync it asked for writes it');
 
 # A partitioned table: statements naming a partition, even one attached after watch(), are seen too.
 $node->safe_psql('postgres', q{
