@@ -15,13 +15,36 @@ extern "C" {
 namespace cachepusher {
 namespace {
 
-/* A document function: one row (key, document or NULL) for every key asked for. */
-void fetchByFunction(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents)
+/*
+ * A key that casts to the key type but prints otherwise ("042" is 42, which prints as "42") names no
+ * document: the key query returns 42 as "42", so a document written under "042" would be an orphan
+ * that verify() reports and no warmup could remove. It is logged and counted, and its key deleted.
+ */
+void notAKey(Source &source, const std::string &key, const std::string &printed, std::vector<Document> &documents,
+			 std::vector<FailedKey> &failed)
+{
+	failed.push_back(
+		FailedKey{key, "not a key: its " + source.def.keyType + " value prints as \"" + logExcerpt(printed) + "\"", false});
+	documents.push_back(Document{key, std::nullopt});
+}
+
+/*
+ * A document function: one row (key, document or NULL, the key cast to the key type and printed) for
+ * every key asked for. The function is not called for a key that prints otherwise.
+ */
+void fetchByFunction(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
+					 std::vector<FailedKey> &failed)
 {
 	pg::withStatementTimeout([&] { spi::executeWithKeys(source.documentsPlan, keys); });
 	uint64 rows = SPI_processed;
-	for (uint64 row = 0; row < rows; row++)
-		documents.push_back(Document{spi::valueOr(row, 1, ""), spi::value(row, 2)});
+	for (uint64 row = 0; row < rows; row++) {
+		std::string key = spi::valueOr(row, 1, "");
+		std::string printed = spi::valueOr(row, 3, "");
+		if (printed != key)
+			notAKey(source, key, printed, documents, failed);
+		else
+			documents.push_back(Document{std::move(key), spi::value(row, 2)});
+	}
 }
 
 [[noreturn]] void raise(const std::string &message)
@@ -67,9 +90,7 @@ void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vec
 	}
 	for (size_t i = 0; i < keys.size(); i++) {
 		if (printed[i] != keys[i]) {
-			failed.push_back(FailedKey{keys[i], "not a key: its " + source.def.keyType + " value prints as \"" +
-													 logExcerpt(printed[i]) + "\"", false});
-			documents.push_back(Document{keys[i], std::nullopt});
+			notAKey(source, keys[i], printed[i], documents, failed);
 			continue;
 		}
 		/* Not moved out: a key query may return a key twice, and both are written. */
@@ -100,7 +121,7 @@ void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::v
 			if (source.def.setBased)
 				fetchByQuery(source, some, documents, failed);
 			else
-				fetchByFunction(source, some, documents);
+				fetchByFunction(source, some, documents, failed);
 		};
 
 		std::string error;

@@ -2,7 +2,8 @@
  * Builds the current documents of many keys of a source with one SPI query, run as the source's owner.
  * A key whose document cannot be built (its text does not cast to the function's argument type, the
  * function raises) is reported on its own; every other key of the batch is still fetched. A key that
- * does not cast names no document at all: it is also returned as gone, so its Redis key is deleted.
+ * does not cast, or casts but prints otherwise ("042"), names no document at all: it is also returned
+ * as gone, so its Redis key is deleted.
  */
 #pragma once
 

@@ -26,8 +26,8 @@ struct SourceDefinition {
 	std::vector<std::string> channels;
 	/*
 	 * What builds the documents of a batch of keys: for a document function, SELECT key,
-	 * function(key) FROM unnest($1::text[]); for a set-based source, its documents query as given, with
-	 * $1 of type keyType[]. Empty when the source cannot be served.
+	 * function(key), key as its type prints it FROM unnest($1::text[]); for a set-based source, its
+	 * documents query as given, with $1 of type keyType[]. Empty when the source cannot be served.
 	 */
 	std::string documentsSql;
 	bool setBased = false;

@@ -6,6 +6,10 @@
 
 #include <map>
 
+extern "C" {
+#include "utils/builtins.h"
+}
+
 namespace cachepusher::source_catalog {
 namespace {
 
@@ -20,15 +24,13 @@ SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
        p.oid IS NOT NULL AS function_exists,
        p.pronargs, p.prorettype IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype) AS returns_document,
        pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.proname) AS function_name,
-       pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname) AS argument_type,
+       p.proargtypes[0] AS argument_type,
        EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner) AS owner_exists,
        p.prorettype = 'text'::regtype AS returns_text,
        $documents_query AS documents_query
 FROM cachepusher.source s
 LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(s.document_function)
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-LEFT JOIN pg_catalog.pg_type t ON t.oid = p.proargtypes[0]
-LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
 ORDER BY s.name
 )SQL";
 
@@ -109,10 +111,15 @@ std::vector<SourceDefinition> read()
 				else
 					def.documentsSql.clear();
 			} else if (def.problem.empty()) {
-				def.keyType = spi::valueOr(row, 10, "");
+				/* Named as for a set-based source: "integer", "public.sku" (in casts and messages). */
+				Oid argumentType = static_cast<Oid>(std::stoul(spi::valueOr(row, 10, "0")));
+				def.keyType = pg::call([argumentType] { return format_type_be_qualified(argumentType); });
 				/* A text document must be JSON too: the cast checks it (and keeps its bytes). */
 				std::string toText = spi::value(row, 12) == "t" ? ")::json::text" : ")::text";
-				def.documentsSql = "SELECT u.k, " + spi::valueOr(row, 9, "") + "(u.k::" + def.keyType + toText +
+				/* The key as its type prints it: a key that prints otherwise ("042") names no document. */
+				std::string printed = "(u.k::" + def.keyType + ")::pg_catalog.text";
+				def.documentsSql = "SELECT u.k, CASE WHEN " + printed + " OPERATOR(pg_catalog.=) u.k THEN " +
+								   spi::valueOr(row, 9, "") + "(u.k::" + def.keyType + toText + " END, " + printed +
 								   " FROM pg_catalog.unnest($1::text[]) AS u(k)";
 			}
 			result.push_back(std::move(def));

@@ -87,6 +87,18 @@ like($node->safe_psql('postgres', "SELECT last_error FROM cachepusher.status WHE
 	qr/^key "(13": thirteen is unlucky|9": Redis refused SET: NOPERM|abc": invalid input syntax)/, 'status shows the last error');
 is($picky_status->{state}, 'streaming', 'a failing key does not stop the source');
 
+# Payloads that cast but are not keys as the key query prints them: "042" and " 7" are customers 42
+# and 7, whose keys are "42" and "7". They name no document: nothing is written under them.
+$node->safe_psql('postgres', q{SELECT pg_notify('customer_updated', '042'), pg_notify('customer_updated', ' 7')});
+$node->wait_for_log(qr/cachepusher: source "customer", key "042": not a key: its integer value prints as "42"/,
+	$log_offset);
+$node->wait_for_log(qr/cachepusher: source "customer", key " 7": not a key: its integer value prints as "7"/,
+	$log_offset);
+pass('a key that casts but prints otherwise is logged as no key');
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'and handled');
+is($redis->get('customer:042'), undef, 'no document is written under "042"');
+is($redis->get('customer: 7'), undef, 'nor under " 7"');
+
 # Payloads that name no key of anything, on the worker's own channel.
 $node->safe_psql('postgres', q{
 	SELECT pg_notify('cachepusher', '');
