@@ -5,6 +5,7 @@
 #include "spi.hpp"
 #include "transaction.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 extern "C" {
@@ -110,10 +111,9 @@ void prepare(Source &source)
 		source.documentsPlan = spi::prepareWithKeys(source.def.documentsSql);
 }
 
-} // namespace
-
-void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
-					std::vector<FailedKey> &failed)
+/* Keys that name documents (none is empty): one query, or key by key when the query fails. */
+void fetchNamed(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
+				std::vector<FailedKey> &failed)
 {
 	pg::asRole(source.def.owner, [&] {
 		prepare(source);
@@ -151,6 +151,28 @@ void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::v
 				documents.push_back(Document{key, std::nullopt});
 		}
 	});
+}
+
+} // namespace
+
+void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
+					std::vector<FailedKey> &failed)
+{
+	/* An empty string names no document: its Redis key would be the bare "prefix:". It is deleted. */
+	if (std::none_of(keys.begin(), keys.end(), [](const std::string &key) { return key.empty(); })) {
+		fetchNamed(source, keys, documents, failed);
+		return;
+	}
+	std::vector<std::string> named;
+	named.reserve(keys.size());
+	for (const std::string &key : keys) {
+		if (key.empty())
+			documents.push_back(Document{key, std::nullopt});
+		else
+			named.push_back(key);
+	}
+	if (!named.empty())
+		fetchNamed(source, named, documents, failed);
 }
 
 void forgetDocumentsPlan(Source &source)

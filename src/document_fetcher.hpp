@@ -3,7 +3,8 @@
  * A key whose document cannot be built (its text does not cast to the function's argument type, the
  * function raises) is reported on its own; every other key of the batch is still fetched. A key that
  * does not cast, or casts but prints otherwise ("042"), names no document at all: it is also returned
- * as gone, so its Redis key is deleted.
+ * as gone, so its Redis key is deleted. So is an empty key, which is not reported here: the worker
+ * counts one where it arrives, and a warmup or verify() never asks for one.
  */
 #pragma once
 

@@ -117,9 +117,10 @@ std::string scanPrefix(RedisConnection &redis, const std::string &prefix, const 
 		reply->element[1]->type != REDIS_REPLY_ARRAY)
 		throw RedisError("unexpected reply to SCAN: " + describeReply(reply));
 	const redisReply *found = reply->element[1];
+	/* The bare "prefix:" comes back as the empty key, which names no document: it is an orphan. */
 	for (size_t i = 0; i < found->elements; i++) {
 		std::string_view key(found->element[i]->str, found->element[i]->len);
-		if (key.size() > prefix.size() + 1)
+		if (key.size() > prefix.size())
 			keys.emplace_back(key.substr(prefix.size() + 1));
 	}
 	return std::string(reply->element[0]->str, reply->element[0]->len);

@@ -78,14 +78,18 @@ private:
 		pg::asRole(source.def.owner, [&] { spi::declareCursor(cursorName, source.def.keyQuery); });
 		for (;;) {
 			std::vector<std::string> keys;
+			bool exhausted = false;
 			pg::asRole(source.def.owner, [&] {
 				uint64 rows = spi::fetchFromCursor(cursorName, settings::batchSize);
 				for (uint64 row = 0; row < rows; row++)
-					if (auto key = spi::value(row, 1))
+					if (auto key = spi::value(row, 1); key && !key->empty()) /* "" is no key, as in a warmup */
 						keys.push_back(std::move(*key));
+				exhausted = rows == 0;
 			});
-			if (keys.empty())
+			if (exhausted)
 				break;
+			if (keys.empty())
+				continue;
 			std::vector<Document> documents;
 			std::vector<FailedKey> failed;
 			fetchDocuments(source, keys, documents, failed);
@@ -160,7 +164,7 @@ private:
 			pg::asRole(source.def.owner, [&] {
 				uint64 rows = spi::executeWithKeys(plan, some);
 				for (uint64 row = 0; row < rows; row++)
-					if (auto key = spi::value(row, 1))
+					if (auto key = spi::value(row, 1); key && !key->empty()) /* "prefix:" is always an orphan */
 						present.insert(std::move(*key));
 			});
 		};

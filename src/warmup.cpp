@@ -136,9 +136,10 @@ void readChunk(Source &source, redis_sink::DocumentWriter &writer)
 		pg::inTransaction("cachepusher: warmup", [&] {
 			rows = spi::fetchFromCursor(w.cursorName, settings::batchSize);
 			keys.reserve(rows);
+			/* NULL and the empty string are no keys (the latter would be the bare "prefix:"). */
 			for (uint64 row = 0; row < rows; row++) {
 				auto key = spi::value(row, 1);
-				if (key)
+				if (key && !key->empty())
 					keys.push_back(std::move(*key));
 			}
 			if (!keys.empty())
@@ -153,7 +154,7 @@ void readChunk(Source &source, redis_sink::DocumentWriter &writer)
 		closeCursor(w);
 		std::sort(w.seenKeyHashes.begin(), w.seenKeyHashes.end());
 		w.phase = Warmup::Phase::Sweeping;
-		source.stats.warmupTotal = w.keysRead; /* rows with a NULL key are not keys */
+		source.stats.warmupTotal = w.keysRead; /* rows with a NULL or empty key are not keys */
 		return;
 	}
 

@@ -201,10 +201,10 @@ void Worker::onControlMessage(std::string_view message)
 void Worker::acceptKey(Source &source, std::string_view key)
 {
 	source.stats.keysReceived++;
+	/* An empty key names no document; it is pending like any key so that the bare "prefix:" is deleted. */
 	if (key.empty()) {
 		source.stats.errors++;
-		deferLog("source \"" + source.def.name + "\": empty key ignored");
-		return;
+		deferLog("source \"" + source.def.name + "\": an empty key names no document");
 	}
 	/* Keys covered by a resync that has not started reading yet, or of a source we cannot serve. */
 	if (!source.def.problem.empty() || source.warmup.coversNewKeys())

@@ -74,6 +74,37 @@ like($err, qr/NOTICE:  cachepusher source "tag", key "tag-3": tag-3 is broken/, 
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM cachepusher.verify('nosuch')});
 like($err, qr/cachepusher source "nosuch" does not exist/, 'an unknown source is an error');
 
+# An empty string is no key: its Redis key would be the bare "note:", which no document can have.
+# A key query that returns one, a row whose key is empty, a notification of one: nothing is written
+# under "note:", even though the function builds a document for any key. One found there is an
+# orphan, which verify(repair) and a warmup remove.
+$node->safe_psql('postgres', q{
+	CREATE TABLE note (k text PRIMARY KEY, body text);
+	INSERT INTO note VALUES ('', 'empty'), ('a', 'first'), ('b', 'second');
+	CREATE FUNCTION note_doc(key text) RETURNS json LANGUAGE sql STABLE
+	    AS $$ SELECT json_build_object('k', key, 'body', (SELECT body FROM note WHERE k = key)) $$;
+	SELECT cachepusher.add_source('note', 'note_doc(text)', 'SELECT k FROM note');
+	SELECT cachepusher.watch('note', 'note', 'k');
+});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'the source with an empty key is warm');
+is_deeply([ sort keys %{ $redis->all_under('note') } ], [ 'note:a', 'note:b' ], 'the warmup writes no "note:"');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('note')}), '0',
+	'verify() expects none');
+$node->safe_psql('postgres', q{UPDATE note SET body = 'changed' WHERE k IN ('', 'a')});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'a change of the row with the empty key');
+is_deeply([ sort keys %{ $redis->all_under('note') } ], [ 'note:a', 'note:b' ], 'writes no "note:" either');
+$redis->command('SET', 'note:', '{}');
+is($node->safe_psql('postgres', q{SELECT key || '|' || problem FROM cachepusher.verify('note')}), '|orphan',
+	'"note:" in Redis is an orphan');
+$node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('note', repair => true)});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'repaired');
+is($redis->get('note:'), undef, 'verify(repair) deletes it');
+$redis->command('SET', 'note:', '{}');
+$node->safe_psql('postgres', q{SELECT cachepusher.resync('note')});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'resynced');
+is($redis->get('note:'), undef, 'and so does a warmup');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('note')}), '0', 'nothing differs');
+
 # Redis unreachable: an error, not an empty (reassuring) result.
 $redis->stop(keep => 1);
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM cachepusher.verify()});
