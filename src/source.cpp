@@ -1,5 +1,6 @@
 #include "source.hpp"
 
+#include "log_budget.hpp"
 #include "log_text.hpp"
 #include "settings.hpp"
 
@@ -66,7 +67,8 @@ void Source::keyFailed(const std::string &key, const std::string &error, Timesta
 		}
 	}
 	std::string line = "key \"" + logExcerpt(key) + "\": " + logExcerpt(error, 300);
-	ereport(LOG, (errmsg("cachepusher: source \"%s\", %s", def.name.c_str(), line.c_str())));
+	if (log_budget::allow(now))
+		ereport(LOG, (errmsg("cachepusher: source \"%s\", %s", def.name.c_str(), line.c_str())));
 	recordError(line, now);
 }
 

@@ -103,8 +103,9 @@ struct Source {
 
 	void recordError(const std::string &message, TimestampTz now);
 	/*
-	 * A key whose document could not be built or written: one log line naming source and key, an
-	 * error counted. retry: false when no later attempt can succeed (the key is not of the key type).
+	 * A key whose document could not be built or written: one log line naming source and key (within
+	 * log_budget), an error counted. retry: false when no later attempt can succeed (the key is not of
+	 * the key type).
 	 */
 	void keyFailed(const std::string &key, const std::string &error, TimestampTz now, bool retry = true);
 	/* A key's document is in Redis (or deleted): it no longer fails. */

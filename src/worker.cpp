@@ -6,6 +6,7 @@
  */
 #include "document_fetcher.hpp"
 #include "listener.hpp"
+#include "log_budget.hpp"
 #include "log_text.hpp"
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
@@ -52,8 +53,6 @@ constexpr long catalogRefreshMs = 10000;
 constexpr long standbyPollMs = 500;
 /* How often a connected, idle worker checks that Redis still holds its marker (was not flushed). */
 constexpr long markerCheckMs = 1000;
-/* Log lines about bad notifications kept per drain; the rest are only counted. */
-constexpr size_t maxDeferredLogLines = 100;
 
 class Worker final : public listener::Handler {
 public:
@@ -126,8 +125,8 @@ private:
 	TimestampTz resyncAskedAt_ = 0;
 	bool lostNotifications_ = false;
 	std::vector<std::string> resyncRequests_; /* source names; "" means all */
+	/* Lines about bad notifications, logged once the drain is over (within log_budget). */
 	std::vector<std::string> deferredLog_;
-	int64 unloggedBadNotifications_ = 0;
 	TimestampTz drainTime_ = 0;
 	size_t pendingTotal_ = 0;
 	size_t roundRobin_ = 0;
@@ -147,10 +146,8 @@ void askedAt(TimestampTz &at, TimestampTz when)
 
 void Worker::deferLog(std::string line)
 {
-	if (deferredLog_.size() < maxDeferredLogLines)
+	if (log_budget::allow(drainTime_))
 		deferredLog_.push_back(std::move(line));
-	else
-		unloggedBadNotifications_++;
 }
 
 void Worker::onNotification(std::string_view channel, std::string_view message)
@@ -232,10 +229,6 @@ void Worker::drainNotifications(bool force)
 	for (const std::string &line : deferredLog_)
 		ereport(LOG, (errmsg("cachepusher: %s", line.c_str())));
 	deferredLog_.clear();
-	if (unloggedBadNotifications_ > 0)
-		ereport(LOG, (errmsg("cachepusher: %lld more bad notifications not logged",
-							 static_cast<long long>(unloggedBadNotifications_))));
-	unloggedBadNotifications_ = 0;
 }
 
 void Worker::takeSyncRequest()
@@ -442,8 +435,8 @@ void Worker::applyResyncRequests()
 		for (auto &source : sources_)
 			if ((name.empty() || source->def.name == name) && source->def.problem.empty())
 				warmup::request(*source, covers);
-		if (!name.empty() && !byName_.count(name))
-			ereport(LOG, (errmsg("cachepusher: resync asked for unknown source \"%s\"", name.c_str())));
+		if (!name.empty() && !byName_.count(name) && log_budget::allow(GetCurrentTimestamp()))
+			ereport(LOG, (errmsg("cachepusher: resync asked for unknown source \"%s\"", logExcerpt(name).c_str())));
 	}
 }
 
@@ -701,6 +694,8 @@ long Worker::idleTimeoutMs(TimestampTz now) const
 	}
 	if (!forgotten_.empty())
 		wake = std::min(wake, sweepRetry_.nextAttempt());
+	if (TimestampTz report = log_budget::reportDueAt(); report != 0)
+		wake = std::min(wake, report);
 	return std::max<long>(1, TimestampDifferenceMilliseconds(now, wake));
 }
 
@@ -797,6 +792,7 @@ void Worker::runOnce()
 	/* Published first: whoever wait_for_sync() wakes reads the state that made it true. */
 	publishStats();
 	reportSync();
+	log_budget::reportNotLogged(GetCurrentTimestamp());
 
 	/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
 	if (!worked && !listener::pending() && !ConfigReloadPending && !reloadRequested_ && resyncRequests_.empty() &&
