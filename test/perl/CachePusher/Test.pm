@@ -86,9 +86,11 @@ sub poll_until
 sub cache_differences
 {
 	my ($node, $redis, $prefix, $documents) = @_;
-	# hex keeps any byte of a document intact through psql's text output.
+	# hex keeps any byte of a document intact through psql's text output; convert_to(..., 'SQL_ASCII')
+	# is the text's own bytes in any database encoding (what the worker writes), even in a SQL_ASCII
+	# database whose text is no UTF-8.
 	my $out = $node->safe_psql('postgres',
-		"SELECT encode(convert_to(k::text, 'UTF8'), 'hex'), encode(convert_to(d::text, 'UTF8'), 'hex')
+		"SELECT encode(convert_to(k::text, 'SQL_ASCII'), 'hex'), encode(convert_to(d::text, 'SQL_ASCII'), 'hex')
 		   FROM ($documents) AS docs(k, d) WHERE d IS NOT NULL");
 	my %db;
 	for my $line (split /\n/, $out)
