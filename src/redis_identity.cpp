@@ -79,6 +79,10 @@ std::string RedisIdentity::checkMasters(RedisTarget &target)
 	std::set<std::string> runIds;
 	std::map<std::string, std::string> markers;
 	bool redirected = false;
+	for (const std::vector<RedisReplyPtr> &r : replies)
+		for (const RedisReplyPtr &reply : r)
+			if (!isRedirect(reply.get()))
+				target.failIfUnavailable(reply.get());
 	for (size_t i = 0; i < count; i++) {
 		const std::vector<RedisReplyPtr> &r = replies[i];
 		const std::string &name = target.nodeName(i);
@@ -132,6 +136,9 @@ std::string RedisIdentity::checkMarkers(RedisTarget &target)
 		nodes.push_back(&target.node(i));
 	}
 	std::vector<std::vector<RedisReplyPtr>> replies = receiveAll(nodes);
+	for (size_t i = 0; i < count; i++)
+		if (!isRedirect(replies[i][0].get()))
+			target.failIfUnavailable(replies[i][0].get());
 	std::string reason;
 	for (size_t i = 0; i < count; i++) {
 		const redisReply *reply = replies[i][0].get();

@@ -72,9 +72,13 @@ std::string RedisTarget::describeNodes() const
 {
 	if (!isCluster() && !isSentinel())
 		return address_.describe();
-	std::string names;
+	std::vector<std::string> sorted;
 	for (const Node &node : nodes_)
-		names += (names.empty() ? "" : ", ") + node.name;
+		sorted.push_back(node.name);
+	std::sort(sorted.begin(), sorted.end());
+	std::string names;
+	for (const std::string &name : sorted)
+		names += (names.empty() ? "" : ", ") + name;
 	if (isSentinel())
 		return names + " (" + describe() + ")";
 	return "Redis Cluster, " + std::to_string(nodes_.size()) + " masters: " + names;
@@ -93,6 +97,7 @@ bool RedisTarget::connected() const
 void RedisTarget::disconnect()
 {
 	nodes_.clear();
+	sentinel_.reset();
 	slots_.clear();
 	order_.clear();
 	commands_.clear();
@@ -138,26 +143,45 @@ void RedisTarget::connectSingle()
 	nodes_.push_back({address_.describe(), std::move(connection)});
 }
 
+std::pair<std::string, int> RedisTarget::askSentinel()
+{
+	const std::string &name = address_.sentinelMaster;
+	if (!sentinel_ || !sentinel_->connected()) {
+		sentinel_ = std::make_unique<RedisConnection>(onWake_);
+		sentinel_->configure(address_);
+		sentinel_->connect(RedisConnection::Role::Sentinel);
+	}
+	sentinel_->append({"SENTINEL", "get-master-addr-by-name", name});
+	std::vector<RedisReplyPtr> replies = sentinel_->exchange();
+	const redisReply *reply = replies[0].get();
+	if (reply->type == REDIS_REPLY_NIL)
+		throw RedisError("the Sentinel at " + address_.describe() + " knows no master named \"" + name + "\"");
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+		throw RedisError("the Sentinel at " + address_.describe() + " answered " + describeReply(reply) +
+						 " when asked for master \"" + name + "\"");
+	return {text(reply->element[0]), std::atoi(text(reply->element[1]).c_str())};
+}
+
+void RedisTarget::confirmMaster()
+{
+	if (!isSentinel() || nodes_.empty())
+		return;
+	std::pair<std::string, int> master;
+	try {
+		master = askSentinel();
+	} catch (const RedisError &) {
+		sentinel_.reset();
+		return;
+	}
+	if (nameOf(master.first, master.second) != nodes_[0].name)
+		throw RedisError("the Sentinel at " + address_.describe() + " names " + nameOf(master.first, master.second) +
+						 " master \"" + address_.sentinelMaster + "\" now, not " + nodes_[0].name + " (a failover)");
+}
+
 void RedisTarget::connectViaSentinel()
 {
 	const std::string &name = address_.sentinelMaster;
-	std::string host;
-	int port = 0;
-	{
-		RedisConnection sentinel(onWake_);
-		sentinel.configure(address_);
-		sentinel.connect(RedisConnection::Role::Sentinel);
-		sentinel.append({"SENTINEL", "get-master-addr-by-name", name});
-		std::vector<RedisReplyPtr> replies = sentinel.exchange();
-		const redisReply *reply = replies[0].get();
-		if (reply->type == REDIS_REPLY_NIL)
-			throw RedisError("the Sentinel at " + address_.describe() + " knows no master named \"" + name + "\"");
-		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-			throw RedisError("the Sentinel at " + address_.describe() + " answered " + describeReply(reply) +
-							 " when asked for master \"" + name + "\"");
-		host = text(reply->element[0]);
-		port = std::atoi(text(reply->element[1]).c_str());
-	}
+	auto [host, port] = askSentinel();
 	auto connection = connectTo(host, port);
 	/* Right after a failover the Sentinel may still name the old master, which may be a replica now. */
 	connection->append({"ROLE"});
@@ -186,7 +210,8 @@ void RedisTarget::connectCluster()
 			return;
 		} catch (const RedisError &e) {
 			disconnect();
-			if (errors.size() < 1000)
+			/* Every node of a map naming a dead master fails alike: say it once. */
+			if (errors.size() < 1000 && errors.find(e.what()) == std::string::npos)
 				errors += std::string(errors.empty() ? "" : "; ") + e.what();
 		}
 	}
@@ -267,7 +292,9 @@ void RedisTarget::refresh()
 {
 	if (!isCluster() || nodes_.empty())
 		return;
-	SlotMap map = readSlotMap(*nodes_[0].connection, nodes_[0].connection->address().host);
+	size_t from = refreshFrom_ < nodes_.size() ? refreshFrom_ : 0;
+	refreshFrom_ = 0;
+	SlotMap map = readSlotMap(*nodes_[from].connection, nodes_[from].connection->address().host);
 	applySlotMap(map);
 }
 
@@ -348,7 +375,8 @@ std::vector<RedisReplyPtr> RedisTarget::receive()
 		replies.push_back(std::move(perNode[node][next[node]++]));
 	if (isCluster())
 		followRedirects(commands, replies);
-	failOnUnavailable(replies);
+	for (const RedisReplyPtr &reply : replies)
+		failIfUnavailable(reply.get());
 	if (stale_)
 		refresh();
 	return replies;
@@ -373,6 +401,7 @@ void RedisTarget::followRedirects(std::vector<std::vector<std::string>> &command
 			if (r.kind == cluster_slot::Redirect::Kind::Moved) {
 				slots_[r.slot] = static_cast<int>(node);
 				stale_ = true;
+				refreshFrom_ = node;
 			} else {
 				nodes_[node].connection->append({"ASKING"});
 				sent[node].push_back(SIZE_MAX);
@@ -406,18 +435,14 @@ void RedisTarget::followRedirects(std::vector<std::vector<std::string>> &command
  * failover), a cluster without a majority or in the middle of moving a slot. The target fails; the
  * worker connects again and finds the master.
  */
-void RedisTarget::failOnUnavailable(const std::vector<RedisReplyPtr> &replies) const
+void RedisTarget::failIfUnavailable(const redisReply *reply) const
 {
-	if (!isCluster() && !isSentinel())
+	if ((!isCluster() && !isSentinel()) || !isErrorReply(reply))
 		return;
-	for (const RedisReplyPtr &reply : replies) {
-		if (!isErrorReply(reply.get()))
-			continue;
-		std::string error = text(reply.get());
-		for (std::string_view code : {"READONLY", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "LOADING", "MOVED", "ASK "})
-			if (startsWith(error, code))
-				throw RedisError("Redis (" + describeNodes() + ") cannot take writes now: " + error);
-	}
+	std::string error = text(reply);
+	for (std::string_view code : {"READONLY", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "LOADING", "MOVED", "ASK "})
+		if (startsWith(error, code))
+			throw RedisError("Redis (" + describeNodes() + ") cannot take writes now: " + error);
 }
 
 std::string RedisTarget::scan(const std::string &pattern, const std::string &cursor, int count,

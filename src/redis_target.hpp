@@ -74,8 +74,20 @@ public:
 	 */
 	std::string scan(const std::string &pattern, const std::string &cursor, int count, std::vector<std::string> &keys);
 
+	/*
+	 * Sentinel: asks whether the master written to is still the one it names. After a failover the
+	 * old master may go on taking writes for seconds before the Sentinel turns it into a replica;
+	 * those writes would be lost. Throws RedisError when the Sentinel names another master; when the
+	 * Sentinel cannot be asked, carries on with the master it has (and asks again next time).
+	 */
+	void confirmMaster();
 	/* Cluster: reads the slot map again (after MOVED, or a slot's marker moved). */
 	void refresh();
+	/*
+	 * Throws RedisError when reply says the node cannot take commands now (a replica after a
+	 * failover, a cluster without a majority): the target fails, the worker connects again.
+	 */
+	void failIfUnavailable(const redisReply *reply) const;
 
 private:
 	struct Node {
@@ -95,16 +107,22 @@ private:
 	size_t nodeFor(std::string_view key) const;
 	size_t nodeAt(const std::string &host, int port);
 	void followRedirects(std::vector<std::vector<std::string>> &commands, std::vector<RedisReplyPtr> &replies);
-	void failOnUnavailable(const std::vector<RedisReplyPtr> &replies) const;
+
+	/* Sentinel: the master's address as the Sentinel names it now; throws RedisError. */
+	std::pair<std::string, int> askSentinel();
 
 	std::function<void()> onWake_;
 	RedisAddress address_;
 	std::vector<Node> nodes_;
+	/* Sentinel: the connection to it, kept open to ask it now and then. */
+	std::unique_ptr<RedisConnection> sentinel_;
 	/* Cluster: the index in nodes_ of each hash slot's master, -1 when none serves it. */
 	std::vector<int> slots_;
 	/* Cluster: every node (masters and replicas) of the last map, tried when the seed is down. */
 	std::vector<std::pair<std::string, int>> knownNodes_;
 	bool stale_ = false;
+	/* The node to read the map from: the one that redirected us knows of the change first. */
+	size_t refreshFrom_ = 0;
 	uint64_t topology_ = 0;
 	/* The node of each command appended and not yet answered; in a cluster, the command too. */
 	std::vector<size_t> order_;

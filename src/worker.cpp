@@ -100,6 +100,7 @@ private:
 	bool resyncAfterConnect_ = false;
 	TimestampTz targetChangedAt_ = 0;
 	RedisIdentity identity_;
+	std::string connectedTo_; /* the nodes written to, as last logged */
 	TimestampTz lastMarkerCheck_ = 0;
 
 	std::vector<std::unique_ptr<Source>> sources_;
@@ -463,7 +464,8 @@ bool Worker::ensureRedis()
 		redisFailed(e);
 		return false;
 	}
-	ereport(LOG, (errmsg("cachepusher: connected to Redis at %s", redis_.describeNodes().c_str())));
+	connectedTo_ = redis_.describeNodes();
+	ereport(LOG, (errmsg("cachepusher: connected to Redis at %s", connectedTo_.c_str())));
 	redisRetry_.reset();
 	redisWasDown_ = false;
 	lastMarkerCheck_ = GetCurrentTimestamp();
@@ -510,7 +512,8 @@ void Worker::retryFailingKeys()
 }
 
 /*
- * Every second: is every marker still there (flushed)? And at once when the nodes written to changed
+ * Every second: is every marker still there (flushed), is the master still the one the Sentinel
+ * names (else the target fails and is connected again)? And at once when the nodes written to changed
  * (a cluster's slot map read anew after MOVED): are they masters we wrote to before?
  */
 void Worker::checkRedisMarker()
@@ -519,10 +522,17 @@ void Worker::checkRedisMarker()
 		return;
 	std::string lost;
 	TimestampTz now = GetCurrentTimestamp();
-	if (!identity_.checked(redis_))
+	if (!identity_.checked(redis_)) {
+		/* Slots move often in a reshard: a line when the masters change, not for every slot. */
+		std::string nodes = redis_.describeNodes();
+		ereport(nodes == connectedTo_ ? DEBUG1 : LOG,
+				(errmsg("cachepusher: the Redis Cluster's slot map changed; writing to %s", nodes.c_str())));
+		connectedTo_ = nodes;
 		lost = identity_.checkMasters(writer_.settled());
+	}
 	else if (TimestampDifferenceExceeds(lastMarkerCheck_, now, markerCheckMs)) {
 		lastMarkerCheck_ = now;
+		writer_.settled().confirmMaster();
 		lost = identity_.checkMarkers(writer_.settled());
 	}
 	if (!lost.empty())

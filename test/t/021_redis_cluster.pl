@@ -1,0 +1,129 @@
+# A Redis Cluster as the target (cachepusher.redis_cluster = on): three masters, each with a replica.
+# The warmup spreads the documents over every master, each change reaches the master of its key's
+# hash slot, and Redis converges to the database while slots are resharded under a write load and
+# while a master is killed and its replica takes over. Each phase ends with verify() empty and no
+# failed application transaction.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+use CachePusher::Test;
+use CachePusher::RedisCluster;
+
+my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
+
+my $cluster = CachePusher::RedisCluster->new(masters => 3, replicas => 1);
+my $node = new_node('cluster', $cluster, conf => <<'CONF');
+cachepusher.redis_cluster = on
+cachepusher.batch_size = 200
+cachepusher.command_timeout = 2000
+CONF
+load_seed_schema($node);
+$node->safe_psql('postgres', <<'SQL');
+INSERT INTO customer (name, email) SELECT 'customer ' || i, 'c' || i || '@example.com' FROM generate_series(1, 3000) i;
+INSERT INTO address (fk_customer, street, city) SELECT 1 + i % 3000, i || ' Main St', 'City' FROM generate_series(1, 5000) i;
+-- What the application does during the faults: one customer renamed, one address moved.
+CREATE FUNCTION churn(r bigint) RETURNS void LANGUAGE sql AS $$
+    UPDATE customer SET name = 'name ' || r WHERE id_customer = 1 + r % 3000;
+    UPDATE address SET fk_customer = 1 + (r / 7) % 3000, city = 'city ' || r WHERE id_address = 1 + r % 5000;
+$$;
+SQL
+add_seed_source($node);
+
+# Warmup: every document, spread over the three masters.
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'warmed');
+cache_matches($node, $cluster, 'customer', $docs, 'the warmup wrote every document to the cluster');
+ok($node->log_contains(qr/cachepusher: connected to Redis at Redis Cluster, 3 masters: /),
+	'the worker connected to the three masters');
+my @masters = $cluster->masters;
+is(scalar(@masters), 3, 'three masters');
+for my $m (@masters)
+{
+	my $held = scalar keys %{ $m->all_under('customer') };
+	cmp_ok($held, '>', 500, "master on port " . $m->port . " holds $held of the 3000 documents");
+}
+
+# A change reaches the master of its key's slot.
+$node->safe_psql('postgres', q{UPDATE customer SET name = 'renamed ' || id_customer WHERE id_customer <= 30});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'changes written');
+my $wrong = 0;
+for my $id (1 .. 30)
+{
+	my $expected = $node->safe_psql('postgres', "SELECT customer_get($id)");
+	my $owner = $cluster->master_of("customer:$id");
+	$wrong++ unless ($owner->get("customer:$id") // '') eq $expected;
+}
+is($wrong, 0, 'each changed document is on the master that serves its slot');
+
+# Runs the application's churn for a few seconds in the background (pgbench, 2 clients).
+my $script = PostgreSQL::Test::Utils::tempdir() . '/churn.sql';
+append_to_file($script, "\\set r random(0, 1000000000)\nSELECT churn(:r);\n");
+sub start_churn
+{
+	my ($seconds) = @_;
+	my %run = (out => '', err => '');
+	$run{harness} = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '2', '-j', '2', '-T', $seconds, '-f', $script,
+		  '-h', $node->host, '-p', $node->port, 'postgres' ],
+		'>', \$run{out}, '2>', \$run{err});
+	return \%run;
+}
+sub churn_ok
+{
+	my ($run, $what) = @_;
+	$run->{harness}->finish;
+	is($?, 0, "pgbench ran without an error $what");
+	my ($done) = $run->{out} =~ /number of transactions actually processed: (\d+)/;
+	ok(($done // 0) > 50, 'the clients committed ' . ($done // 0) . " transactions $what");
+	unlike($run->{out} . $run->{err}, qr/number of failed transactions: [1-9]|aborted/,
+		"no application transaction failed $what");
+}
+sub converged
+{
+	my ($what) = @_;
+	is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', "in step $what");
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', "verify() finds nothing $what");
+	cache_matches($node, $cluster, 'customer', $docs, "Redis equals the database $what");
+}
+
+# Resharding under load: 3000 slots move from one master to another while the churn runs.
+my ($from, $to) = @masters[0, 1];
+my $moved_key = 'customer:1';
+my $owner_before = $cluster->master_of($moved_key)->port;
+my $churn = start_churn(8);
+my $t0 = time;
+my ($out, $err) = ('', '');
+IPC::Run::run([ 'redis-cli', '--cluster', 'reshard', '127.0.0.1:' . $from->port,
+	'--cluster-from', $cluster->node_id($from), '--cluster-to', $cluster->node_id($to),
+	'--cluster-slots', '3000', '--cluster-yes' ], '>', \$out, '2>', \$err)
+  or diag("reshard: $out $err");
+note(sprintf('resharding 3000 slots took %.1f s', time - $t0));
+ok($cluster->wait_until_ok, 'the cluster is ok after the reshard');
+churn_ok($churn, 'during the reshard');
+my $moved = $cluster->errors_answered('MOVED');
+cmp_ok($moved, '>', 0, "the worker was redirected ($moved MOVED, " . $cluster->errors_answered('ASK') . ' ASK answered)');
+converged('after the reshard');
+cmp_ok(scalar keys %{ $to->all_under('customer') }, '>', scalar keys %{ $from->all_under('customer') },
+	'the documents moved with their slots');
+
+# A master is killed while the churn runs; its replica takes over after cluster-node-timeout.
+my $victim = $cluster->master_of('customer:2');
+my $victim_port = $victim->port;
+$churn = start_churn(8);
+usleep(1_000_000);
+$victim->stop;
+ok(poll_until(sub { $cluster->wait_until_ok(1) && !grep { $_->port == $victim_port } $cluster->masters }, 60),
+	'a replica took over the killed master');
+churn_ok($churn, 'during the failover');
+converged('after the failover');
+ok($node->log_contains(qr/Redis master 127\.0\.0\.1:\d+ is not one written to before .*; resyncing every source/),
+	'the promoted replica, which may have missed writes, is resynced');
+
+# The killed node comes back as a replica; the cluster and the cache stay as they are.
+$victim->start;
+ok($cluster->wait_until_ok, 'the old master rejoined');
+$node->safe_psql('postgres', q{UPDATE customer SET email = 'last' WHERE id_customer % 10 = 0});
+converged('at the end');
+
+done_testing();
