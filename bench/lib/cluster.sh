@@ -108,7 +108,7 @@ Load at the start: $(get uptime_start | sed 's/.*load average/load average/'); a
 Commit $(get commit). $(get customers) customers, $(get addresses) addresses, documents of $(get doc_bytes) bytes on average.
 
 The same worker, data and workload against each target in turn: one \`redis-server\`, then a Redis
-Cluster of three masters without replicas ($(get cluster_nodes); \`cachepusher.redis_cluster = on\`),
+Cluster of $(get cluster_nodes) (\`cachepusher.redis_cluster = on\`),
 all on this one machine, which also runs PostgreSQL and the writer. Default settings (\`batch_size\`
 1000). Warmup: from \`add_source\` into an empty target until \`status\` says \`streaming\` with every
 document written. Streams: one connection runs 1000-row \`UPDATE\` transactions for $(get seconds) s, at

@@ -59,42 +59,14 @@ is($wrong, 0, 'each changed document is on the master that serves its slot');
 # {hash tags} choose a slot of each master, included).
 is($cluster->errors_answered('MOVED'), 0, 'every command went straight to the right master');
 
-# Runs the application's churn for a few seconds in the background (pgbench, 2 clients).
-my $script = PostgreSQL::Test::Utils::tempdir() . '/churn.sql';
-append_to_file($script, "\\set r random(0, 1000000000)\nSELECT churn(:r);\n");
-sub start_churn
-{
-	my ($seconds) = @_;
-	my %run = (out => '', err => '');
-	$run{harness} = IPC::Run::start(
-		[ 'pgbench', '-n', '-c', '2', '-j', '2', '-T', $seconds, '-f', $script,
-		  '-h', $node->host, '-p', $node->port, 'postgres' ],
-		'>', \$run{out}, '2>', \$run{err});
-	return \%run;
-}
-sub churn_ok
-{
-	my ($run, $what) = @_;
-	$run->{harness}->finish;
-	is($?, 0, "pgbench ran without an error $what");
-	my ($done) = $run->{out} =~ /number of transactions actually processed: (\d+)/;
-	ok(($done // 0) > 50, 'the clients committed ' . ($done // 0) . " transactions $what");
-	unlike($run->{out} . $run->{err}, qr/number of failed transactions: [1-9]|aborted/,
-		"no application transaction failed $what");
-}
-sub converged
-{
-	my ($what) = @_;
-	is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', "in step $what");
-	is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', "verify() finds nothing $what");
-	cache_matches($node, $cluster, 'customer', $docs, "Redis equals the database $what");
-}
+my $churn_sql = 'SELECT churn(:r);';
+sub converged_after { converged($node, $cluster, 'customer', $docs, @_); }
 
 # Resharding under load: 3000 slots move from one master to another while the churn runs.
 my ($from, $to) = @masters[0, 1];
 my $moved_key = 'customer:1';
 my $owner_before = $cluster->master_of($moved_key)->port;
-my $churn = start_churn(8);
+my $churn = start_churn($node, $churn_sql, 8);
 my $t0 = time;
 my ($out, $err) = ('', '');
 IPC::Run::run([ 'redis-cli', '--cluster', 'reshard', '127.0.0.1:' . $from->port,
@@ -106,20 +78,20 @@ ok($cluster->wait_until_ok, 'the cluster is ok after the reshard');
 churn_ok($churn, 'during the reshard');
 my $moved = $cluster->errors_answered('MOVED');
 cmp_ok($moved, '>', 0, "the worker was redirected ($moved MOVED, " . $cluster->errors_answered('ASK') . ' ASK answered)');
-converged('after the reshard');
+converged_after('after the reshard');
 cmp_ok(scalar keys %{ $to->all_under('customer') }, '>', scalar keys %{ $from->all_under('customer') },
 	'the documents moved with their slots');
 
 # A master is killed while the churn runs; its replica takes over after cluster-node-timeout.
 my $victim = $cluster->master_of('customer:2');
 my $victim_port = $victim->port;
-$churn = start_churn(8);
+$churn = start_churn($node, $churn_sql, 8);
 usleep(1_000_000);
 $victim->stop;
 ok(poll_until(sub { $cluster->wait_until_ok(1) && !grep { $_->port == $victim_port } $cluster->masters }, 60),
 	'a replica took over the killed master');
 churn_ok($churn, 'during the failover');
-converged('after the failover');
+converged_after('after the failover');
 ok($node->log_contains(qr/Redis master 127\.0\.0\.1:\d+ is not one written to before .*; resyncing every source/),
 	'the promoted replica, which may have missed writes, is resynced');
 
@@ -127,6 +99,6 @@ ok($node->log_contains(qr/Redis master 127\.0\.0\.1:\d+ is not one written to be
 $victim->start;
 ok($cluster->wait_until_ok, 'the old master rejoined');
 $node->safe_psql('postgres', q{UPDATE customer SET email = 'last' WHERE id_customer % 10 = 0});
-converged('at the end');
+converged_after('at the end');
 
 done_testing();

@@ -37,44 +37,17 @@ my $first_port = $first->port;
 ok($node->log_contains(qr/connected to Redis at 127\.0\.0\.1:$first_port \(master "cache" of the Sentinel at 127\.0\.0\.1:\d+\)/),
 	'the worker asked the Sentinel and connected to the master');
 
-my $script = PostgreSQL::Test::Utils::tempdir() . '/churn.sql';
-append_to_file($script, "\\set r random(0, 1000000000)\nSELECT churn(:r);\n");
-sub start_churn
-{
-	my ($seconds) = @_;
-	my %run = (out => '', err => '');
-	$run{harness} = IPC::Run::start(
-		[ 'pgbench', '-n', '-c', '2', '-j', '2', '-T', $seconds, '-f', $script,
-		  '-h', $node->host, '-p', $node->port, 'postgres' ],
-		'>', \$run{out}, '2>', \$run{err});
-	return \%run;
-}
-sub churn_ok
-{
-	my ($run, $what) = @_;
-	$run->{harness}->finish;
-	is($?, 0, "pgbench ran without an error $what");
-	my ($done) = $run->{out} =~ /number of transactions actually processed: (\d+)/;
-	ok(($done // 0) > 50, 'the clients committed ' . ($done // 0) . " transactions $what");
-	unlike($run->{out} . $run->{err}, qr/number of failed transactions: [1-9]|aborted/,
-		"no application transaction failed $what");
-}
-sub converged
-{
-	my ($what) = @_;
-	is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', "in step $what");
-	is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', "verify() finds nothing $what");
-	cache_matches($node, $redis, 'customer', $docs, "Redis equals the database $what");
-}
+my $churn_sql = 'SELECT churn(:r);';
+sub converged_after { converged($node, $redis, 'customer', $docs, @_); }
 
 # The master is killed while the application writes; the Sentinel promotes the replica.
-my $churn = start_churn(6);
+my $churn = start_churn($node, $churn_sql, 6);
 usleep(1_000_000);
 $first->stop;
 my $second = $redis->wait_for_new_master($first);
 ok($second, 'the Sentinel promoted the replica');
 churn_ok($churn, 'during the failover');
-converged('after the failover');
+converged_after('after the failover');
 my $second_port = $second->port;
 ok($node->log_contains(qr/connected to Redis at 127\.0\.0\.1:$second_port \(master "cache"/),
 	'the worker follows the Sentinel to the new master');
@@ -85,13 +58,13 @@ ok($node->log_contains(qr/Redis master 127\.0\.0\.1:$second_port is not one writ
 ok($redis->wait_for_replicas($second), 'the other replica follows the new master');
 
 # A failover asked of the Sentinel: the master is demoted and answers writes with READONLY.
-$churn = start_churn(6);
+$churn = start_churn($node, $churn_sql, 6);
 usleep(1_000_000);
 $redis->sentinel->command('SENTINEL', 'FAILOVER', 'cache');
 my $third = $redis->wait_for_new_master($second);
 ok($third, 'the Sentinel failed over to the other replica');
 churn_ok($churn, 'during the failover asked for');
-converged('after the failover asked for');
+converged_after('after the failover asked for');
 my $third_port = $third->port;
 ok($node->log_contains(qr/connected to Redis at 127\.0\.0\.1:$third_port \(master "cache"/),
 	'the worker follows the Sentinel to the third master');

@@ -16,7 +16,8 @@ use CachePusher::Redis;
 
 our @EXPORT = qw(
   start_redis new_node load_seed_schema add_seed_source poll_until
-  cache_differences cache_matches worker_pid source_status);
+  cache_differences cache_matches worker_pid source_status
+  start_churn churn_ok converged);
 
 my $repo = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
 our $timeout = $PostgreSQL::Test::Utils::timeout_default;
@@ -134,6 +135,44 @@ sub source_status
 	my %status;
 	@status{@cols} = split /\|/, $row;
 	return \%status;
+}
+
+# The application writing while a fault strikes: pgbench runs $sql (with :r a random number) on
+# two connections for $seconds in the background. churn_ok waits for it and checks that no
+# application transaction failed.
+sub start_churn
+{
+	my ($node, $sql, $seconds) = @_;
+	my $script = PostgreSQL::Test::Utils::tempdir() . '/churn.sql';
+	append_to_file($script, "\\set r random(0, 1000000000)\n$sql\n");
+	my %run = (out => '', err => '');
+	$run{harness} = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '2', '-j', '2', '-T', $seconds, '-f', $script,
+		  '-h', $node->host, '-p', $node->port, 'postgres' ],
+		'>', \$run{out}, '2>', \$run{err});
+	return \%run;
+}
+
+sub churn_ok
+{
+	my ($run, $what) = @_;
+	$run->{harness}->finish;
+	is($?, 0, "pgbench ran without an error $what");
+	my ($done) = $run->{out} =~ /number of transactions actually processed: (\d+)/;
+	ok(($done // 0) > 50, 'the clients committed ' . ($done // 0) . " transactions $what");
+	unlike($run->{out} . $run->{err}, qr/number of failed transactions: [1-9]|aborted/,
+		"no application transaction failed $what");
+	return;
+}
+
+# After a fault: wait_for_sync() true, verify() empty, and Redis equal to the database.
+sub converged
+{
+	my ($node, $redis, $prefix, $documents, $what) = @_;
+	is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', "in step $what");
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', "verify() finds nothing $what");
+	cache_matches($node, $redis, $prefix, $documents, "Redis equals the database $what");
+	return;
 }
 
 1;
