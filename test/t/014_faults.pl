@@ -113,8 +113,7 @@ $node->safe_psql('postgres', q{
 ok(poll_until(sub { $node->safe_psql('postgres',
 	q{SELECT state = 'warming' AND warmup_done > 0 FROM cachepusher.status WHERE source = 'slow'}) eq 't' }),
 	'the slow source is warming');
-kill 'KILL', worker_pid($node);
-ok(poll_until(sub { my $p = eval { worker_pid($node) }; defined $p && $p =~ /^\d+$/ }), 'back after SIGKILL during a warmup');
+kill_worker_and_wait($node, 'during a warmup');
 is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'warm again');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', 'verify() finds nothing');
 
@@ -129,12 +128,22 @@ $storm->query_until(qr/started/, q{
 });
 ok(poll_until(sub { $node->safe_psql('postgres', q{SELECT count(*) >= 20 FROM customer WHERE name LIKE 'storm %'}) eq 't' }),
 	'the storm is under way');
-kill 'KILL', worker_pid($node);
-eval { $storm->quit };
-ok(poll_until(sub { my $p = eval { worker_pid($node) }; defined $p && $p =~ /^\d+$/ }), 'back after SIGKILL during writes');
+kill_worker_and_wait($node, 'during writes', sub { eval { $storm->quit } });
 # The crash restart ended the storm's session too; write a little more after it.
 $node->safe_psql('postgres', q{UPDATE customer SET name = 'after the crash' WHERE id_customer <= 5});
 is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'in step after the crash');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', 'verify() finds nothing');
+
+# SIGKILL the worker and wait for the new one. Until the postmaster has noticed the kill, the old
+# pid is still listed, and a query then may meet the crash restart: wait for a different pid.
+sub kill_worker_and_wait
+{
+	my ($node, $when, $after_kill) = @_;
+	my $killed = worker_pid($node);
+	kill 'KILL', $killed;
+	$after_kill->() if $after_kill;
+	ok(poll_until(sub { my $p = eval { worker_pid($node) }; defined $p && $p =~ /^\d+$/ && $p ne $killed }),
+		"back after SIGKILL $when");
+}
 
 done_testing();
