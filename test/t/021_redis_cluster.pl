@@ -62,6 +62,26 @@ is($cluster->errors_answered('MOVED'), 0, 'every command went straight to the ri
 my $churn_sql = 'SELECT churn(:r);';
 sub converged_after { converged($node, $cluster, 'customer', $docs, @_); }
 
+# A slot in the middle of a migration, done by hand as redis-cli does it: its keys have moved to the
+# importing master, which the migrating one names in an ASK reply; the worker asks there once, after
+# ASKING. verify() reads the same way.
+my $asked_key = 'customer:5';
+my $slot = $cluster->master_of($asked_key)->command('CLUSTER', 'KEYSLOT', $asked_key);
+my $source = $cluster->master_of($asked_key);
+my ($importer) = grep { $_ != $source } $cluster->masters;
+$importer->command('CLUSTER', 'SETSLOT', $slot, 'IMPORTING', $cluster->node_id($source));
+$source->command('CLUSTER', 'SETSLOT', $slot, 'MIGRATING', $cluster->node_id($importer));
+my $in_slot = $source->command('CLUSTER', 'GETKEYSINSLOT', $slot, 1000);
+$source->command('MIGRATE', '127.0.0.1', $importer->port, '', 0, 5000, 'KEYS', @$in_slot);
+$node->safe_psql('postgres', q{UPDATE customer SET name = 'asked for' WHERE id_customer = 5});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'a change of a key being migrated is written');
+my (undef, $asked) = $importer->pipeline([ 'ASKING' ], [ 'GET', $asked_key ]);
+is($asked, $node->safe_psql('postgres', 'SELECT customer_get(5)'), 'it went to the importing master');
+cmp_ok($cluster->errors_answered('ASK'), '>', 0, 'after an ASK reply');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', 'verify() follows ASK too');
+$_->command('CLUSTER', 'SETSLOT', $slot, 'NODE', $cluster->node_id($importer)) for $cluster->masters;
+ok($cluster->wait_until_ok, 'the migration of the slot is finished');
+
 # Resharding under load: 3000 slots move from one master to another while the churn runs.
 my ($from, $to) = @masters[0, 1];
 my $moved_key = 'customer:1';
