@@ -1,8 +1,8 @@
 # A Redis Cluster as the target (cachepusher.redis_cluster = on): three masters, each with a replica.
 # The warmup spreads the documents over every master, each change reaches the master of its key's
-# hash slot, and Redis converges to the database while slots are resharded under a write load and
-# while a master is killed and its replica takes over. Each phase ends with verify() empty and no
-# failed application transaction.
+# hash slot (after MOVED or ASK where slots move), and Redis converges to the database while slots are
+# resharded under a write load, while a master is killed and its replica takes over, and after one
+# master is flushed. Each phase ends with verify() empty and no failed application transaction.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -114,6 +114,14 @@ churn_ok($churn, 'during the failover');
 converged_after('after the failover');
 ok($node->log_contains(qr/Redis master 127\.0\.0\.1:\d+ is not one written to before .*; resyncing every source/),
 	'the promoted replica, which may have missed writes, is resynced');
+
+# One master flushed: its marker key is gone, so every source is written again.
+my ($flushed) = $cluster->masters;
+my $flushed_port = $flushed->port;
+$flushed->command('FLUSHALL');
+converged_after('after one master was flushed');
+ok($node->log_contains(qr/Redis lost our marker key cachepusher#marker#\d+#\d+\{\d+\} on 127\.0\.0\.1:$flushed_port \(flushed\); resyncing every source/),
+	'the flush of that master is noticed');
 
 # The killed node comes back as a replica; the cluster and the cache stay as they are.
 $victim->start;
