@@ -75,6 +75,7 @@ std::string RedisIdentity::checkMasters(RedisTarget &target)
 	std::vector<std::vector<RedisReplyPtr>> replies = receiveAll(nodes);
 	uint64_t topology = target.topology();
 
+	bool single = isSingleServer(target.address());
 	std::string reason;
 	std::set<std::string> runIds;
 	std::map<std::string, std::string> markers;
@@ -104,7 +105,6 @@ std::string RedisIdentity::checkMasters(RedisTarget &target)
 		markers[name] = keys[i];
 		if (!checkedBefore_ || !reason.empty())
 			continue;
-		bool single = count == 1 && target.address().sentinelMaster.empty() && !target.address().cluster;
 		if (!runId.empty() && !runIds_.empty() && !runIds_.count(runId))
 			reason = single ? "Redis restarted (its run_id changed)"
 							: "Redis master " + name + " is not one written to before (its run_id is new: "
@@ -157,10 +157,9 @@ std::string RedisIdentity::checkMarkers(RedisTarget &target)
 		target.node(i).exchange();
 		bool known = markers_.count(name) && markers_[name] == keys[i];
 		markers_[name] = keys[i];
-		if (known && reason.empty()) {
-			bool single = count == 1 && target.address().sentinelMaster.empty() && !target.address().cluster;
-			reason = "Redis lost our marker key " + keys[i] + (single ? "" : " on " + name) + " (flushed)";
-		}
+		if (known && reason.empty())
+			reason = "Redis lost our marker key " + keys[i] + (isSingleServer(target.address()) ? "" : " on " + name) +
+					 " (flushed)";
 	}
 	return reason;
 }

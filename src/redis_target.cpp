@@ -59,18 +59,18 @@ void RedisTarget::configure(const RedisAddress &address)
 	}
 }
 
-std::string RedisTarget::describe() const
+std::string describeTarget(const RedisAddress &address)
 {
-	if (isSentinel())
-		return "master \"" + address_.sentinelMaster + "\" of the Sentinel at " + address_.describe();
-	if (isCluster())
-		return "the Redis Cluster of seed node " + address_.describe();
-	return address_.describe();
+	if (!address.sentinelMaster.empty())
+		return "master \"" + address.sentinelMaster + "\" of the Sentinel at " + address.describe();
+	if (address.cluster)
+		return "the Redis Cluster of seed node " + address.describe();
+	return address.describe();
 }
 
 std::string RedisTarget::describeNodes() const
 {
-	if (!isCluster() && !isSentinel())
+	if (isSingleServer(address_))
 		return address_.describe();
 	std::vector<std::string> sorted;
 	for (const Node &node : nodes_)
@@ -437,7 +437,7 @@ void RedisTarget::followRedirects(std::vector<std::vector<std::string>> &command
  */
 void RedisTarget::failIfUnavailable(const redisReply *reply) const
 {
-	if ((!isCluster() && !isSentinel()) || !isErrorReply(reply))
+	if (isSingleServer(address_) || !isErrorReply(reply))
 		return;
 	std::string error = text(reply);
 	for (std::string_view code : {"READONLY", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "LOADING", "MOVED", "ASK "})
@@ -463,7 +463,7 @@ std::string RedisTarget::scan(const std::string &pattern, const std::string &cur
 	};
 	if (nodes_.empty())
 		throw RedisError("not connected to Redis");
-	if (!isCluster() && !isSentinel())
+	if (isSingleServer(address_))
 		return scanNode(0, cursor);
 
 	/* "<topology>-<node>-<SCAN cursor>": a SCAN cursor means something on its own node only. */

@@ -30,6 +30,14 @@
 
 namespace cachepusher {
 
+/* What address configures, for log lines (never the password): the server, the seed, the Sentinel. */
+std::string describeTarget(const RedisAddress &address);
+/* Whether address names one Redis server (neither a cluster nor a Sentinel). */
+inline bool isSingleServer(const RedisAddress &address)
+{
+	return !address.cluster && address.sentinelMaster.empty();
+}
+
 class RedisTarget {
 public:
 	explicit RedisTarget(std::function<void()> onWake);
@@ -39,8 +47,7 @@ public:
 	/* Takes new settings; drops the connections when the target or credentials changed. */
 	void configure(const RedisAddress &address);
 	const RedisAddress &address() const { return address_; }
-	/* What is configured, for log lines (never the password). */
-	std::string describe() const;
+	std::string describe() const { return describeTarget(address_); }
 	/* What it is connected to: the node, or the masters. */
 	std::string describeNodes() const;
 

@@ -297,9 +297,7 @@ void Worker::reloadSettings()
 	RedisAddress next = settings::redisAddress();
 	if (!next.sameTarget(redis_.address())) {
 		/* Another Redis (or database) may hold anything: write everything there. */
-		RedisTarget described([] {});
-		described.configure(next);
-		ereport(LOG, (errmsg("cachepusher: Redis target changed to %s", described.describe().c_str())));
+		ereport(LOG, (errmsg("cachepusher: Redis target changed to %s", describeTarget(next).c_str())));
 		resyncAfterConnect_ = true;
 		askedAt(targetChangedAt_, GetCurrentTimestamp());
 		redisRetry_.reset();
