@@ -17,7 +17,7 @@ now_us() { echo "${EPOCHREALTIME/./}"; }
 seconds_between() { printf '%.3f' "$(( $2 - $1 ))e-6"; }
 t_run=$(now_us)
 say() { printf '[%6.1f s] %s\n' "$(( $(now_us) - t_run ))e-6" "$*"; }
-die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+die() { echo "bench/$(basename "$0"): $*" >&2; exit 1; }
 fact() { printf '%s %s\n' "$1" "$2" >>"$data/facts"; }
 
 pids=()               # background processes we started, stopped by cleanup
@@ -32,11 +32,11 @@ bench_cleanup() {
   [ -f "$pgrun/data/postmaster.pid" ] && as_pg "$bindir/pg_ctl" -D "$pgrun/data" -m fast -w stop >/dev/null 2>&1
   for pid in "${redis_pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   if [ "$status" -ne 0 ] && [ -f "$pgrun/postgres.log" ]; then
-    echo "$(basename "$0"): failed; the end of the PostgreSQL log:" >&2
+    echo "bench/$(basename "$0"): failed; the end of the PostgreSQL log:" >&2
     tail -n 30 "$pgrun/postgres.log" >&2
   fi
   if $keep || [ "$status" -ne 0 ]; then
-    echo "$(basename "$0"): kept $work" >&2
+    echo "bench/$(basename "$0"): kept $work" >&2
   else
     rm -rf "$work"
   fi
