@@ -19,7 +19,7 @@ namespace cachepusher {
 bool RedisAddress::sameTarget(const RedisAddress &other) const
 {
 	return host == other.host && port == other.port && db == other.db && username == other.username &&
-		   password == other.password;
+		   password == other.password && cluster == other.cluster && sentinelMaster == other.sentinelMaster;
 }
 
 std::string RedisAddress::describe() const
@@ -87,32 +87,70 @@ void RedisConnection::fail(const std::string &what)
 	throw RedisError(message);
 }
 
-bool RedisConnection::waitSocket(Wait what, long timeoutMs)
+namespace {
+
+/* One socket to wait for, and what happened to it. */
+struct SocketWait {
+	pgsocket fd;
+	uint32 events;
+	uint32 occurred;
+};
+
+/*
+ * Waits for any of the sockets or the latch, at most timeoutMs; returns whether the latch was set.
+ * Plain C inside the boundary: the event set is freed whether or not the wait raises.
+ */
+bool waitForSockets(SocketWait *sockets, int count, long timeoutMs)
 {
-	int socketEvents = what == Wait::Readable   ? WL_SOCKET_READABLE
-					   : what == Wait::Writable ? WL_SOCKET_WRITEABLE
-												: WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE;
+	return pg::call([&]() -> bool {
+		volatile bool latchSet = false;
+		WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, count + 2);
+		WaitEvent *occurred = (WaitEvent *) palloc(sizeof(WaitEvent) * (count + 2));
+		PG_TRY();
+		{
+			AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+			AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+			for (int i = 0; i < count; i++)
+				AddWaitEventToSet(set, sockets[i].events, sockets[i].fd, NULL, &sockets[i]);
+			int n = WaitEventSetWait(set, timeoutMs, occurred, count + 2, PG_WAIT_EXTENSION);
+			for (int i = 0; i < n; i++) {
+				if (occurred[i].events & WL_LATCH_SET)
+					latchSet = true;
+				else if (occurred[i].user_data != NULL)
+					static_cast<SocketWait *>(occurred[i].user_data)->occurred |= occurred[i].events;
+			}
+		}
+		PG_FINALLY();
+		{
+			FreeWaitEventSet(set);
+			pfree(occurred);
+		}
+		PG_END_TRY();
+		return latchSet;
+	});
+}
+
+} // namespace
+
+bool RedisConnection::waitWritable(long timeoutMs)
+{
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs);
 	for (;;) {
 		long remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (remaining <= 0)
 			return false;
-		int fd = context_->fd;
-		int rc = pg::call([&] {
-			return WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | socketEvents,
-									 fd, remaining, PG_WAIT_EXTENSION);
-		});
-		if (rc & WL_LATCH_SET) {
+		SocketWait wait{context_->fd, WL_SOCKET_WRITEABLE, 0};
+		if (waitForSockets(&wait, 1, remaining)) {
 			ResetLatch(MyLatch);
 			pg::checkInterrupts();
 			onWake_();
 		}
-		if (rc & socketEvents)
+		if (wait.occurred)
 			return true;
 	}
 }
 
-void RedisConnection::connect()
+void RedisConnection::connect(Role role)
 {
 	disconnect();
 	const RedisAddress &a = address_;
@@ -123,7 +161,7 @@ void RedisConnection::connect()
 	std::string target = "could not connect to Redis at " + a.describe();
 	if (context_->err)
 		fail(target);
-	if (!waitSocket(Wait::Writable, a.connectTimeoutMs))
+	if (!waitWritable(a.connectTimeoutMs))
 		fail(target + ": timed out after " + std::to_string(a.connectTimeoutMs) + " ms");
 	int socketError = 0;
 	socklen_t length = sizeof(socketError);
@@ -139,10 +177,17 @@ void RedisConnection::connect()
 			append({"AUTH", a.username, a.password});
 	}
 	std::string db = std::to_string(a.db);
-	append({"SELECT", db});
-	for (auto &reply : exchange())
+	if (role == Role::Data)
+		append({"SELECT", db});
+	for (auto &reply : exchange()) {
+		/* A Sentinel without a password of its own refuses AUTH so: it lets us in anyway. */
+		if (role == Role::Sentinel && isErrorReply(reply.get()) &&
+			describeReply(reply.get()).find("without any password configured") != std::string::npos)
+			continue;
 		if (isErrorReply(reply.get()))
-			fail("Redis at " + a.describe() + " refused the connection set-up: " + describeReply(reply.get()));
+			fail(std::string(role == Role::Sentinel ? "Sentinel" : "Redis") + " at " + a.describe() +
+				 " refused the connection set-up: " + describeReply(reply.get()));
+	}
 }
 
 void RedisConnection::append(std::initializer_list<std::string_view> argv)
@@ -158,11 +203,28 @@ void RedisConnection::append(std::initializer_list<std::string_view> argv)
 		lengths[argc] = arg.size();
 		argc++;
 	}
+	appendArgv(argc, args, lengths);
+}
+
+void RedisConnection::append(const std::vector<std::string> &argv)
+{
+	std::vector<const char *> args;
+	std::vector<size_t> lengths;
+	for (const std::string &arg : argv) {
+		args.push_back(arg.data());
+		lengths.push_back(arg.size());
+	}
+	appendArgv(static_cast<int>(argv.size()), args.data(), lengths.data());
+}
+
+void RedisConnection::appendArgv(int argc, const char **args, const size_t *lengths)
+{
 	if (context_ == nullptr)
 		throw RedisError("not connected to Redis");
 	if (redisAppendCommandArgv(context_, argc, args, lengths) != REDIS_OK)
 		fail("could not queue a Redis command");
 	queued_++;
+	writeDone_ = false;
 }
 
 void RedisConnection::send()
@@ -171,10 +233,11 @@ void RedisConnection::send()
 		throw RedisError("not connected to Redis");
 	inFlight_ += queued_;
 	queued_ = 0;
-	/* What the socket does not take now goes out in exchange(), which waits for it to be writable. */
+	/* What the socket does not take now goes out in receive(), which waits for it to be writable. */
 	int writeDone = 0;
 	if (redisBufferWrite(context_, &writeDone) == REDIS_ERR)
 		fail("could not send to Redis at " + address_.describe());
+	writeDone_ = writeDone != 0;
 }
 
 std::vector<RedisReplyPtr> RedisConnection::exchange()
@@ -188,35 +251,90 @@ std::vector<RedisReplyPtr> RedisConnection::exchange()
 
 std::vector<RedisReplyPtr> RedisConnection::receive()
 {
-	if (context_ == nullptr)
-		throw RedisError("not connected to Redis");
-	std::vector<RedisReplyPtr> replies;
-	size_t expected = inFlight_ + queued_;
-	inFlight_ = 0;
-	queued_ = 0;
-	replies.reserve(expected);
-	int writeDone = 0;
-	while (replies.size() < expected) {
-		if (!writeDone && redisBufferWrite(context_, &writeDone) == REDIS_ERR)
+	return std::move(receiveAll({this})[0]);
+}
+
+void RedisConnection::pump(std::vector<RedisReplyPtr> &replies)
+{
+	if (!writeDone_) {
+		int writeDone = 0;
+		if (redisBufferWrite(context_, &writeDone) == REDIS_ERR)
 			fail("could not send to Redis at " + address_.describe());
-		for (;;) {
-			void *reply = nullptr;
-			if (redisGetReplyFromReader(context_, &reply) == REDIS_ERR)
-				fail("could not parse a reply from Redis at " + address_.describe());
-			if (reply == nullptr)
-				break;
-			replies.emplace_back(static_cast<redisReply *>(reply));
-		}
-		if (replies.size() == expected)
-			break;
-		/* command_timeout bounds silence, not the whole pipeline: any progress restarts it. */
-		if (!waitSocket(writeDone ? Wait::Readable : Wait::ReadableOrWritable, address_.commandTimeoutMs))
-			fail("Redis at " + address_.describe() + " did not answer within " +
-				 std::to_string(address_.commandTimeoutMs) + " ms");
-		if (redisBufferRead(context_) == REDIS_ERR)
-			fail("lost the connection to Redis at " + address_.describe());
+		writeDone_ = writeDone != 0;
 	}
-	return replies;
+	for (;;) {
+		void *reply = nullptr;
+		if (redisGetReplyFromReader(context_, &reply) == REDIS_ERR)
+			fail("could not parse a reply from Redis at " + address_.describe());
+		if (reply == nullptr)
+			return;
+		replies.emplace_back(static_cast<redisReply *>(reply));
+	}
+}
+
+std::vector<std::vector<RedisReplyPtr>> receiveAll(const std::vector<RedisConnection *> &connections)
+{
+	size_t count = connections.size();
+	std::vector<std::vector<RedisReplyPtr>> replies(count);
+	std::vector<size_t> expected(count);
+	for (size_t i = 0; i < count; i++) {
+		RedisConnection &c = *connections[i];
+		if (c.context_ == nullptr)
+			throw RedisError("not connected to Redis");
+		expected[i] = c.inFlight_ + c.queued_;
+		c.inFlight_ = 0;
+		c.queued_ = 0;
+		replies[i].reserve(expected[i]);
+	}
+	try {
+		std::vector<SocketWait> waits;
+		std::vector<size_t> waiting;
+		for (;;) {
+			waits.clear();
+			waiting.clear();
+			for (size_t i = 0; i < count; i++) {
+				if (replies[i].size() == expected[i])
+					continue;
+				RedisConnection &c = *connections[i];
+				c.pump(replies[i]);
+				if (replies[i].size() < expected[i]) {
+					waits.push_back({c.context_->fd, WL_SOCKET_READABLE | (c.writeDone_ ? 0u : WL_SOCKET_WRITEABLE), 0});
+					waiting.push_back(i);
+				}
+			}
+			if (waits.empty())
+				return replies;
+			/* command_timeout bounds silence, not the whole pipeline: any socket event restarts it. */
+			RedisConnection &first = *connections[waiting[0]];
+			long timeoutMs = first.address_.commandTimeoutMs;
+			TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs);
+			bool ready = false;
+			while (!ready) {
+				long remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+				if (remaining <= 0)
+					first.fail("Redis at " + first.address_.describe() + " did not answer within " +
+							   std::to_string(timeoutMs) + " ms");
+				if (waitForSockets(waits.data(), static_cast<int>(waits.size()), remaining)) {
+					ResetLatch(MyLatch);
+					pg::checkInterrupts();
+					first.onWake_();
+				}
+				for (const SocketWait &w : waits)
+					ready |= w.occurred != 0;
+			}
+			for (size_t k = 0; k < waits.size(); k++) {
+				RedisConnection &c = *connections[waiting[k]];
+				if ((waits[k].occurred & WL_SOCKET_READABLE) && redisBufferRead(c.context_) == REDIS_ERR)
+					c.fail("lost the connection to Redis at " + c.address_.describe());
+			}
+		}
+	} catch (...) {
+		/* Replies still owed would be taken for those of the next commands: close those connections. */
+		for (size_t i = 0; i < count; i++)
+			if (replies[i].size() < expected[i])
+				connections[i]->disconnect();
+		throw;
+	}
 }
 
 } // namespace cachepusher

@@ -25,6 +25,9 @@ struct RedisAddress {
 	std::string password;
 	int connectTimeoutMs = 2000;
 	int commandTimeoutMs = 5000;
+	/* How to read host and port (redis_target.hpp): a seed node of a Redis Cluster, or a Sentinel. */
+	bool cluster = false;
+	std::string sentinelMaster; /* empty: no Sentinel */
 
 	bool sameTarget(const RedisAddress &other) const;
 	/* host:port or the socket path, never the password. */
@@ -59,12 +62,17 @@ public:
 	const RedisAddress &address() const { return address_; }
 
 	bool connected() const { return context_ != nullptr; }
-	/* Connects, authenticates and selects the database; throws RedisError. */
-	void connect();
+	/*
+	 * Connects and authenticates; a data node also selects the database. A Sentinel gets the same
+	 * AUTH when a password is set, and may answer that it needs none. Throws RedisError.
+	 */
+	enum class Role { Data, Sentinel };
+	void connect(Role role = Role::Data);
 	void disconnect();
 
 	/* Queues one command; nothing is sent until send() or exchange(). */
 	void append(std::initializer_list<std::string_view> argv);
+	void append(const std::vector<std::string> &argv);
 	size_t queued() const { return queued_; }
 	/*
 	 * Starts sending the queued commands as one pipeline, as far as the socket takes them without
@@ -79,9 +87,12 @@ public:
 	std::vector<RedisReplyPtr> exchange();
 
 private:
-	enum class Wait { Readable, Writable, ReadableOrWritable };
-	/* Waits for the socket, serving the latch meanwhile; false when timeoutMs passed. */
-	bool waitSocket(Wait what, long timeoutMs);
+	friend std::vector<std::vector<RedisReplyPtr>> receiveAll(const std::vector<RedisConnection *> &connections);
+	void appendArgv(int argc, const char **args, const size_t *lengths);
+	/* Waits until the socket is writable (connected), serving the latch meanwhile; false on time-out. */
+	bool waitWritable(long timeoutMs);
+	/* Writes what the socket takes now and parses the replies that arrived, without waiting. */
+	void pump(std::vector<RedisReplyPtr> &replies);
 	[[noreturn]] void fail(const std::string &what);
 
 	std::function<void()> onWake_;
@@ -89,6 +100,15 @@ private:
 	redisContext *context_ = nullptr;
 	size_t queued_ = 0;  /* appended, not yet handed to send() */
 	size_t inFlight_ = 0; /* sent (or being sent), replies not yet read */
+	bool writeDone_ = true; /* everything appended has been handed to the socket */
 };
+
+/*
+ * Reads the replies of everything sent (and queued) on each connection, one vector per connection,
+ * in order. The connections progress together: one wait covers all their sockets and the latch, so
+ * the pipelines of several Redis nodes run at the same time, SIGTERM is heard, and command_timeout
+ * bounds the silence of all of them. When one fails, every connection still owing replies is closed.
+ */
+std::vector<std::vector<RedisReplyPtr>> receiveAll(const std::vector<RedisConnection *> &connections);
 
 } // namespace cachepusher

@@ -1,5 +1,7 @@
 #include "redis_identity.hpp"
 
+#include "cluster_slot.hpp"
+
 #include <hiredis/hiredis.h>
 
 extern "C" {
@@ -29,6 +31,13 @@ bool isOne(const redisReply *reply)
 	return reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
 }
 
+/* A marker whose slot moved to another master answers with a redirection: no verdict, read the map. */
+bool isRedirect(const redisReply *reply)
+{
+	return isErrorReply(reply) &&
+		   cluster_slot::parseRedirect(describeReply(reply)).kind != cluster_slot::Redirect::Kind::None;
+}
+
 } // namespace
 
 RedisIdentity::RedisIdentity()
@@ -48,51 +57,111 @@ void RedisIdentity::cannotUse(bool &usable, const std::string &what, const redis
 						  &usable == &runIdUsable_ ? "the INFO command" : ("the key " + marker_).c_str())));
 }
 
-std::string RedisIdentity::checkAfterConnect(RedisConnection &redis)
+std::string RedisIdentity::checkMasters(RedisTarget &target)
 {
-	redis.append({"INFO", "server"});
-	redis.append({"EXISTS", marker_});
-	redis.append({"SET", marker_, "1"});
-	std::vector<RedisReplyPtr> replies = redis.exchange();
+	size_t count = target.nodeCount();
+	std::vector<std::string> keys;
+	for (size_t i = 0; i < count; i++) {
+		keys.push_back(target.keyOnNode(i, marker_));
+		RedisConnection &node = target.node(i);
+		node.append({"INFO", "server"});
+		node.append({"EXISTS", keys[i]});
+		node.append({"SET", keys[i], "1"});
+		node.send();
+	}
+	std::vector<RedisConnection *> nodes;
+	for (size_t i = 0; i < count; i++)
+		nodes.push_back(&target.node(i));
+	std::vector<std::vector<RedisReplyPtr>> replies = receiveAll(nodes);
+	uint64_t topology = target.topology();
 
-	std::string runId;
-	if (isErrorReply(replies[0].get()))
-		cannotUse(runIdUsable_, "INFO", replies[0].get());
-	else
-		runId = runIdFromInfo(replies[0].get());
-	bool markerFound = isOne(replies[1].get());
-	if (isErrorReply(replies[1].get()) || isErrorReply(replies[2].get()))
-		cannotUse(markerUsable_, "the marker key " + marker_,
-				  isErrorReply(replies[1].get()) ? replies[1].get() : replies[2].get());
-
-	std::string previous = runId_;
-	runId_ = runId;
-	bool firstConnection = !connectedBefore_;
-	connectedBefore_ = true;
-	if (firstConnection)
-		return "";
-	if (!runId.empty() && !previous.empty() && runId != previous)
-		return "Redis restarted (its run_id changed)";
-	if (markerUsable_ && !markerFound)
-		return "Redis lost our marker key " + marker_ + " (flushed)";
-	return "";
+	bool single = isSingleServer(target.address());
+	std::string reason;
+	std::set<std::string> runIds;
+	std::map<std::string, std::string> markers;
+	bool redirected = false;
+	for (const std::vector<RedisReplyPtr> &r : replies)
+		for (const RedisReplyPtr &reply : r)
+			if (!isRedirect(reply.get()))
+				target.failIfUnavailable(reply.get());
+	for (size_t i = 0; i < count; i++) {
+		const std::vector<RedisReplyPtr> &r = replies[i];
+		const std::string &name = target.nodeName(i);
+		std::string runId;
+		if (isErrorReply(r[0].get()))
+			cannotUse(runIdUsable_, "INFO", r[0].get());
+		else
+			runId = runIdFromInfo(r[0].get());
+		if (!runId.empty())
+			runIds.insert(runId);
+		if (isRedirect(r[1].get()) || isRedirect(r[2].get())) {
+			redirected = true;
+			continue;
+		}
+		bool markerFound = isOne(r[1].get());
+		if (isErrorReply(r[1].get()) || isErrorReply(r[2].get()))
+			cannotUse(markerUsable_, "the marker key " + keys[i],
+					  isErrorReply(r[1].get()) ? r[1].get() : r[2].get());
+		markers[name] = keys[i];
+		if (!checkedBefore_ || !reason.empty())
+			continue;
+		if (!runId.empty() && !runIds_.empty() && !runIds_.count(runId))
+			reason = single ? "Redis restarted (its run_id changed)"
+							: "Redis master " + name + " is not one written to before (its run_id is new: "
+							  "restarted, or a replica promoted that may have missed writes)";
+		else if (markerUsable_ && !markerFound && markers_.count(name) && markers_[name] == keys[i])
+			reason = "Redis lost our marker key " + keys[i] + (single ? "" : " on " + name) + " (flushed)";
+	}
+	runIds_ = std::move(runIds);
+	markers_ = std::move(markers);
+	checkedBefore_ = true;
+	checkedTopology_ = topology;
+	/* A marker's slot moved meanwhile: read the map; the masters are checked again for it. */
+	if (redirected)
+		target.refresh();
+	return reason;
 }
 
-std::string RedisIdentity::checkMarker(RedisConnection &redis)
+std::string RedisIdentity::checkMarkers(RedisTarget &target)
 {
 	if (!markerUsable_)
 		return "";
-	redis.append({"EXISTS", marker_});
-	std::vector<RedisReplyPtr> replies = redis.exchange();
-	if (isErrorReply(replies[0].get())) {
-		cannotUse(markerUsable_, "the marker key " + marker_, replies[0].get());
-		return "";
+	size_t count = target.nodeCount();
+	std::vector<RedisConnection *> nodes;
+	std::vector<std::string> keys;
+	for (size_t i = 0; i < count; i++) {
+		keys.push_back(target.keyOnNode(i, marker_));
+		target.node(i).append({"EXISTS", keys[i]});
+		target.node(i).send();
+		nodes.push_back(&target.node(i));
 	}
-	if (isOne(replies[0].get()))
-		return "";
-	redis.append({"SET", marker_, "1"});
-	redis.exchange();
-	return "Redis lost our marker key " + marker_ + " (flushed)";
+	std::vector<std::vector<RedisReplyPtr>> replies = receiveAll(nodes);
+	for (size_t i = 0; i < count; i++)
+		if (!isRedirect(replies[i][0].get()))
+			target.failIfUnavailable(replies[i][0].get());
+	std::string reason;
+	for (size_t i = 0; i < count; i++) {
+		const redisReply *reply = replies[i][0].get();
+		const std::string &name = target.nodeName(i);
+		if (isRedirect(reply)) {
+			target.refresh();
+			return "";
+		}
+		if (isErrorReply(reply)) {
+			cannotUse(markerUsable_, "the marker key " + keys[i], reply);
+			return "";
+		}
+		if (isOne(reply))
+			continue;
+		target.node(i).append({"SET", keys[i], "1"});
+		target.node(i).exchange();
+		bool known = markers_.count(name) && markers_[name] == keys[i];
+		markers_[name] = keys[i];
+		if (known && reason.empty())
+			reason = "Redis lost our marker key " + keys[i] + (isSingleServer(target.address()) ? "" : " on " + name) +
+					 " (flushed)";
+	}
+	return reason;
 }
 
 } // namespace cachepusher

@@ -26,7 +26,10 @@ void DocumentWriter::write(Source &source, const std::vector<Document> &document
 	waitingSince_ = waitingSince;
 	keys_.reserve(documents.size());
 	deleted_.reserve(documents.size());
-	/* hiredis copies each command into its buffer: only the keys are kept until the replies come. */
+	/*
+	 * hiredis copies each command into its buffer: only the keys are kept until the replies come (and,
+	 * in a cluster, the target's copy of each command, to resend it where a redirection says).
+	 */
 	for (const Document &doc : documents) {
 		keys_.push_back(doc.key);
 		deleted_.push_back(!doc.body);
@@ -36,9 +39,9 @@ void DocumentWriter::write(Source &source, const std::vector<Document> &document
 		for (const Document &doc : documents) {
 			redisKey = source.def.redisKey(doc.key);
 			if (doc.body)
-				redis_.append({"SET", redisKey, *doc.body});
+				redis_.append(redisKey, {"SET", redisKey, *doc.body});
 			else
-				redis_.append({"DEL", redisKey});
+				redis_.append(redisKey, {"DEL", redisKey});
 		}
 		redis_.send();
 	} catch (const RedisError &) {
@@ -85,7 +88,7 @@ void DocumentWriter::abandon()
 	clear();
 }
 
-RedisConnection &DocumentWriter::settled()
+RedisTarget &DocumentWriter::settled()
 {
 	finish();
 	return redis_;
@@ -104,26 +107,19 @@ void DocumentWriter::clear()
 	waitingSince_ = 0;
 }
 
-std::string scanPrefix(RedisConnection &redis, const std::string &prefix, const std::string &cursor, int count,
+std::string scanPrefix(RedisTarget &redis, const std::string &prefix, const std::string &cursor, int count,
 					   std::vector<std::string> &keys)
 {
-	/* Source prefixes are checked to hold no glob characters, so the pattern matches the prefix only. */
-	std::string pattern = prefix + ":*";
-	std::string countText = std::to_string(count);
-	redis.append({"SCAN", cursor, "MATCH", pattern, "COUNT", countText});
-	std::vector<RedisReplyPtr> replies = redis.exchange();
-	const redisReply *reply = replies[0].get();
-	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-		reply->element[1]->type != REDIS_REPLY_ARRAY)
-		throw RedisError("unexpected reply to SCAN: " + describeReply(reply));
-	const redisReply *found = reply->element[1];
-	/* The bare "prefix:" comes back as the empty key, which names no document: it is an orphan. */
-	for (size_t i = 0; i < found->elements; i++) {
-		std::string_view key(found->element[i]->str, found->element[i]->len);
+	/*
+	 * Source prefixes are checked to hold no glob characters, so the pattern matches the prefix only.
+	 * The bare "prefix:" comes back as the empty key, which names no document: it is an orphan.
+	 */
+	std::vector<std::string> found;
+	std::string next = redis.scan(prefix + ":*", cursor, count, found);
+	for (const std::string &key : found)
 		if (key.size() > prefix.size())
 			keys.emplace_back(key.substr(prefix.size() + 1));
-	}
-	return std::string(reply->element[0]->str, reply->element[0]->len);
+	return next;
 }
 
 } // namespace cachepusher::redis_sink

@@ -3,12 +3,13 @@
  *
  * A batch's pipeline is sent without waiting for its replies: Redis stores it while the worker builds
  * the next batch through SPI, and the replies are read just before that next batch goes out. So
- * PostgreSQL and Redis work at the same time, with one batch in flight at most.
+ * PostgreSQL and Redis work at the same time, with one batch in flight at most. In a Redis Cluster the
+ * batch goes out as one pipeline per master, all of them in flight together (redis_target.hpp).
  */
 #pragma once
 
 #include "document_fetcher.hpp"
-#include "redis_connection.hpp"
+#include "redis_target.hpp"
 #include "source.hpp"
 
 #include <string>
@@ -18,7 +19,7 @@ namespace cachepusher::redis_sink {
 
 class DocumentWriter {
 public:
-	explicit DocumentWriter(RedisConnection &redis) : redis_(redis) {}
+	explicit DocumentWriter(RedisTarget &redis) : redis_(redis) {}
 	DocumentWriter(const DocumentWriter &) = delete;
 	DocumentWriter &operator=(const DocumentWriter &) = delete;
 
@@ -37,8 +38,8 @@ public:
 	void finish();
 	/* The batch in flight will get no replies (the connection is gone): its keys are pending again. */
 	void abandon();
-	/* The connection with nothing in flight, for a command and its reply (finishes the batch first). */
-	RedisConnection &settled();
+	/* The target with nothing in flight, for a command and its reply (finishes the batch first). */
+	RedisTarget &settled();
 
 	bool inFlight() const { return source_ != nullptr; }
 	/* When the oldest change in flight arrived (for source); 0 when none is. */
@@ -48,15 +49,18 @@ public:
 private:
 	void clear();
 
-	RedisConnection &redis_;
+	RedisTarget &redis_;
 	Source *source_ = nullptr;
 	std::vector<std::string> keys_;
 	std::vector<bool> deleted_;
 	TimestampTz waitingSince_ = 0;
 };
 
-/* One SCAN step over prefix:*; returns the next cursor ("0" when done) and appends keys without prefix. */
-std::string scanPrefix(RedisConnection &redis, const std::string &prefix, const std::string &cursor, int count,
+/*
+ * One SCAN step over prefix:* (on every node of the target in turn); returns the next cursor ("0"
+ * when done) and appends keys without prefix.
+ */
+std::string scanPrefix(RedisTarget &redis, const std::string &prefix, const std::string &cursor, int count,
 					   std::vector<std::string> &keys);
 
 } // namespace cachepusher::redis_sink

@@ -18,6 +18,8 @@ int redisPort;
 int redisDb;
 char *redisUsername;
 char *redisPassword;
+bool redisCluster;
+char *redisSentinelMaster;
 int batchSize;
 int maxPending;
 bool warmupOnStart;
@@ -57,6 +59,15 @@ void defineReloadableSettings()
 	DefineCustomStringVariable("cachepusher.redis_password", "Redis password for AUTH.",
 							   "Readable by superusers only.", &redisPassword, "", PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomBoolVariable("cachepusher.redis_cluster",
+							 "Whether redis_host and redis_port name a seed node of a Redis Cluster.",
+							 "The worker reads the slot map from it and writes to every master.", &redisCluster,
+							 false, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("cachepusher.redis_sentinel_master",
+							   "Name of the master a Redis Sentinel at redis_host and redis_port monitors; "
+							   "empty means no Sentinel.",
+							   "The worker asks the Sentinel for the master's address, and again after a failover.",
+							   &redisSentinelMaster, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("cachepusher.batch_size", "Keys fetched and pushed to Redis per batch.", NULL,
 							&batchSize, 1000, 1, 100000, PGC_SIGHUP, 0, NULL, NULL, NULL);
@@ -111,6 +122,8 @@ RedisAddress redisAddress()
 	a.password = redisPassword ? redisPassword : "";
 	a.connectTimeoutMs = connectTimeoutMs;
 	a.commandTimeoutMs = commandTimeoutMs;
+	a.cluster = redisCluster;
+	a.sentinelMaster = redisSentinelMaster ? redisSentinelMaster : "";
 	return a;
 }
 

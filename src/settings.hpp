@@ -14,6 +14,8 @@ extern int redisPort;
 extern int redisDb;
 extern char *redisUsername;
 extern char *redisPassword;
+extern bool redisCluster;
+extern char *redisSentinelMaster;
 extern int batchSize;
 extern int maxPending;
 extern bool warmupOnStart;

@@ -15,8 +15,8 @@
 #include "document_fetcher.hpp"
 #include "key_notifier.hpp"
 #include "pg_boundary.hpp"
-#include "redis_connection.hpp"
 #include "redis_sink.hpp"
+#include "redis_target.hpp"
 #include "served_here.hpp"
 #include "settings.hpp"
 #include "source.hpp"
@@ -94,8 +94,11 @@ private:
 			std::vector<FailedKey> failed;
 			fetchDocuments(source, keys, documents, failed);
 
-			for (const Document &doc : documents)
-				redis_.append({"GET", source.def.redisKey(doc.key)});
+			std::string redisKey;
+			for (const Document &doc : documents) {
+				redisKey = source.def.redisKey(doc.key);
+				redis_.append(redisKey, {"GET", redisKey});
+			}
 			std::vector<RedisReplyPtr> replies = redis_.exchange();
 			std::vector<Finding> findings;
 			for (size_t i = 0; i < documents.size(); i++) {
@@ -212,7 +215,7 @@ private:
 
 	FunctionCallInfo fcinfo_;
 	bool repair_;
-	RedisConnection redis_;
+	RedisTarget redis_;
 };
 
 } // namespace

@@ -10,9 +10,9 @@
 #include "log_text.hpp"
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
-#include "redis_connection.hpp"
 #include "redis_identity.hpp"
 #include "redis_sink.hpp"
+#include "redis_target.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
 #include "source.hpp"
@@ -92,13 +92,14 @@ private:
 	void runOnce();
 	void waitOnLatch(long timeoutMs);
 
-	RedisConnection redis_;
+	RedisTarget redis_;
 	redis_sink::DocumentWriter writer_;
 	Backoff redisRetry_;
 	bool redisWasDown_ = false;
 	bool resyncAfterConnect_ = false;
 	TimestampTz targetChangedAt_ = 0;
 	RedisIdentity identity_;
+	std::string connectedTo_; /* the nodes written to, as last logged */
 	TimestampTz lastMarkerCheck_ = 0;
 
 	std::vector<std::unique_ptr<Source>> sources_;
@@ -289,7 +290,7 @@ void Worker::reloadSettings()
 	RedisAddress next = settings::redisAddress();
 	if (!next.sameTarget(redis_.address())) {
 		/* Another Redis (or database) may hold anything: write everything there. */
-		ereport(LOG, (errmsg("cachepusher: Redis target changed to %s", next.describe().c_str())));
+		ereport(LOG, (errmsg("cachepusher: Redis target changed to %s", describeTarget(next).c_str())));
 		resyncAfterConnect_ = true;
 		askedAt(targetChangedAt_, GetCurrentTimestamp());
 		redisRetry_.reset();
@@ -449,12 +450,13 @@ bool Worker::ensureRedis()
 	std::string lost;
 	try {
 		redis_.connect();
-		lost = identity_.checkAfterConnect(redis_);
+		lost = identity_.checkMasters(redis_);
 	} catch (const RedisError &e) {
 		redisFailed(e);
 		return false;
 	}
-	ereport(LOG, (errmsg("cachepusher: connected to Redis at %s", redis_.address().describe().c_str())));
+	connectedTo_ = redis_.describeNodes();
+	ereport(LOG, (errmsg("cachepusher: connected to Redis at %s", connectedTo_.c_str())));
 	redisRetry_.reset();
 	redisWasDown_ = false;
 	lastMarkerCheck_ = GetCurrentTimestamp();
@@ -500,13 +502,30 @@ void Worker::retryFailingKeys()
 	}
 }
 
+/*
+ * Every second: is every marker still there (flushed), is the master still the one the Sentinel
+ * names (else the target fails and is connected again)? And at once when the nodes written to changed
+ * (a cluster's slot map read anew after MOVED): are they masters we wrote to before?
+ */
 void Worker::checkRedisMarker()
 {
-	TimestampTz now = GetCurrentTimestamp();
-	if (!redis_.connected() || !TimestampDifferenceExceeds(lastMarkerCheck_, now, markerCheckMs))
+	if (!redis_.connected())
 		return;
-	lastMarkerCheck_ = now;
-	std::string lost = identity_.checkMarker(writer_.settled());
+	std::string lost;
+	TimestampTz now = GetCurrentTimestamp();
+	if (!identity_.checked(redis_)) {
+		/* Slots move often in a reshard: a line when the masters change, not for every slot. */
+		std::string nodes = redis_.describeNodes();
+		ereport(nodes == connectedTo_ ? DEBUG1 : LOG,
+				(errmsg("cachepusher: the Redis Cluster's slot map changed; writing to %s", nodes.c_str())));
+		connectedTo_ = nodes;
+		lost = identity_.checkMasters(writer_.settled());
+	}
+	else if (TimestampDifferenceExceeds(lastMarkerCheck_, now, markerCheckMs)) {
+		lastMarkerCheck_ = now;
+		writer_.settled().confirmMaster();
+		lost = identity_.checkMarkers(writer_.settled());
+	}
 	if (!lost.empty())
 		redisLostData(lost);
 }
@@ -594,11 +613,14 @@ bool Worker::sweepForgottenStep()
 		TimestampTz now = GetCurrentTimestamp();
 		if (!sweepRetry_.due(now))
 			return false;
-		RedisConnection &redis = writer_.settled();
+		RedisTarget &redis = writer_.settled();
 		std::vector<std::string> found;
 		std::string next = redis_sink::scanPrefix(redis, prefix, sweepCursor_, settings::batchSize, found);
-		for (const std::string &key : found)
-			redis.append({"UNLINK", prefix + ":" + key});
+		std::string redisKey;
+		for (const std::string &key : found) {
+			redisKey = prefix + ":" + key;
+			redis.append(redisKey, {"UNLINK", redisKey});
+		}
 		std::string refusal;
 		if (!found.empty())
 			for (auto &reply : redis.exchange()) {

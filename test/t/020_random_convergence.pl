@@ -27,7 +27,7 @@ load_random_writes($node);
 add_seed_source($node);
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'warm before the storm');
 
-my $writers = start_random_writers($node, seconds => $seconds, seed => $seed);
+my $churn = start_churn($node, 'SELECT chaos(:r);', $seconds, clients => 4, seed => $seed);
 
 my @faults = (
 	[ 'Redis killed and started empty', sub { $redis->stop; $redis->start } ],
@@ -52,7 +52,7 @@ while (time < $end)
 note('faults: ' . join(', ', @struck));
 ok(scalar(@struck) >= 3, scalar(@struck) . ' faults struck');
 
-finish_random_writers($writers);
+churn_ok($churn, 'during the storm');
 
 is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('120 s')}), 't', 'in step after the storm');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', 'verify() finds nothing');

@@ -19,6 +19,8 @@ sub new
 		port => $opts{port} // PostgreSQL::Test::Cluster::get_free_port(),
 		dir  => $opts{dir} // PostgreSQL::Test::Utils::tempdir('redis'),
 		args => $opts{args} // [],
+		config => $opts{config},        # a configuration file, read first (a Sentinel's)
+		sentinel => $opts{sentinel},    # run as a Sentinel (redis-server --sentinel)
 	}, $class;
 	$self->start;
 	return $self;
@@ -33,10 +35,11 @@ sub start
 	my $pidfile = "$self->{dir}/redis.pid";
 	unlink $pidfile;
 	system_or_bail(
-		'redis-server', '--port', $self->{port}, '--bind', '127.0.0.1',
+		'redis-server', ($self->{config} ? ($self->{config}) : ()),
+		'--port', $self->{port}, '--bind', '127.0.0.1',
 		'--dir', $self->{dir}, '--save', '', '--appendonly', 'no',
 		'--daemonize', 'yes', '--pidfile', $pidfile, '--logfile', $self->logfile,
-		@{ $self->{args} });
+		@{ $self->{args} }, ($self->{sentinel} ? ('--sentinel') : ()));
 	for (1 .. 500)
 	{
 		last if -s $pidfile && eval { $self->command('PING'); 1 };
@@ -124,6 +127,35 @@ sub _read_reply
 	die "unexpected redis reply: $line\n";
 }
 
+# Sends several commands at once (each an array ref), returns their replies in order; an error reply
+# comes back as a hash ref { error => text }.
+sub pipeline
+{
+	my ($self, @commands) = @_;
+	return () unless @commands;
+	$self->command('PING');    # connects
+	my $sock = $self->{socket};
+	my $request = '';
+	for my $args (@commands)
+	{
+		$request .= '*' . scalar(@$args) . "\r\n";
+		$request .= '$' . length($_) . "\r\n$_\r\n" for @$args;
+	}
+	print {$sock} $request or do { delete $self->{socket}; die "cannot send to redis: $!"; };
+	my @replies;
+	for (@commands)
+	{
+		my $reply = eval { _read_reply($sock) };
+		if (!defined $reply && $@)
+		{
+			die $@ unless $@ =~ /^redis error: (.*)/;
+			$reply = { error => $1 };
+		}
+		push @replies, $reply;
+	}
+	return @replies;
+}
+
 sub get { my ($self, $key) = @_; return $self->command('GET', $key); }
 
 # Every key under "prefix:" with its value, as a hash.
@@ -138,12 +170,13 @@ sub all_under
 		$cursor = $reply->[0];
 		push @keys, @{ $reply->[1] };
 	} while ($cursor ne '0');
+	# GET, not MGET: on a cluster node the keys of one MGET must share a hash slot.
 	while (my @chunk = splice(@keys, 0, 500))
 	{
-		my $got = $self->command('MGET', @chunk);
-		@values{@chunk} = @$got;
+		my @got = $self->pipeline(map { [ 'GET', $_ ] } @chunk);
+		@values{@chunk} = @got;
 	}
-	delete $values{$_} for grep { !defined $values{$_} } keys %values;
+	delete $values{$_} for grep { !defined $values{$_} || ref $values{$_} } keys %values;
 	return \%values;
 }
 

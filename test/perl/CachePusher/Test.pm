@@ -17,7 +17,7 @@ use CachePusher::Redis;
 our @EXPORT = qw(
   start_redis new_node load_seed_schema add_seed_source poll_until
   cache_differences cache_matches worker_pid source_status
-  load_random_writes start_random_writers finish_random_writers);
+  load_random_writes start_churn churn_ok converged);
 
 my $repo = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
 our $timeout = $PostgreSQL::Test::Utils::timeout_default;
@@ -120,8 +120,28 @@ sub cache_matches
 	return is(scalar(@diff), 0, $name) || diag("differences (" . scalar(@diff) . "): $shown");
 }
 
+sub worker_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'cachepusher'");
+}
+
+# One source's row of cachepusher.status as a hash.
+sub source_status
+{
+	my ($node, $source) = @_;
+	my @cols = qw(state keys_received documents_written keys_deleted errors pending);
+	my $row = $node->safe_psql('postgres',
+		'SELECT ' . join(', ', @cols) . " FROM cachepusher.status WHERE source = '$source'");
+	my %status;
+	@status{@cols} = split /\|/, $row;
+	return \%status;
+}
+
 # Random application writes on the seed's schema: 2000 customers with 4000 addresses, and
-# chaos(r), one random change an application makes, chosen by r. Call after load_seed_schema.
+# chaos(r), one random change an application makes, chosen by r. Call after load_seed_schema;
+# start_churn($node, 'SELECT chaos(:r);', ...) runs it.
 sub load_random_writes
 {
 	my ($node) = @_;
@@ -160,60 +180,48 @@ SQL
 	return;
 }
 
-# Starts concurrent clients (pgbench) that call chaos() with random arguments: $opts{clients} (4)
-# of them for $opts{seconds}, their choices seeded by $opts{seed}. Returns a handle for
-# finish_random_writers.
-sub start_random_writers
+# The application writing while a fault strikes: pgbench runs $sql (with :r a random number) on
+# $opts{clients} (2) connections for $seconds in the background, its random numbers seeded by
+# $opts{seed} when given (for a replay). churn_ok waits for it, checks that no application
+# transaction failed (pgbench counts a transaction that failed to serialize or deadlocked, and ends
+# a client at any other error) and returns how many committed.
+sub start_churn
 {
-	my ($node, %opts) = @_;
-	my $script = PostgreSQL::Test::Utils::tempdir() . '/chaos.sql';
-	PostgreSQL::Test::Utils::append_to_file($script, "\\set r random(0, 1000000000)\nSELECT chaos(:r);\n");
-	my $writers = { out => '', err => '' };
-	$writers->{run} = IPC::Run::start(
-		[ 'pgbench', '-n', '-c', $opts{clients} // 4, '-j', '2', '-T', $opts{seconds},
-		  '-f', $script, '--random-seed=' . ($opts{seed} // 0),
+	my ($node, $sql, $seconds, %opts) = @_;
+	my $script = PostgreSQL::Test::Utils::tempdir() . '/churn.sql';
+	append_to_file($script, "\\set r random(0, 1000000000)\n$sql\n");
+	my %run = (out => '', err => '');
+	$run{harness} = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', $opts{clients} // 2, '-j', '2', '-T', $seconds, '-f', $script,
+		  (defined $opts{seed} ? ("--random-seed=$opts{seed}") : ()),
 		  '-h', $node->host, '-p', $node->port, 'postgres' ],
-		'>', \$writers->{out}, '2>', \$writers->{err});
-	return $writers;
+		'>', \$run{out}, '2>', \$run{err});
+	return \%run;
 }
 
-# Waits for the clients to end; tests that they committed transactions and that not one failed
-# (pgbench counts a transaction that failed to serialize or deadlocked, and ends a client at any
-# other error). Returns how many committed.
-sub finish_random_writers
+sub churn_ok
 {
-	my ($writers) = @_;
-	$writers->{run}->finish;
-	my $status = $?;
-	my ($out, $err) = ($writers->{out}, $writers->{err});
-	note($out);
-	my ($committed) = $out =~ /number of transactions actually processed: (\d+)/;
-	my ($failed) = $out =~ /number of failed transactions: (\d+)/;
-	my $aborted = () = $err =~ /client \d+ .*aborted/g;
-	is($status, 0, 'the clients finished without an error') or diag($err);
-	ok(($committed // 0) > 100, 'the clients committed ' . ($committed // 0) . ' transactions');
-	is(($failed // -1) + $aborted, 0,
-		'no application transaction failed (' . ($failed // 'no count') . " failed, $aborted clients ended by an error)");
-	return $committed // 0;
+	my ($run, $what) = @_;
+	$run->{harness}->finish;
+	is($?, 0, "pgbench ran without an error $what");
+	note($run->{out});
+	my ($done) = $run->{out} =~ /number of transactions actually processed: (\d+)/;
+	my ($failed) = $run->{out} =~ /number of failed transactions: (\d+)/;
+	my $aborted = () = $run->{err} =~ /client \d+ .*aborted/g;
+	ok(($done // 0) > 50, 'the clients committed ' . ($done // 0) . " transactions $what");
+	unlike($run->{out} . $run->{err}, qr/number of failed transactions: [1-9]|aborted/,
+		"no application transaction failed $what (" . ($failed // 'no count') . " failed, $aborted clients ended by an error)");
+	return $done // 0;
 }
 
-sub worker_pid
+# After a fault: wait_for_sync() true, verify() empty, and Redis equal to the database.
+sub converged
 {
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'cachepusher'");
-}
-
-# One source's row of cachepusher.status as a hash.
-sub source_status
-{
-	my ($node, $source) = @_;
-	my @cols = qw(state keys_received documents_written keys_deleted errors pending);
-	my $row = $node->safe_psql('postgres',
-		'SELECT ' . join(', ', @cols) . " FROM cachepusher.status WHERE source = '$source'");
-	my %status;
-	@status{@cols} = split /\|/, $row;
-	return \%status;
+	my ($node, $redis, $prefix, $documents, $what) = @_;
+	is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', "in step $what");
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', "verify() finds nothing $what");
+	cache_matches($node, $redis, $prefix, $documents, "Redis equals the database $what");
+	return;
 }
 
 1;

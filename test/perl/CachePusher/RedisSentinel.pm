@@ -1,0 +1,84 @@
+# One Redis master, its replicas (two by default) and one Sentinel watching them, each a real redis-server started by
+# the test (the Sentinel is `redis-server --sentinel`). Reads like one Redis to the tests' checks
+# (port: the Sentinel's; all_under: the current master's keys) and can fail the master over.
+package CachePusher::RedisSentinel;
+
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(usleep time);
+use CachePusher::Redis;
+
+sub new
+{
+	my ($class, %opts) = @_;
+	my $name = $opts{name} // 'mymaster';
+	my $master = CachePusher::Redis->new;
+	my @replicas = map { CachePusher::Redis->new(args => [ '--replicaof', '127.0.0.1', $master->port ]) }
+	  1 .. ($opts{replicas} // 2);
+	my $dir = PostgreSQL::Test::Utils::tempdir('sentinel');
+	my $config = "$dir/sentinel.conf";
+	# A master that stops answering for a second is failed over; the Sentinel rewrites this file.
+	append_to_file($config, <<"CONF");
+sentinel monitor $name 127.0.0.1 @{[ $master->port ]} 1
+sentinel down-after-milliseconds $name 1000
+sentinel failover-timeout $name 5000
+CONF
+	my $sentinel = CachePusher::Redis->new(dir => $dir, config => $config, sentinel => 1);
+	my $self = bless { name => $name, nodes => [ $master, @replicas ], sentinel => $sentinel }, $class;
+	$self->wait_for_replicas($master) or die 'the Sentinel did not find the replicas';
+	return $self;
+}
+
+# Polls until the Sentinel knows every live replica of $master and each one has synchronized.
+sub wait_for_replicas
+{
+	my ($self, $master, $seconds) = @_;
+	my $deadline = time + ($seconds // 60);
+	my @replicas = grep { $_ != $master && defined $_->{pid} } $self->nodes;
+	while (time < $deadline)
+	{
+		my $known = eval { $self->{sentinel}->command('SENTINEL', 'REPLICAS', $self->{name}) } // [];
+		my $synced = grep {
+			(eval { $_->command('INFO', 'replication') } // '') =~
+			  /role:slave.*master_port:@{[ $master->port ]}.*master_link_status:up/s
+		} @replicas;
+		return 1 if @$known >= @replicas && $synced == @replicas;
+		usleep(50_000);
+	}
+	return 0;
+}
+
+sub port { return $_[0]->{sentinel}->port; }
+sub name { return $_[0]->{name}; }
+sub sentinel { return $_[0]->{sentinel}; }
+sub nodes { return @{ $_[0]->{nodes} }; }
+
+# The node the Sentinel names master now.
+sub master
+{
+	my ($self) = @_;
+	my $address = $self->{sentinel}->command('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', $self->{name});
+	my ($master) = grep { $_->port == $address->[1] } $self->nodes;
+	return $master;
+}
+
+sub all_under { my ($self, $prefix) = @_; return $self->master->all_under($prefix); }
+
+# Polls until the Sentinel names a master other than $old that says it is a master.
+sub wait_for_new_master
+{
+	my ($self, $old, $seconds) = @_;
+	my $deadline = time + ($seconds // 60);
+	while (time < $deadline)
+	{
+		my $master = eval { $self->master };
+		return $master
+		  if $master && $master != $old && (eval { $master->command('ROLE')->[0] } // '') eq 'master';
+		usleep(50_000);
+	}
+	return undef;
+}
+
+1;
