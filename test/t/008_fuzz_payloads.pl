@@ -28,7 +28,7 @@ srand($seed);
 
 # NOTIFY refuses a payload of 8000 bytes or more (8000 counts the terminating NUL).
 my $max_payload = 7999;
-my $transactions = 36;    # per database, each with real, silent and garbage notifications
+my $transactions = 90;    # per database, each with real, silent and garbage notifications
 
 my $encoding;             # of the database being fuzzed: SQL_ASCII or UTF8
 
