@@ -399,7 +399,15 @@ void RedisTarget::followRedirects(std::vector<std::vector<std::string>> &command
 			size_t node = nodeAt(r.host, r.port);
 			sent.resize(nodes_.size());
 			if (r.kind == cluster_slot::Redirect::Kind::Moved) {
-				slots_[r.slot] = static_cast<int>(node);
+				/*
+				 * A change of the map like any other: the map read afterwards agrees with this one and
+				 * so would not count it, and a SCAN going on must start again (a key of this slot
+				 * may have moved to a master it has already scanned).
+				 */
+				if (slots_[r.slot] != static_cast<int>(node)) {
+					slots_[r.slot] = static_cast<int>(node);
+					topology_++;
+				}
 				stale_ = true;
 				refreshFrom_ = node;
 			} else {
