@@ -180,13 +180,15 @@ void RedisConnection::connect(Role role)
 	if (role == Role::Data)
 		append({"SELECT", db});
 	for (auto &reply : exchange()) {
-		/* A Sentinel without a password of its own refuses AUTH so: it lets us in anyway. */
-		if (role == Role::Sentinel && isErrorReply(reply.get()) &&
-			describeReply(reply.get()).find("without any password configured") != std::string::npos)
+		/*
+		 * A Sentinel often has no password, or not the data nodes' ACL user: it refuses our AUTH
+		 * ("called without any password configured", or WRONGPASS for AUTH user password) and lets us
+		 * in anyway. One that does need a password answers the next command with NOAUTH, which says so.
+		 */
+		if (role == Role::Sentinel)
 			continue;
 		if (isErrorReply(reply.get()))
-			fail(std::string(role == Role::Sentinel ? "Sentinel" : "Redis") + " at " + a.describe() +
-				 " refused the connection set-up: " + describeReply(reply.get()));
+			fail("Redis at " + a.describe() + " refused the connection set-up: " + describeReply(reply.get()));
 	}
 }
 

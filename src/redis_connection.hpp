@@ -64,7 +64,8 @@ public:
 	bool connected() const { return context_ != nullptr; }
 	/*
 	 * Connects and authenticates; a data node also selects the database. A Sentinel gets the same
-	 * AUTH when a password is set, and may answer that it needs none. Throws RedisError.
+	 * AUTH when a password is set; its refusal is not an error (a Sentinel without a password, or
+	 * without the data nodes' ACL user, lets us in anyway). Throws RedisError.
 	 */
 	enum class Role { Data, Sentinel };
 	void connect(Role role = Role::Data);

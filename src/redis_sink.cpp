@@ -13,7 +13,7 @@ void DocumentWriter::write(Source &source, const std::vector<Document> &document
 {
 	try {
 		finish();
-	} catch (const RedisError &) {
+	} catch (...) {
 		std::vector<std::string> keys;
 		for (const Document &doc : documents)
 			keys.push_back(doc.key);
@@ -44,7 +44,7 @@ void DocumentWriter::write(Source &source, const std::vector<Document> &document
 				redis_.append(redisKey, {"DEL", redisKey});
 		}
 		redis_.send();
-	} catch (const RedisError &) {
+	} catch (...) {
 		abandon();
 		throw;
 	}
@@ -55,11 +55,21 @@ void DocumentWriter::finish()
 	if (source_ == nullptr)
 		return;
 	std::vector<RedisReplyPtr> replies;
+	/*
+	 * Not only a RedisError: a cancel heard while waiting (pg::checkInterrupts) comes as a PgError. The
+	 * replies are gone either way (receive() consumed the target's record of what was sent), so the
+	 * batch must not stay "in flight": the next finish() would read replies that never come.
+	 */
 	try {
 		replies = redis_.receive();
-	} catch (const RedisError &) {
+	} catch (...) {
 		abandon();
 		throw;
+	}
+	if (replies.size() != keys_.size()) {
+		abandon();
+		throw RedisError("got " + std::to_string(replies.size()) + " replies from Redis for a batch of " +
+						 std::to_string(keys_.size()) + " commands");
 	}
 	Source &source = *source_;
 	TimestampTz now = GetCurrentTimestamp();

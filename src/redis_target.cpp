@@ -98,6 +98,7 @@ void RedisTarget::disconnect()
 {
 	nodes_.clear();
 	sentinel_.reset();
+	sentinelFailures_ = 0;
 	slots_.clear();
 	order_.clear();
 	commands_.clear();
@@ -162,20 +163,27 @@ std::pair<std::string, int> RedisTarget::askSentinel()
 	return {text(reply->element[0]), std::atoi(text(reply->element[1]).c_str())};
 }
 
-void RedisTarget::confirmMaster()
+std::string RedisTarget::confirmMaster()
 {
 	if (!isSentinel() || nodes_.empty())
-		return;
+		return "";
+	auto now = std::chrono::steady_clock::now();
+	if (sentinelFailures_ > 0 && now < sentinelRetryAt_)
+		return "";
 	std::pair<std::string, int> master;
 	try {
 		master = askSentinel();
-	} catch (const RedisError &) {
+	} catch (const RedisError &e) {
 		sentinel_.reset();
-		return;
+		sentinelFailures_++;
+		sentinelRetryAt_ = now + std::chrono::seconds(1 << std::min(sentinelFailures_, 4));
+		return sentinelFailures_ == 1 ? e.what() : "";
 	}
+	sentinelFailures_ = 0;
 	if (nameOf(master.first, master.second) != nodes_[0].name)
 		throw RedisError("the Sentinel at " + address_.describe() + " names " + nameOf(master.first, master.second) +
 						 " master \"" + address_.sentinelMaster + "\" now, not " + nodes_[0].name + " (a failover)");
+	return "";
 }
 
 void RedisTarget::connectViaSentinel()
@@ -399,7 +407,15 @@ void RedisTarget::followRedirects(std::vector<std::vector<std::string>> &command
 			size_t node = nodeAt(r.host, r.port);
 			sent.resize(nodes_.size());
 			if (r.kind == cluster_slot::Redirect::Kind::Moved) {
-				slots_[r.slot] = static_cast<int>(node);
+				/*
+				 * A change of the map like any other: the map read afterwards agrees with this one and
+				 * so would not count it, and a SCAN going on must start again (a key of this slot
+				 * may have moved to a master it has already scanned).
+				 */
+				if (slots_[r.slot] != static_cast<int>(node)) {
+					slots_[r.slot] = static_cast<int>(node);
+					topology_++;
+				}
 				stale_ = true;
 				refreshFrom_ = node;
 			} else {

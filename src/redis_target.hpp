@@ -21,6 +21,7 @@
 
 #include "redis_connection.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -85,9 +86,12 @@ public:
 	 * Sentinel: asks whether the master written to is still the one it names. After a failover the
 	 * old master may go on taking writes for seconds before the Sentinel turns it into a replica;
 	 * those writes would be lost. Throws RedisError when the Sentinel names another master; when the
-	 * Sentinel cannot be asked, carries on with the master it has (and asks again next time).
+	 * Sentinel cannot be asked, carries on with the master it has and asks again after a back-off
+	 * (2 s doubling to 16 s: each attempt may wait connect_timeout for an unreachable Sentinel, with
+	 * nothing written meanwhile). Returns why the Sentinel could not be asked, at the first failure of
+	 * a run of them only (for one log line); empty otherwise.
 	 */
-	void confirmMaster();
+	std::string confirmMaster();
 	/* Cluster: reads the slot map again (after MOVED, or a slot's marker moved). */
 	void refresh();
 	/*
@@ -123,6 +127,9 @@ private:
 	std::vector<Node> nodes_;
 	/* Sentinel: the connection to it, kept open to ask it now and then. */
 	std::unique_ptr<RedisConnection> sentinel_;
+	/* Sentinel: failed asks in a row, and when to ask again after them. */
+	int sentinelFailures_ = 0;
+	std::chrono::steady_clock::time_point sentinelRetryAt_{};
 	/* Cluster: the index in nodes_ of each hash slot's master, -1 when none serves it. */
 	std::vector<int> slots_;
 	/* Cluster: every node (masters and replicas) of the last map, tried when the seed is down. */

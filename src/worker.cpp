@@ -523,7 +523,12 @@ void Worker::checkRedisMarker()
 	}
 	else if (TimestampDifferenceExceeds(lastMarkerCheck_, now, markerCheckMs)) {
 		lastMarkerCheck_ = now;
-		writer_.settled().confirmMaster();
+		std::string unasked = writer_.settled().confirmMaster();
+		if (!unasked.empty())
+			ereport(LOG, (errmsg("cachepusher: could not ask the Sentinel whether the master is still %s: %s",
+								 redis_.describeNodes().c_str(), unasked.c_str()),
+						  errdetail("Writes go on to that master; a failover is noticed once the Sentinel "
+									"answers again or the master fails.")));
 		lost = identity_.checkMarkers(writer_.settled());
 	}
 	if (!lost.empty())

@@ -4,7 +4,7 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time usleep);
 use CachePusher::Test;
 
 my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
@@ -24,6 +24,17 @@ $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 $node->safe_psql('postgres', "UPDATE customer SET name = 'after a cancel' WHERE id_customer = 1");
 cache_matches($node, $redis, 'customer', $docs, 'a cancelled worker carries on');
 is(worker_pid($node), $pid, 'same worker process');
+
+# A cancel while the worker waits for Redis's replies (Redis holds writes back): the batch in flight
+# has lost its replies, so its keys are pending again and written once Redis answers.
+$redis->command('CLIENT', 'PAUSE', 2000, 'WRITE');
+$node->safe_psql('postgres', "UPDATE customer SET name = 'cancelled in flight' WHERE id_customer = 2");
+usleep(500_000);
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+$node->safe_psql('postgres', "UPDATE customer SET name = 'after the cancel in flight' WHERE id_customer = 3");
+cache_matches($node, $redis, 'customer', $docs, 'a worker cancelled while waiting for Redis carries on');
+is(worker_pid($node), $pid, 'same worker process after a cancel in flight');
+ok(!$node->log_contains(qr/terminated by signal/), 'no crash');
 
 # SIGTERM: the worker exits at once (the postmaster starts it again after bgw_restart_time).
 my $sent = time;
