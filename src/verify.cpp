@@ -162,7 +162,6 @@ private:
 	std::unordered_set<std::string> keysTheSourceHas(Source &source, SPIPlanPtr plan, const std::vector<std::string> &keys)
 	{
 		std::unordered_set<std::string> present;
-		std::string error;
 		auto lookUp = [&](const std::vector<std::string> &some) {
 			pg::asRole(source.def.owner, [&] {
 				uint64 rows = spi::executeWithKeys(plan, some);
@@ -171,15 +170,23 @@ private:
 						present.insert(std::move(*key));
 			});
 		};
-		if (pg::trySubtransaction([&] { lookUp(keys); }, &error))
-			return present;
-		/* A key that does not even cast to the key type: certainly not the source's. Find it alone. */
-		std::vector<std::string> one(1);
-		for (const std::string &key : keys) {
-			one[0] = key;
-			pg::trySubtransaction([&] { lookUp(one); }, &error);
-		}
+		lookUpCastable(keys, lookUp);
 		return present;
+	}
+
+	/*
+	 * A key that does not even cast to the key type (certainly not the source's) fails the whole
+	 * lookup: halve the keys until it stands alone, so a page with one such key costs a few lookups
+	 * rather than one per key.
+	 */
+	template <typename LookUp> void lookUpCastable(const std::vector<std::string> &keys, const LookUp &lookUp)
+	{
+		std::string error;
+		if (keys.empty() || pg::trySubtransaction([&] { lookUp(keys); }, &error) || keys.size() == 1)
+			return;
+		auto middle = keys.begin() + keys.size() / 2;
+		lookUpCastable(std::vector<std::string>(keys.begin(), middle), lookUp);
+		lookUpCastable(std::vector<std::string>(middle, keys.end()), lookUp);
 	}
 
 	void notice(const Source &source, const std::string &key, const std::string &error)

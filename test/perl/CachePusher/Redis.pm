@@ -68,8 +68,20 @@ sub stop
 END { $_->stop for @running; }
 
 # Sends one command, returns its reply: a string, an integer, undef for nil, an array ref for an
-# array. An error reply dies with its text.
+# array. An error reply dies with its text. A connection the server closed while it was idle (a
+# Sentinel reconfiguring a node kills its clients) is opened again once, as Redis clients do: the
+# server never read the command then.
 sub command
+{
+	my ($self, @args) = @_;
+	my $reused = defined $self->{socket};
+	my $reply = eval { $self->_command(@args) };
+	return $reply unless $@;
+	die $@ unless $reused && $@ =~ /^(redis closed the connection|cannot send to redis)/;
+	return $self->_command(@args);
+}
+
+sub _command
 {
 	my ($self, @args) = @_;
 	my $sock = $self->{socket} //= IO::Socket::INET->new(
