@@ -65,7 +65,8 @@ sub stop
 	return;
 }
 
-END { $_->stop for @running; }
+# Over a copy: stop() takes each server out of @running, which would skip every other one.
+END { $_->stop for my @all = @running; }
 
 # Sends one command, returns its reply: a string, an integer, undef for nil, an array ref for an
 # array. An error reply dies with its text. A connection the server closed while it was idle (a
