@@ -6,6 +6,7 @@
 #   bench_setup [tool ...]       deps, work dir ($work, $data), build, private install ($bindir),
 #                                and the bench tools named (bench/src/<tool>.c -> $work/bin/<tool>)
 #   bench_start_redis NAME [ARG ...]   a redis-server on a free port: sets redis_port and redis_pid
+#   bench_run_redis NAME PORT [ARG ...] the same on a given port (a restart): sets redis_pid
 #   bench_start_postgres         initdb + start + database bench ($pgc, $PGHOST..., q, value)
 #   bench_load_dataset SCALE     examples/schema.sql + examples/generate.sql, VACUUM ANALYZE
 #   bench_preload_worker REDIS_PORT [NAME=VALUE ...]   restart with the worker; sets worker_pid
@@ -99,13 +100,18 @@ bench_start_redis() {  # name [extra redis-server arguments]; sets redis_port, r
   local name=$1; shift
   redis_port=$(free_port "${next_redis_port:-6480}")
   next_redis_port=$((redis_port + 1))
+  bench_run_redis "$name" "$redis_port" "$@"
+}
+
+bench_run_redis() {  # name port [extra arguments]: (again) on that port, no persistence; sets redis_pid
+  local name=$1 port=$2; shift 2
   mkdir -p "$work/redis-$name"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
     --dir "$work/redis-$name" --logfile "$work/redis-$name/redis.log" "$@" &
   redis_pid=$!
   redis_pids+=("$redis_pid")
   local _
-  for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return; sleep 0.05; done
   die "redis-server $name did not start"
 }
 
