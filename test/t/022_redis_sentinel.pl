@@ -40,17 +40,27 @@ ok($node->log_contains(qr/connected to Redis at 127\.0\.0\.1:$first_port \(maste
 my $churn_sql = 'SELECT churn(:r);';
 sub converged_after { converged($node, $redis, 'customer', $docs, @_); }
 
+# While the application writes, $fail_over ends $old's time as master; returns the new master once
+# every write committed and Redis converged, after checking the worker connected to it.
+sub fail_over_while_writing
+{
+	my ($old, $fail_over, $what, $promoted) = @_;
+	my $churn = start_churn($node, $churn_sql, 6);
+	usleep(1_000_000);
+	$fail_over->();
+	my $new = $redis->wait_for_new_master($old);
+	ok($new, $promoted);
+	churn_ok($churn, "during $what");
+	converged_after("after $what");
+	my $port = $new->port;
+	ok($node->log_contains(qr/connected to Redis at 127\.0\.0\.1:$port \(master "cache"/),
+		"the worker follows the Sentinel to the new master after $what");
+	return $new;
+}
+
 # The master is killed while the application writes; the Sentinel promotes the replica.
-my $churn = start_churn($node, $churn_sql, 6);
-usleep(1_000_000);
-$first->stop;
-my $second = $redis->wait_for_new_master($first);
-ok($second, 'the Sentinel promoted the replica');
-churn_ok($churn, 'during the failover');
-converged_after('after the failover');
+my $second = fail_over_while_writing($first, sub { $first->stop }, 'the failover', 'the Sentinel promoted the replica');
 my $second_port = $second->port;
-ok($node->log_contains(qr/connected to Redis at 127\.0\.0\.1:$second_port \(master "cache"/),
-	'the worker follows the Sentinel to the new master');
 ok($node->log_contains(qr/Redis master 127\.0\.0\.1:$second_port is not one written to before .*; resyncing every source/),
 	'the promoted replica, which may have missed writes, is resynced');
 
@@ -58,15 +68,7 @@ ok($node->log_contains(qr/Redis master 127\.0\.0\.1:$second_port is not one writ
 ok($redis->wait_for_replicas($second), 'the other replica follows the new master');
 
 # A failover asked of the Sentinel: the master is demoted and answers writes with READONLY.
-$churn = start_churn($node, $churn_sql, 6);
-usleep(1_000_000);
-$redis->sentinel->command('SENTINEL', 'FAILOVER', 'cache');
-my $third = $redis->wait_for_new_master($second);
-ok($third, 'the Sentinel failed over to the other replica');
-churn_ok($churn, 'during the failover asked for');
-converged_after('after the failover asked for');
-my $third_port = $third->port;
-ok($node->log_contains(qr/connected to Redis at 127\.0\.0\.1:$third_port \(master "cache"/),
-	'the worker follows the Sentinel to the third master');
+fail_over_while_writing($second, sub { $redis->sentinel->command('SENTINEL', 'FAILOVER', 'cache') },
+	'the failover asked for', 'the Sentinel failed over to the other replica');
 
 done_testing();
