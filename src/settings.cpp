@@ -70,7 +70,7 @@ void defineReloadableSettings()
 							   &redisSentinelMaster, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("cachepusher.batch_size", "Keys fetched and pushed to Redis per batch.", NULL,
-							&batchSize, 1000, 1, 100000, PGC_SIGHUP, 0, NULL, NULL, NULL);
+							&batchSize, 4000, 1, 100000, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("cachepusher.max_pending",
 							"Keys kept in memory while Redis is unreachable before falling back to a "
 							"full resync of the source.",
