@@ -2,6 +2,7 @@
 
 #include "documents_query.hpp"
 #include "log_text.hpp"
+#include "settings.hpp"
 #include "spi.hpp"
 #include "transaction.hpp"
 
@@ -9,8 +10,10 @@
 #include <unordered_map>
 
 extern "C" {
+#include "miscadmin.h"
 #include "utils/elog.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 }
 
 namespace cachepusher {
@@ -111,6 +114,25 @@ void prepare(Source &source)
 		source.documentsPlan = spi::prepareWithKeys(source.def.documentsSql);
 }
 
+/*
+ * A batch that ran past statement_timeout while each of its keys alone did not: everything is written
+ * (key by key), but every such batch first wastes a whole statement_timeout. Said at most every ten
+ * minutes per source, with what to change.
+ */
+void hintBatchTooSlow(Source &source, size_t keys)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	if (source.batchTooSlowHintAt != 0 && !TimestampDifferenceExceeds(source.batchTooSlowHintAt, now, 600 * 1000))
+		return;
+	source.batchTooSlowHintAt = now;
+	ereport(LOG, (errmsg("cachepusher: source \"%s\": a batch of %zu keys ran past cachepusher.statement_timeout "
+						 "(%d ms); each of its keys alone did not",
+						 source.def.name.c_str(), keys, settings::statementTimeoutMs),
+				  errhint("Lower cachepusher.batch_size (now %d) or raise cachepusher.statement_timeout: each such "
+						  "batch costs a statement_timeout before its keys are fetched one by one.",
+						  settings::batchSize)));
+}
+
 /* Keys that name documents (none is empty): one query, or key by key when the query fails. */
 void fetchNamed(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
 				std::vector<FailedKey> &failed)
@@ -125,10 +147,14 @@ void fetchNamed(Source &source, const std::vector<std::string> &keys, std::vecto
 		};
 
 		std::string error;
+		int batchError = 0;
 		size_t before = documents.size();
 		size_t failedBefore = failed.size();
-		if (pg::trySubtransaction([&] { fetch(keys); }, &error))
+		if (pg::trySubtransaction([&] { fetch(keys); }, &error, &batchError))
 			return;
+		/* Only the worker arms statement_timeout (verify() runs under the session's own). */
+		bool batchTimedOut = batchError == ERRCODE_QUERY_CANCELED && IsBackgroundWorker &&
+							 settings::statementTimeoutMs > 0 && keys.size() > 1;
 
 		/* Somewhere in the batch is a bad key: find it by trying each key alone. */
 		documents.resize(before);
@@ -139,10 +165,13 @@ void fetchNamed(Source &source, const std::vector<std::string> &keys, std::vecto
 			one[0] = key;
 			size_t mark = documents.size();
 			size_t failedMark = failed.size();
-			if (pg::trySubtransaction([&] { fetch(one); }, &error))
+			int keyError = 0;
+			if (pg::trySubtransaction([&] { fetch(one); }, &error, &keyError))
 				continue;
 			documents.resize(mark);
 			failed.resize(failedMark);
+			if (keyError == ERRCODE_QUERY_CANCELED)
+				batchTimedOut = false; /* this key is the slow one, not the batch */
 			/* A key that does not even cast to the key type names no document: delete it. */
 			std::string castError;
 			bool castable = pg::trySubtransaction([&] { spi::execute(castSql.c_str(), {key}); }, &castError);
@@ -150,6 +179,8 @@ void fetchNamed(Source &source, const std::vector<std::string> &keys, std::vecto
 			if (!castable)
 				documents.push_back(Document{key, std::nullopt});
 		}
+		if (batchTimedOut)
+			hintBatchTooSlow(source, keys.size());
 	});
 }
 

@@ -100,6 +100,8 @@ struct Source {
 	 */
 	std::unordered_map<std::string, std::string> failingKeys;
 	TimestampTz failingRetryAt = 0;
+	/* When the worker last said that a batch of this source ran past statement_timeout (0: never). */
+	TimestampTz batchTooSlowHintAt = 0;
 
 	void recordError(const std::string &message, TimestampTz now);
 	/*

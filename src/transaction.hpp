@@ -62,17 +62,20 @@ void rollbackSubtransaction();
 
 /*
  * Runs body in a subtransaction of the current transaction. Returns true when it succeeded; when it
- * raised a PostgreSQL error, rolls the subtransaction back, stores the message and returns false, so
- * one bad key does not abort the batch for the others. Other exceptions propagate.
+ * raised a PostgreSQL error, rolls the subtransaction back, stores the message (and its SQLSTATE, when
+ * asked) and returns false, so one bad key does not abort the batch for the others. Other exceptions
+ * propagate.
  */
 template <typename Fn>
-bool trySubtransaction(Fn &&body, std::string *errorMessage)
+bool trySubtransaction(Fn &&body, std::string *errorMessage, int *sqlerrcode = nullptr)
 {
 	beginSubtransaction();
 	try {
 		body();
 	} catch (const PgError &e) {
 		*errorMessage = e.what();
+		if (sqlerrcode != nullptr)
+			*sqlerrcode = e.sqlerrcode();
 		rollbackSubtransaction();
 		return false;
 	} catch (...) {

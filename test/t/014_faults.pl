@@ -72,6 +72,34 @@ $node->safe_psql('postgres', q{UPDATE thing SET kind = 'fine' WHERE id BETWEEN 1
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'fixed keys written');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', 'verify() finds nothing');
 
+# A batch too slow as a whole while each key alone is quick (80 keys of 50 ms against a 3 s
+# statement_timeout): every document is still written, and the worker says to lower batch_size.
+# When one key is slow on its own ("lagging" key 7), the batch was not too big: no such line.
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION lagging_doc(k int) RETURNS json LANGUAGE plpgsql STABLE AS $$
+	BEGIN IF k = 7 THEN PERFORM pg_sleep(3600); END IF; RETURN json_build_object('id', k); END $$;
+	SELECT cachepusher.add_source('lagging', 'lagging_doc(int)', 'SELECT i FROM generate_series(1, 20) i');
+});
+$node->wait_for_log(qr/cachepusher: source "lagging", key "7": canceling statement due to statement timeout/);
+cache_matches($node, $redis, 'lagging', q{SELECT i, json_build_object('id', i) FROM generate_series(1, 20) i WHERE i <> 7},
+	'a key slow on its own costs only itself');
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION sluggish_doc(k int) RETURNS json LANGUAGE plpgsql STABLE AS $$
+	BEGIN PERFORM pg_sleep(0.05); RETURN json_build_object('id', k); END $$;
+	SELECT cachepusher.add_source('sluggish', 'sluggish_doc(int)', 'SELECT i FROM generate_series(1, 80) i');
+});
+$node->wait_for_log(qr/cachepusher: source "sluggish": a batch of 80 keys ran past cachepusher.statement_timeout \(3000 ms\); each of its keys alone did not/);
+pass('a batch past statement_timeout whose keys alone are quick: logged');
+ok($node->log_contains(qr/HINT:  Lower cachepusher.batch_size \(now 100\) or raise cachepusher.statement_timeout/),
+	'with what to change');
+cache_matches($node, $redis, 'sluggish', q{SELECT i, json_build_object('id', i) FROM generate_series(1, 80) i},
+	'and every document is written');
+ok(!$node->log_contains(qr/source "lagging": a batch of/), 'a key slow on its own gives no such line');
+$node->safe_psql('postgres', q{
+	SELECT cachepusher.drop_source('sluggish', delete_keys => true);
+	SELECT cachepusher.drop_source('lagging', delete_keys => true);
+});
+
 # max_pending: more keys than that while Redis is away: they are dropped and a resync follows.
 $node->append_conf('postgresql.conf', "cachepusher.max_pending = 100\n");
 $node->reload;
