@@ -19,10 +19,12 @@ sub new
 	  1 .. ($opts{replicas} // 2);
 	my $dir = PostgreSQL::Test::Utils::tempdir('sentinel');
 	my $config = "$dir/sentinel.conf";
-	# A master that stops answering for a second is failed over; the Sentinel rewrites this file.
+	# A master that stops answering for 3 s is failed over; the Sentinel rewrites this file. Not 1 s:
+	# the Sentinel PINGs once a second, and 1 s after a failover it judged the new master down (which
+	# answered again 80 ms later) and failed over a second time: 022 failed 1 run in 3 that way.
 	append_to_file($config, <<"CONF");
 sentinel monitor $name 127.0.0.1 @{[ $master->port ]} 1
-sentinel down-after-milliseconds $name 1000
+sentinel down-after-milliseconds $name 3000
 sentinel failover-timeout $name 5000
 CONF
 	my $sentinel = CachePusher::Redis->new(dir => $dir, config => $config, sentinel => 1);
