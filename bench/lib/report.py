@@ -279,6 +279,19 @@ def main():
 
 
 # ------------------------------------------------------------------------------------------------
+def batch_size(data):
+    """cachepusher.batch_size of the run, from the settings bench/run saved (pg_settings lines)."""
+    try:
+        with open(os.path.join(data, "settings")) as f:
+            for line in f:
+                name, _, value = line.strip().partition(" = ")
+                if name == "cachepusher.batch_size":
+                    return int(value)
+    except OSError:
+        pass
+    return 1000
+
+
 def workload_name(name, facts):
     kind = name.split("_")[1]
     source = ", set-based source" if name.endswith("_set") else ""
@@ -414,7 +427,7 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
     css = results.get("cp_single", {})
     rss_anon = max((e["worker"]["anon_max"] for p, e in mem.items() if p.startswith("cp") and "worker" in e), default=None)
     rss_vm = max((e["worker"]["rss_max"] for p, e in mem.items() if p.startswith("cp") and "worker" in e), default=None)
-    batch_mb = 1000 * float(facts.get("doc_bytes") or 300) / 1e6
+    batch_mb = batch_size(args_data_dir[0]) * float(facts.get("doc_bytes") or 300) / 1e6
 
     def verdict(ok):
         return "n/a" if ok is None else ("**met**" if ok else "**missed**")
