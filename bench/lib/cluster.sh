@@ -70,10 +70,8 @@ run_cluster_comparison() {
     say "$target: warmup of $scale documents"
     local t0 t1
     t0=$(now_us)
-    q -c "SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer',
-                                        channels => ARRAY['customer_updated', 'customer_deleted'])" >/dev/null
-    t1=$("$bt" wait-sql --pg "$pgc" --timeout 900 --interval-ms 10 \
-      --sql "SELECT state = 'streaming' AND documents_written >= $scale FROM cachepusher.status WHERE source = 'customer'")
+    bench_add_source fn
+    t1=$(bench_wait_warmed "$scale")
     fact "${target}_warmup_s" "$(seconds_between "$t0" "$t1")"
     fact "${target}_warmup_log" "$(grep -o 'source "customer" warmed: [0-9]* keys in [0-9.]* s' "$pgrun/postgres.log" | tail -n 1)"
     say "  $(seconds_between "$t0" "$t1") s"

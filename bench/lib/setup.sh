@@ -10,6 +10,11 @@
 #   bench_start_postgres         initdb + start + database bench ($pgc, $PGHOST..., q, value)
 #   bench_load_dataset SCALE     examples/schema.sql + examples/generate.sql, VACUUM ANALYZE
 #   bench_preload_worker REDIS_PORT [NAME=VALUE ...]   restart with the worker; sets worker_pid
+#   bench_add_source fn|set      the seed's source "customer": customer_get() per key, or the set-based
+#                                examples/customer_documents.sql
+#   bench_wait_warmed N          until the source has written N documents; prints when
+#   bench_synced                 cachepusher.wait_for_sync(), or die
+#   bench_drop_source_keys       drop_source with delete_keys, until the worker deleted the keys
 
 pgbin=/usr/lib/postgresql/15/bin
 bench_user=cachepusher_bench
@@ -174,4 +179,32 @@ EOF
   "$bt" wait-sql --pg "$pgc" --sql "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'cachepusher'" --timeout 30 >/dev/null ||
     die "the cachepusher worker did not start"
   worker_pid=$(bench_worker_pid)
+}
+
+bench_add_source() {  # fn | set
+  if [ "$1" = set ]; then
+    q -v documents_query="$(cat examples/customer_documents.sql)" >/dev/null <<'SQL'
+SELECT cachepusher.add_source('customer', NULL, 'SELECT id_customer FROM customer',
+                              documents_query => :'documents_query',
+                              channels => ARRAY['customer_updated', 'customer_deleted']);
+SQL
+  else
+    q -c "SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer',
+                                        channels => ARRAY['customer_updated', 'customer_deleted'])" >/dev/null
+  fi
+}
+
+bench_wait_warmed() {  # documents
+  "$bt" wait-sql --pg "$pgc" --timeout 900 --interval-ms 10 \
+    --sql "SELECT state = 'streaming' AND documents_written >= $1 FROM cachepusher.status WHERE source = 'customer'"
+}
+
+# Everything committed so far is in Redis (wait_for_sync also covers notifications the worker has
+# not read yet).
+bench_synced() { [ "$(value "SELECT cachepusher.wait_for_sync('900 s')")" = t ] || die "wait_for_sync timed out"; }
+
+bench_drop_source_keys() {
+  q -c "SELECT cachepusher.drop_source('customer', delete_keys => true)" >/dev/null
+  "$bt" wait-sql --pg "$pgc" --timeout 600 --sql "SELECT count(*) = 0 FROM cachepusher.forgotten_prefix" >/dev/null ||
+    die "the worker did not delete the keys of the dropped source"
 }
