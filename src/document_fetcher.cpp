@@ -122,7 +122,7 @@ void prepare(Source &source)
 void hintBatchTooSlow(Source &source, size_t keys)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	if (source.batchTooSlowHintAt != 0 && !TimestampDifferenceExceeds(source.batchTooSlowHintAt, now, 600 * 1000))
+	if (!TimestampDifferenceExceeds(source.batchTooSlowHintAt, now, 600 * 1000))
 		return;
 	source.batchTooSlowHintAt = now;
 	ereport(LOG, (errmsg("cachepusher: source \"%s\": a batch of %zu keys ran past cachepusher.statement_timeout "

@@ -100,7 +100,7 @@ struct Source {
 	 */
 	std::unordered_map<std::string, std::string> failingKeys;
 	TimestampTz failingRetryAt = 0;
-	/* When the worker last said that a batch of this source ran past statement_timeout (0: never). */
+	/* When the worker last said that a batch of this source ran past statement_timeout (0, in 2000: never). */
 	TimestampTz batchTooSlowHintAt = 0;
 
 	void recordError(const std::string &message, TimestampTz now);
