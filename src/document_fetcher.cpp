@@ -2,6 +2,7 @@
 
 #include "documents_query.hpp"
 #include "log_text.hpp"
+#include "pg_compat.hpp"
 #include "settings.hpp"
 #include "spi.hpp"
 #include "transaction.hpp"
@@ -153,7 +154,7 @@ void fetchNamed(Source &source, const std::vector<std::string> &keys, std::vecto
 		if (pg::trySubtransaction([&] { fetch(keys); }, &error, &batchError))
 			return;
 		/* Only the worker arms statement_timeout (verify() runs under the session's own). */
-		bool batchTimedOut = batchError == ERRCODE_QUERY_CANCELED && IsBackgroundWorker &&
+		bool batchTimedOut = batchError == ERRCODE_QUERY_CANCELED && pg::amBackgroundWorker() &&
 							 settings::statementTimeoutMs > 0 && keys.size() > 1;
 
 		/* Somewhere in the batch is a bad key: find it by trying each key alone. */

@@ -1,6 +1,7 @@
 #include "redis_connection.hpp"
 
 #include "pg_boundary.hpp"
+#include "pg_compat.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -104,7 +105,7 @@ bool waitForSockets(SocketWait *sockets, int count, long timeoutMs)
 {
 	return pg::call([&]() -> bool {
 		volatile bool latchSet = false;
-		WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, count + 2);
+		WaitEventSet *set = pg::createWaitEventSet(count + 2);
 		WaitEvent *occurred = (WaitEvent *) palloc(sizeof(WaitEvent) * (count + 2));
 		PG_TRY();
 		{

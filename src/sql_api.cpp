@@ -7,6 +7,7 @@
 #include "documents_query.hpp"
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
+#include "pg_compat.hpp"
 #include "served_here.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
@@ -138,7 +139,7 @@ std::string checkDocumentFunction(Oid function)
 		fail(ERRCODE_INVALID_FUNCTION_DEFINITION, "document function " + signature + " must return json, jsonb or text",
 			 "It returns the document for a key, or NULL when the document is gone.");
 	pg::call([&] {
-		if (pg_proc_aclcheck(function, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		if (pg::functionAclCheck(function, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(function));
 	});
 	return signature;

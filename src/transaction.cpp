@@ -1,5 +1,6 @@
 #include "transaction.hpp"
 
+#include "pg_compat.hpp"
 #include "settings.hpp"
 
 extern "C" {
@@ -58,13 +59,13 @@ void abortTransaction()
 /* Only in the worker: a session calling verify() has its own statement_timeout on the same timer. */
 void armStatementTimeout()
 {
-	if (settings::statementTimeoutMs > 0 && IsBackgroundWorker)
+	if (settings::statementTimeoutMs > 0 && pg::amBackgroundWorker())
 		call([] { enable_timeout_after(STATEMENT_TIMEOUT, settings::statementTimeoutMs); });
 }
 
 void disarmStatementTimeout()
 {
-	if (settings::statementTimeoutMs > 0 && IsBackgroundWorker)
+	if (settings::statementTimeoutMs > 0 && pg::amBackgroundWorker())
 		call([] { disable_timeout(STATEMENT_TIMEOUT, false); });
 }
 
