@@ -113,7 +113,7 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0
 
 # A Redis that accepts the connection and then hangs: SIGTERM still ends the worker at once, and
 # the worker holds no transaction open while it waits.
-my $hang = IPC::Run::start([ 'redis-cli', '-p', $redis->port, 'DEBUG', 'SLEEP', '5' ]);
+my $hang = IPC::Run::start([ CachePusher::Redis::cli_program(), '-p', $redis->port, 'DEBUG', 'SLEEP', '5' ]);
 $node->safe_psql('postgres', q{UPDATE customer SET name = 'while redis sleeps' WHERE id_customer = 1});
 my $pid = worker_pid($node);
 ok(poll_until(sub { $node->safe_psql('postgres',

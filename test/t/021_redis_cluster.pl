@@ -89,7 +89,7 @@ my $owner_before = $cluster->master_of($moved_key)->port;
 my $churn = start_churn($node, $churn_sql, 8);
 my $t0 = time;
 my ($out, $err) = ('', '');
-IPC::Run::run([ 'redis-cli', '--cluster', 'reshard', '127.0.0.1:' . $from->port,
+IPC::Run::run([ CachePusher::Redis::cli_program(), '--cluster', 'reshard', '127.0.0.1:' . $from->port,
 	'--cluster-from', $cluster->node_id($from), '--cluster-to', $cluster->node_id($to),
 	'--cluster-slots', '3000', '--cluster-yes' ], '>', \$out, '2>', \$err)
   or diag("reshard: $out $err");

@@ -1,4 +1,4 @@
-# A real redis-server for one test, started on a free port, and a minimal RESP client to read it.
+# A real Redis (or Valkey) server for one test, started on a free port, and a minimal RESP client to read it.
 # The client speaks the wire protocol directly so tests see exact bytes, with no shell quoting.
 package CachePusher::Redis;
 
@@ -11,6 +11,10 @@ use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 
 my @running;    # stopped by END, also when a test dies
+
+# The programs: Redis or Valkey (test/run sets these from REDIS_FLAVOR, tools/platform.sh).
+sub server_program { return $ENV{REDIS_SERVER} || 'redis-server'; }
+sub cli_program { return $ENV{REDIS_CLI} || 'redis-cli'; }
 
 sub new
 {
@@ -35,7 +39,7 @@ sub start
 	my $pidfile = "$self->{dir}/redis.pid";
 	unlink $pidfile;
 	system_or_bail(
-		'redis-server', ($self->{config} ? ($self->{config}) : ()),
+		server_program(), ($self->{config} ? ($self->{config}) : ()),
 		'--port', $self->{port}, '--bind', '127.0.0.1',
 		'--dir', $self->{dir}, '--save', '', '--appendonly', 'no',
 		'--daemonize', 'yes', '--pidfile', $pidfile, '--logfile', $self->logfile,
@@ -45,7 +49,7 @@ sub start
 		last if -s $pidfile && eval { $self->command('PING'); 1 };
 		usleep(10_000);
 	}
-	$self->command('PING') eq 'PONG' or die "redis-server on port $self->{port} did not start";
+	$self->command('PING') eq 'PONG' or die server_program() . " on port $self->{port} did not start";
 	$self->{pid} = PostgreSQL::Test::Utils::slurp_file($pidfile) + 0;
 	push @running, $self;
 	return;

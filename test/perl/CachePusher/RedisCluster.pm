@@ -26,7 +26,7 @@ sub new
 			'--cluster-node-timeout', $opts{node_timeout} // 1000,
 			'--cluster-port', $bus ]);
 	}
-	system_or_bail('redis-cli', '--cluster', 'create',
+	system_or_bail(CachePusher::Redis::cli_program(), '--cluster', 'create',
 		(map { '127.0.0.1:' . $_->port } @{ $self->{nodes} }),
 		'--cluster-replicas', $replicas, '--cluster-yes');
 	$self->wait_until_ok or die 'the Redis Cluster did not become ready';

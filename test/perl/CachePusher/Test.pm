@@ -1,4 +1,4 @@
-# What the TAP tests share: a PostgreSQL 15 node that preloads the worker and talks to a real
+# What the TAP tests share: a PostgreSQL node that preloads the worker and talks to a real
 # redis-server, the seed's customer/address schema, and checks that poll for a state instead of
 # sleeping.
 package CachePusher::Test;
