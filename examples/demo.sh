@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# cachepusher in two minutes: a throwaway PostgreSQL 15 and Redis, the customer/address schema of
+# cachepusher in two minutes: a throwaway PostgreSQL and Redis (or Valkey), the customer/address schema of
 # examples/schema.sql with 10,000 customers, the cache warmed, then live changes followed into Redis.
 #
 #   examples/demo.sh          (from a clone of the repository, as root or as a user with sudo)
+#   REDIS_FLAVOR=valkey examples/demo.sh      with Valkey; PG_MAJOR=... another PostgreSQL (tools/platform.sh)
 #
 # Installs what is missing (tools/install-deps), builds and installs the extension, and removes
 # everything it started or created when it ends, also when interrupted.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-pgbin=/usr/lib/postgresql/15/bin
+source tools/platform.sh
+pgbin=""   # the PostgreSQL's bindir, from PG_CONFIG once it is installed
 customers=10000
 demo_user=cachepusher_demo   # initdb refuses root: as root, PostgreSQL runs as this system user
 
@@ -65,11 +67,12 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------------------------------------
 section "Installing what is missing and building cachepusher"
 tools/install-deps
-make -s PG_CONFIG="$pgbin/pg_config" >"$tmp/build.log" 2>&1 \
+pgbin=$("$PG_CONFIG" --bindir)
+make -s PG_CONFIG="$PG_CONFIG" >"$tmp/build.log" 2>&1 \
   || { tail -n 30 "$tmp/build.log" >&2; die "make failed (log above)"; }
-$sudo make -s PG_CONFIG="$pgbin/pg_config" install >>"$tmp/build.log" 2>&1 \
+$sudo make -s PG_CONFIG="$PG_CONFIG" install >>"$tmp/build.log" 2>&1 \
   || { tail -n 30 "$tmp/build.log" >&2; die "make install failed (log above)"; }
-say "built and installed into $("$pgbin/pg_config" --pkglibdir)"
+say "built and installed into $("$PG_CONFIG" --pkglibdir)"
 
 if [ "$(id -u)" -eq 0 ]; then
   id -u "$demo_user" >/dev/null 2>&1 \
@@ -80,17 +83,17 @@ fi
 # ---------------------------------------------------------------------------------------------
 section "Starting Redis and PostgreSQL in $tmp"
 redis_port=6390
-while port_in_use "$redis_port" || redis-cli -p "$redis_port" ping >/dev/null 2>&1; do
+while port_in_use "$redis_port" || "$REDIS_CLI" -p "$redis_port" ping >/dev/null 2>&1; do
   redis_port=$((redis_port + 1))
 done
 mkdir "$tmp/redis"
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+"$REDIS_SERVER" --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
              --dir "$tmp/redis" --logfile "$tmp/redis.log" &
 redis_pid=$!
-rcli() { redis-cli -p "$redis_port" "$@"; }
+rcli() { "$REDIS_CLI" -p "$redis_port" "$@"; }
 for _ in $(seq 50); do [ "$(rcli ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
-[ "$(rcli ping 2>/dev/null)" = PONG ] || { tail "$tmp/redis.log" >&2; die "redis-server did not start"; }
-say "redis-server on port $redis_port"
+[ "$(rcli ping 2>/dev/null)" = PONG ] || { tail "$tmp/redis.log" >&2; die "$REDIS_SERVER did not start"; }
+say "$REDIS_SERVER on port $redis_port"
 
 pg_port=5440
 while port_in_use "$pg_port"; do pg_port=$((pg_port + 1)); done
@@ -104,11 +107,11 @@ EOF
 export PGHOST=$tmp PGPORT=$pg_port PGUSER=postgres PGDATABASE=demo
 pg_start() { as_pg "$pgbin/pg_ctl" -D "$tmp/data" -l "$pglog" -w start >/dev/null || die "PostgreSQL did not start"; }
 pg_stop() { as_pg "$pgbin/pg_ctl" -D "$tmp/data" -m fast -w stop >/dev/null; }
-q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }          # quiet psql
-value() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }  # one value
+q() { "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }          # quiet psql
+value() { "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }  # one value
 pg_start
 q -d postgres -c "CREATE DATABASE demo"
-say "PostgreSQL 15 on socket $tmp, port $pg_port; its log: $pglog"
+say "$("$pgbin/postgres" --version | sed 's/^postgres (PostgreSQL) /PostgreSQL /') on socket $tmp, port $pg_port; its log: $pglog"
 
 # ---------------------------------------------------------------------------------------------
 section "The application's schema and data"
@@ -149,7 +152,7 @@ while :; do
 done
 [ -t 1 ] && printf '\r%60s\r' ""
 say "warmed $written documents in $(seconds_since "$started") s"
-say "redis-cli dbsize: $(rcli dbsize) (the documents, and the marker key that tells the worker Redis was not flushed)"
+say "$REDIS_CLI dbsize: $(rcli dbsize) (the documents, and the marker key that tells the worker Redis was not flushed)"
 
 # ---------------------------------------------------------------------------------------------
 section "Live changes: the statement, then the Redis value before and after"

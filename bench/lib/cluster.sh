@@ -15,19 +15,19 @@ start_cluster() {  # writes $cluster_ports
   for i in 1 2 3; do
     port=$(free_port "$port"); bus=$(free_port $((port + 1)))
     mkdir -p "$work/redis-cluster-$i"
-    redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+    "$REDIS_SERVER" --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
       --cluster-enabled yes --cluster-config-file nodes.conf --dir "$work/redis-cluster-$i" \
       --logfile "$work/redis-cluster-$i/redis.log" &
     redis_pids+=($!)
-    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    for _ in $(seq 100); do "$REDIS_CLI" -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
     ports+=("$port")
     port=$((bus + 1))
   done
-  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 0 --cluster-yes >"$work/cluster-create.log" 2>&1 ||
-    { cat "$work/cluster-create.log"; die "redis-cli --cluster create failed"; }
+  "$REDIS_CLI" --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 0 --cluster-yes >"$work/cluster-create.log" 2>&1 ||
+    { cat "$work/cluster-create.log"; die "$REDIS_CLI --cluster create failed"; }
   for _ in $(seq 600); do
     local ok=0
-    for p in "${ports[@]}"; do redis-cli -p "$p" cluster info | grep -q cluster_state:ok && ok=$((ok + 1)); done
+    for p in "${ports[@]}"; do "$REDIS_CLI" -p "$p" cluster info | grep -q cluster_state:ok && ok=$((ok + 1)); done
     [ "$ok" -eq 3 ] && break
     sleep 0.05
   done
@@ -85,7 +85,7 @@ run_cluster_comparison() {
       die "the worker did not drop the source"
   done
   local -a held=()
-  for p in "${cluster_ports[@]}"; do held+=("$(redis-cli -p "$p" dbsize)"); done
+  for p in "${cluster_ports[@]}"; do held+=("$("$REDIS_CLI" -p "$p" dbsize)"); done
   fact cluster_keys_per_master "${held[*]}"
   fact uptime_end "$(uptime)"
   write_cluster_report

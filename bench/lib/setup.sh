@@ -5,7 +5,7 @@
 #
 #   bench_setup [tool ...]       deps, work dir ($work, $data), build, private install ($bindir),
 #                                and the bench tools named (bench/src/<tool>.c -> $work/bin/<tool>)
-#   bench_start_redis NAME [ARG ...]   a redis-server on a free port: sets redis_port and redis_pid
+#   bench_start_redis NAME [ARG ...]   a Redis server ($REDIS_SERVER) on a free port: sets redis_port and redis_pid
 #   bench_run_redis NAME PORT [ARG ...] the same on a given port (a restart): sets redis_pid
 #   bench_start_postgres         initdb + start + database bench ($pgc, $PGHOST..., q, value)
 #   bench_load_dataset SCALE     examples/schema.sql + examples/generate.sql, VACUUM ANALYZE
@@ -16,7 +16,9 @@
 #   bench_synced                 cachepusher.wait_for_sync(), or die
 #   bench_drop_source_keys       drop_source with delete_keys, until the worker deleted the keys
 
-pgbin=/usr/lib/postgresql/15/bin
+# PG_CONFIG, REDIS_SERVER, REDIS_CLI (REDIS_FLAVOR=valkey for Valkey): tools/platform.sh.
+source tools/platform.sh
+pgbin=""   # the PostgreSQL's bindir, from PG_CONFIG once bench_setup installed it
 bench_user=cachepusher_bench
 
 now_us() { echo "${EPOCHREALTIME/./}"; }
@@ -51,6 +53,7 @@ bench_cleanup() {
 
 bench_setup() {
   tools/install-deps
+  pgbin=$("$PG_CONFIG" --bindir)
   local extra=() p
   for p in ${bench_packages[@]+"${bench_packages[@]}"}; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || extra+=("$p")
@@ -79,21 +82,21 @@ bench_setup() {
   trap 'exit 143' TERM
 
   say "building cachepusher and the bench tools"
-  make -s -j"$(nproc)" PG_CONFIG="$pgbin/pg_config" >"$work/build.log" 2>&1 || { cat "$work/build.log"; die "make failed"; }
+  make -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" >"$work/build.log" 2>&1 || { cat "$work/build.log"; die "make failed"; }
   # A private copy of the PostgreSQL installation with the extension installed into it: other
   # checkouts install and replace the system-wide build while we measure.
   install=$work/install
   local dir
-  for dir in "$pgbin/.." "$("$pgbin/pg_config" --sharedir)"; do
+  for dir in "$pgbin/.." "$("$PG_CONFIG" --sharedir)"; do
     dir=$(realpath "$dir")
     mkdir -p "$install$(dirname "$dir")"
     cp -a "$dir" "$install$(dirname "$dir")/"
   done
-  make -s PG_CONFIG="$pgbin/pg_config" install DESTDIR="$install" >>"$work/build.log" 2>&1 || die "make install failed"
+  make -s PG_CONFIG="$PG_CONFIG" install DESTDIR="$install" >>"$work/build.log" 2>&1 || die "make install failed"
   bindir=$install$pgbin
   local tool
   for tool in "$@"; do
-    gcc -O2 -Wall -Wextra -I"$("$pgbin/pg_config" --includedir)" -o "$work/bin/$tool" "bench/src/$tool.c" -lpq -lhiredis
+    gcc -O2 -Wall -Wextra -I"$("$PG_CONFIG" --includedir)" -o "$work/bin/$tool" "bench/src/$tool.c" -lpq -lhiredis
   done
   bt=$work/bin/benchtool
 }
@@ -111,12 +114,12 @@ bench_start_redis() {  # name [extra redis-server arguments]; sets redis_port, r
 bench_run_redis() {  # name port [extra arguments]: (again) on that port, no persistence; sets redis_pid
   local name=$1 port=$2; shift 2
   mkdir -p "$work/redis-$name"
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+  "$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
     --dir "$work/redis-$name" --logfile "$work/redis-$name/redis.log" "$@" &
   redis_pid=$!
   redis_pids+=("$redis_pid")
   local _
-  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  for _ in $(seq 100); do "$REDIS_CLI" -p "$port" ping >/dev/null 2>&1 && return; sleep 0.05; done
   die "redis-server $name did not start"
 }
 
