@@ -1,4 +1,4 @@
-/* The cachepusher.* settings (DESIGN.md §2). Defined in _PG_init; read by the worker and the SQL API. */
+/* The cachepusher.* settings (docs/design.md). Defined in _PG_init; read by the worker and the SQL API. */
 #pragma once
 
 #include "backoff.hpp"
