@@ -8,6 +8,10 @@ PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src
 # -Wno-register: PostgreSQL 15 headers still use the C "register" keyword.
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-register -Wno-missing-field-initializers -Wno-unused-parameter
+# make WERROR=1: every warning fails the build (for CI builds).
+ifdef WERROR
+PG_CXXFLAGS += -Werror
+endif
 SHLIB_LINK = -lhiredis -lstdc++
 
 # pg_regress covers the SQL surface on a throwaway instance; it needs no running server.
@@ -50,7 +54,7 @@ UNIT_MODULES = cluster_slot notification_payload pending_keys backoff log_window
 UNIT_DIR = tmp_unit
 UNIT_OBJS = $(patsubst %,$(UNIT_DIR)/src/%.o,$(UNIT_MODULES)) \
 	$(patsubst $(srcdir)/%.cpp,$(UNIT_DIR)/%.o,$(wildcard $(srcdir)/test/unit/*.cpp))
-UNIT_CXXFLAGS = -std=c++17 -g -O1 -Wall -Wextra -I$(srcdir)/src -MMD -MP $(SANITIZER_FLAGS)
+UNIT_CXXFLAGS = -std=c++17 -g -O1 -Wall -Wextra $(if $(WERROR),-Werror) -I$(srcdir)/src -MMD -MP $(SANITIZER_FLAGS)
 
 .PHONY: unit
 unit: $(UNIT_DIR)/unit_tests
@@ -64,3 +68,10 @@ $(UNIT_DIR)/%.o: $(srcdir)/%.cpp
 	$(CXX) $(UNIT_CXXFLAGS) -c -o $@ $<
 
 -include $(UNIT_OBJS:.o=.d)
+
+# make format: clang-format (.clang-format, the style the code is written in) on the lines changed
+# since FORMAT_BASE, in the work tree; lines nobody changed stay as they are.
+FORMAT_BASE ?= main
+.PHONY: format
+format:
+	git clang-format --style=file $(FORMAT_BASE) -- '*.cpp' '*.hpp' '*.c' '*.h'

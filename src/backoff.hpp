@@ -16,7 +16,11 @@ public:
 
 	/* Schedules the next attempt after a failure; returns the delay in ms. */
 	long failed(Timestamp now);
-	void reset() { failures_ = 0; nextAttempt_ = 0; }
+	void reset()
+	{
+		failures_ = 0;
+		nextAttempt_ = 0;
+	}
 	bool due(Timestamp now) const { return now >= nextAttempt_; }
 	Timestamp nextAttempt() const { return nextAttempt_; }
 	int failures() const { return failures_; }

@@ -51,7 +51,7 @@ void runGuarded(void (*thunk)(void *), void *arg);
  * longjmps out of the entry's frame.
  */
 struct CaughtError {
-	ErrorData *pgError;	 /* a PgError's ErrorData, palloc'd in the context it was caught in */
+	ErrorData *pgError; /* a PgError's ErrorData, palloc'd in the context it was caught in */
 	bool outOfMemory;
 	char message[1024]; /* what() of any other exception, cut to fit */
 };

@@ -94,7 +94,6 @@ std::unique_ptr<RedisNodes> makeSingleServer(std::function<void()> onWake, const
 											 uint64_t topology);
 std::unique_ptr<RedisNodes> makeSentinelMaster(std::function<void()> onWake, const RedisAddress &address,
 											   uint64_t topology);
-std::unique_ptr<RedisNodes> makeCluster(std::function<void()> onWake, const RedisAddress &address,
-										uint64_t topology);
+std::unique_ptr<RedisNodes> makeCluster(std::function<void()> onWake, const RedisAddress &address, uint64_t topology);
 
 } // namespace cachepusher

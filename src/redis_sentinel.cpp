@@ -23,10 +23,7 @@ class SentinelMaster final : public RedisNodes {
 public:
 	using RedisNodes::RedisNodes;
 
-	std::string describeNodes() const override
-	{
-		return nodeNames() + " (" + describeTarget(address_) + ")";
-	}
+	std::string describeNodes() const override { return nodeNames() + " (" + describeTarget(address_) + ")"; }
 
 	/*
 	 * Asks whether the master written to is still the one the Sentinel names. After a failover the
@@ -70,8 +67,8 @@ protected:
 		const redisReply *role = replies[0].get();
 		if (role->type == REDIS_REPLY_ARRAY && role->elements > 0 && replyText(role->element[0]) != "master")
 			throw RedisError("Redis at " + hostPort(host, port) + ", named master \"" + name +
-							 "\" by the Sentinel at " + address_.describe() + ", is a " +
-							 replyText(role->element[0]) + "; asking again");
+							 "\" by the Sentinel at " + address_.describe() + ", is a " + replyText(role->element[0]) +
+							 "; asking again");
 		nodes_.push_back({hostPort(host, port), std::move(connection)});
 	}
 

@@ -120,7 +120,8 @@ TEST(PackKeys, KeysThatAloneDoNotFitAreLeftOut)
 	/* Escaping makes a key longer: 4000 newlines are 8000 bytes escaped. */
 	std::string tooLongEscaped(4000, '\n');
 	std::vector<std::string> payloads;
-	EXPECT_FALSE(packKeys("s", std::vector<std::string>{"1", tooLong, "2", tooLongEscaped, "3"}, notifyLimit, payloads));
+	EXPECT_FALSE(
+		packKeys("s", std::vector<std::string>{"1", tooLong, "2", tooLongEscaped, "3"}, notifyLimit, payloads));
 	ASSERT_EQ(payloads.size(), 1u);
 	EXPECT_EQ(payloads[0], "s\n1\n2\n3");
 }
