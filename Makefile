@@ -22,7 +22,7 @@ REGRESS_OPTS = --temp-instance=tmp_regress
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
-EXTRA_CLEAN = tmp_regress tmp_check tmp_unit results regression.diffs regression.out src/*.d
+EXTRA_CLEAN = tmp_regress tmp_check tmp_unit tmp_unit-sanitized results regression.diffs regression.out src/*.d
 
 # make SANITIZE=1: the extension built with AddressSanitizer and UndefinedBehaviorSanitizer, for a
 # server started with the ASan runtime preloaded (test/run-sanitized). No JIT bitcode: clang would
@@ -51,7 +51,7 @@ override CXXFLAGS += -MMD -MP $(SANITIZER_FLAGS)
 # make unit: the unit tests of the modules that are plain C++ (each includes src/cpp_only.hpp), built
 # without PostgreSQL's headers and run at once; test/run runs them before the end-to-end tests.
 UNIT_MODULES = cluster_slot notification_payload pending_keys backoff log_window
-UNIT_DIR = tmp_unit
+UNIT_DIR = tmp_unit$(if $(SANITIZE),-sanitized)
 UNIT_OBJS = $(patsubst %,$(UNIT_DIR)/src/%.o,$(UNIT_MODULES)) \
 	$(patsubst $(srcdir)/%.cpp,$(UNIT_DIR)/%.o,$(wildcard $(srcdir)/test/unit/*.cpp))
 UNIT_CXXFLAGS = -std=c++17 -g -O1 -Wall -Wextra $(if $(WERROR),-Werror) -I$(srcdir)/src -MMD -MP $(SANITIZER_FLAGS)
