@@ -8,6 +8,10 @@ PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src
 # -Wno-register: PostgreSQL 15 headers still use the C "register" keyword.
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-register -Wno-missing-field-initializers -Wno-unused-parameter
+# make WERROR=1: every warning fails the build (for CI builds).
+ifdef WERROR
+PG_CXXFLAGS += -Werror
+endif
 SHLIB_LINK = -lhiredis -lstdc++
 
 # pg_regress covers the SQL surface on a throwaway instance; it needs no running server.
@@ -18,7 +22,7 @@ REGRESS_OPTS = --temp-instance=tmp_regress
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
-EXTRA_CLEAN = tmp_regress tmp_check results regression.diffs regression.out src/*.d
+EXTRA_CLEAN = tmp_regress tmp_check tmp_unit tmp_unit-sanitized results regression.diffs regression.out src/*.d
 
 # make SANITIZE=1: the extension built with AddressSanitizer and UndefinedBehaviorSanitizer, for a
 # server started with the ASan runtime preloaded (test/run-sanitized). No JIT bitcode: clang would
@@ -43,3 +47,31 @@ PROVE_FLAGS += -I $(srcdir)/test/perl
 # object that includes it (a stale object would disagree with the others about a struct's layout).
 override CXXFLAGS += -MMD -MP $(SANITIZER_FLAGS)
 -include $(OBJS:.o=.d)
+
+# make unit: the unit tests of the modules that are plain C++ (each includes src/cpp_only.hpp), built
+# without PostgreSQL's headers and run at once; test/run runs them before the end-to-end tests.
+UNIT_MODULES = cluster_slot notification_payload pending_keys backoff log_window
+UNIT_DIR = tmp_unit$(if $(SANITIZE),-sanitized)
+UNIT_OBJS = $(patsubst %,$(UNIT_DIR)/src/%.o,$(UNIT_MODULES)) \
+	$(patsubst $(srcdir)/%.cpp,$(UNIT_DIR)/%.o,$(wildcard $(srcdir)/test/unit/*.cpp))
+UNIT_CXXFLAGS = -std=c++17 -g -O1 -Wall -Wextra $(if $(WERROR),-Werror) -I$(srcdir)/src -MMD -MP $(SANITIZER_FLAGS)
+
+.PHONY: unit
+unit: $(UNIT_DIR)/unit_tests
+	$(UNIT_DIR)/unit_tests --gtest_brief=1
+
+$(UNIT_DIR)/unit_tests: $(UNIT_OBJS)
+	$(CXX) $(UNIT_CXXFLAGS) -o $@ $^ -lgtest -lgtest_main -pthread
+
+$(UNIT_DIR)/%.o: $(srcdir)/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(UNIT_CXXFLAGS) -c -o $@ $<
+
+-include $(UNIT_OBJS:.o=.d)
+
+# make format: clang-format (.clang-format, the style the code is written in) on the lines changed
+# since FORMAT_BASE, in the work tree; lines nobody changed stay as they are.
+FORMAT_BASE ?= main
+.PHONY: format
+format:
+	git clang-format --style=file $(FORMAT_BASE) -- '*.cpp' '*.hpp' '*.c' '*.h'

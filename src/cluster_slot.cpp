@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "cpp_only.hpp" /* last: this module is PostgreSQL-free */
+
 namespace cachepusher::cluster_slot {
 namespace {
 

@@ -52,12 +52,6 @@ void fetchByFunction(Source &source, const std::vector<std::string> &keys, std::
 	}
 }
 
-[[noreturn]] void raise(const std::string &message)
-{
-	pg::call([&] { ereport(ERROR, (errcode(ERRCODE_CARDINALITY_VIOLATION), errmsg("%s", message.c_str()))); });
-	pg_unreachable();
-}
-
 /*
  * A documents query: rows (key, document) for the keys it finds; a key asked for without a row is
  * gone. Rows are matched to the keys asked for by the key as its type prints it, as the key query
@@ -87,7 +81,8 @@ void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vec
 		if (it == rowOf.end())
 			continue;
 		if (it->second != std::string::npos)
-			raise("documents query returned more than one row for key \"" + logExcerpt(*key) + "\"");
+			pg::raise(ERRCODE_CARDINALITY_VIOLATION,
+					  "documents query returned more than one row for key \"" + logExcerpt(*key) + "\"");
 		it->second = bodies.size();
 		bodies.push_back(spi::value(row, 2));
 		if (bodies.back() && source.def.textDocuments)

@@ -1,58 +1,36 @@
 #include "log_budget.hpp"
 
+#include "log_window.hpp"
+
 extern "C" {
+#include "postgres.h"
 #include "utils/elog.h"
-#include "utils/timestamp.h"
 }
 
 namespace cachepusher::log_budget {
 namespace {
-
-TimestampTz windowStart = 0;
-int logged = 0;
-int64 notLogged = 0;
-
-bool windowOver(TimestampTz now)
-{
-	return TimestampDifferenceExceeds(windowStart, now, windowMs);
-}
-
-void openWindow(TimestampTz now)
-{
-	windowStart = now;
-	logged = 0;
-	notLogged = 0;
-}
-
+LogWindow window(linesPerWindow, windowMs);
 } // namespace
 
-bool allow(TimestampTz now)
+bool allow(Timestamp now)
 {
-	/* A window whose lines were all logged ends quietly; one with lines not logged waits to report them. */
-	if (notLogged == 0 && windowOver(now))
-		openWindow(now);
-	if (logged < linesPerWindow) {
-		logged++;
-		return true;
-	}
-	notLogged++;
-	return false;
+	return window.allow(now);
 }
 
-void reportNotLogged(TimestampTz now)
+void reportNotLogged(Timestamp now)
 {
-	if (notLogged == 0 || !windowOver(now))
+	std::optional<LogWindow::NotLogged> notLogged = window.close(now);
+	if (!notLogged)
 		return;
 	ereport(LOG, (errmsg("cachepusher: %lld more lines about bad keys and notifications not logged in the last %ld s",
-						 static_cast<long long>(notLogged), static_cast<long>((now - windowStart) / USECS_PER_SEC)),
+						 static_cast<long long>(notLogged->lines), notLogged->seconds),
 				  errdetail("At most %d such lines are logged every %ld s; status.errors counts every failed key.",
 							linesPerWindow, windowMs / 1000)));
-	openWindow(now);
 }
 
-TimestampTz reportDueAt()
+Timestamp reportDueAt()
 {
-	return notLogged == 0 ? 0 : TimestampTzPlusMilliseconds(windowStart, windowMs);
+	return window.reportDueAt();
 }
 
 } // namespace cachepusher::log_budget

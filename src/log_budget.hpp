@@ -4,13 +4,11 @@
  * role may NOTIFY) or a source whose every key fails would write one line per key: thousands a
  * second. At most linesPerWindow such lines are logged per window of windowMs; the others are only
  * counted (errors in status still count every one), and one line says how many once the window is over.
+ * The counting is log_window.hpp; this is the worker's one budget, and the line it logs.
  */
 #pragma once
 
-extern "C" {
-#include "postgres.h"
-#include "datatype/timestamp.h"
-}
+#include "timestamp.hpp"
 
 namespace cachepusher::log_budget {
 
@@ -21,12 +19,12 @@ inline constexpr long windowMs = 10000;
  * Whether a line about bad input may be logged now; false: it is counted instead. Never calls
  * PostgreSQL, so it may run while notifications are being read.
  */
-bool allow(TimestampTz now);
+bool allow(Timestamp now);
 
 /* Once the window with lines not logged is over, logs how many they were and opens the next one. */
-void reportNotLogged(TimestampTz now);
+void reportNotLogged(Timestamp now);
 
 /* When reportNotLogged() will have something to say; 0 when no line went unlogged. */
-TimestampTz reportDueAt();
+Timestamp reportDueAt();
 
 } // namespace cachepusher::log_budget

@@ -1,5 +1,7 @@
 #include "notification_payload.hpp"
 
+#include "cpp_only.hpp" /* last: this module is PostgreSQL-free */
+
 namespace cachepusher::notification_payload {
 
 namespace {

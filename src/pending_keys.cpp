@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "cpp_only.hpp" /* last: this module is PostgreSQL-free */
+
 namespace cachepusher {
 
-bool PendingKeys::add(std::string_view key, TimestampTz now)
+bool PendingKeys::add(std::string_view key, Timestamp now)
 {
 	if (members_.count(key))
 		return false;
@@ -14,7 +16,7 @@ bool PendingKeys::add(std::string_view key, TimestampTz now)
 	return true;
 }
 
-size_t PendingKeys::requeue(const std::vector<std::string> &keys, TimestampTz since)
+size_t PendingKeys::requeue(const std::vector<std::string> &keys, Timestamp since)
 {
 	size_t added = 0;
 	/* Keep the queue ordered by since, so the front is always the oldest. */

@@ -5,42 +5,39 @@
  */
 #pragma once
 
+#include "timestamp.hpp"
+
 #include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
-extern "C" {
-#include "postgres.h"
-#include "datatype/timestamp.h"
-}
-
 namespace cachepusher {
 
 class PendingKeys {
 public:
 	/* Adds key at the back, waiting since now, unless it is already waiting; returns whether it was new. */
-	bool add(std::string_view key, TimestampTz now);
+	bool add(std::string_view key, Timestamp now);
 	/*
 	 * Puts keys that were taken but could not be pushed back at the front, waiting since `since` (when
 	 * the oldest of them arrived). A key notified again meanwhile moves to the front with them, so no
 	 * key ever looks younger than the oldest change it carries. Returns how many were not waiting.
 	 */
-	size_t requeue(const std::vector<std::string> &keys, TimestampTz since);
+	size_t requeue(const std::vector<std::string> &keys, Timestamp since);
 	/* Removes and returns up to n of the oldest keys. */
 	std::vector<std::string> take(size_t n);
 	bool contains(std::string_view key) const { return members_.count(key) > 0; }
 	size_t size() const { return live_; }
 	bool empty() const { return live_ == 0; }
 	/* When the oldest waiting key arrived; 0 when none is waiting. */
-	TimestampTz oldestSince() const { return live_ == 0 ? 0 : queue_.front().since; }
+	Timestamp oldestSince() const { return live_ == 0 ? 0 : queue_.front().since; }
 	void clear();
 
 private:
 	struct Entry {
 		std::string key;
-		TimestampTz since;
+		Timestamp since;
 		bool live; /* false: the key moved to the front; skipped when reached */
 	};
 	void dropDeadFront();

@@ -57,31 +57,42 @@ void detail::endSettingsScope(int level)
 		call([level] { AtEOXact_GUC(false, level); });
 }
 
-void detail::reportCppError(const std::exception_ptr &error)
+void raise(int sqlerrcode, const std::string &message, const std::string &detail, const std::string &hint)
 {
-	/*
-	 * Extract what we need while the exception is alive, then leave every catch block before ereport
-	 * longjmps: jumping out of a catch block would leave the C++ runtime's exception state behind.
-	 */
-	ErrorData *edata = nullptr;
-	bool outOfMemory = false;
-	char message[1024] = "unknown C++ exception";
+	/* Raised inside the boundary, so the ERROR becomes a PgError; the strings live in this frame, above it. */
+	call([&] {
+		ereport(ERROR, (errcode(sqlerrcode), errmsg("%s", message.c_str()),
+						detail.empty() ? 0 : errdetail("%s", detail.c_str()),
+						hint.empty() ? 0 : errhint("%s", hint.c_str())));
+	});
+	pg_unreachable();
+}
+
+void detail::capture(CaughtError &error) noexcept
+{
+	error.pgError = nullptr;
+	error.outOfMemory = false;
+	strlcpy(error.message, "unknown C++ exception", sizeof(error.message));
+	/* Rethrown and caught here to learn its type; it stays the exception of the caller's catch block. */
 	try {
-		std::rethrow_exception(error);
+		throw;
 	} catch (const PgError &e) {
-		edata = e.edata();
+		error.pgError = e.edata();
 	} catch (const std::bad_alloc &) {
-		outOfMemory = true;
+		error.outOfMemory = true;
 	} catch (const std::exception &e) {
-		strlcpy(message, e.what(), sizeof(message));
+		strlcpy(error.message, e.what(), sizeof(error.message));
 	} catch (...) {
 	}
+}
 
-	if (edata)
-		ReThrowError(edata);
-	if (outOfMemory)
+void detail::report(const CaughtError &error)
+{
+	if (error.pgError)
+		ReThrowError(error.pgError);
+	if (error.outOfMemory)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("cachepusher: %s", message)));
+	ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("cachepusher: %s", error.message)));
 	pg_unreachable();
 }
 

@@ -7,6 +7,8 @@
  *     fn must only call PostgreSQL and touch plain values: no C++ object with a destructor may be
  *     alive inside fn when it calls something that can raise.
  *   - pg::entry(fn) wraps every SQL-callable function: a C++ exception becomes an ereport(ERROR).
+ *   - pg::raise(...) raises an ERROR from C++: it comes back as a pg::PgError, unwinds our frames and
+ *     is reported again by pg::entry (or caught on the way, like any PgError).
  * FATAL (SIGTERM via die()) is not caught: it ends the process, which is what we want.
  */
 #pragma once
@@ -42,8 +44,21 @@ private:
 namespace detail {
 /* Runs thunk(arg) under PG_TRY; a PostgreSQL ERROR becomes PgError, a C++ exception passes through. */
 void runGuarded(void (*thunk)(void *), void *arg);
-[[noreturn]] void reportCppError(const std::exception_ptr &error);
-}
+
+/*
+ * What pg::entry keeps of a C++ exception once its catch block is left: plain values only, so that
+ * nothing with a destructor (the exception, a std::string, an exception_ptr) is alive when ereport
+ * longjmps out of the entry's frame.
+ */
+struct CaughtError {
+	ErrorData *pgError; /* a PgError's ErrorData, palloc'd in the context it was caught in */
+	bool outOfMemory;
+	char message[1024]; /* what() of any other exception, cut to fit */
+};
+/* Call inside a catch block only: copies the exception being handled into error. */
+void capture(CaughtError &error) noexcept;
+[[noreturn]] void report(const CaughtError &error);
+} // namespace detail
 
 template <typename Fn>
 auto call(Fn &&fn) -> decltype(fn())
@@ -78,21 +93,32 @@ auto call(Fn &&fn) -> decltype(fn())
 void checkInterrupts();
 
 /*
- * Body of every SQL-callable function: C++ exceptions become ereport(ERROR) once no C++ frame of ours
- * is left on the stack (the error is reported after the try block, not inside it).
+ * Raises an ERROR with this SQLSTATE (ERRCODE_...), message and, when not empty, detail and hint. It
+ * arrives as a PgError carrying the ErrorData, so callers that catch PgError see it like any error
+ * PostgreSQL raised, and pg::entry reports it with every field intact.
+ */
+[[noreturn]] void raise(int sqlerrcode, const std::string &message, const std::string &detail = {},
+						const std::string &hint = {});
+
+/*
+ * Body of every SQL-callable function: C++ exceptions become ereport(ERROR) once no C++ object of
+ * ours is left alive: the catch block copies what is to be reported into plain memory and ends (the
+ * exception dies there), and only then is the error reported.
  */
 template <typename Fn>
 Datum entry(Fn &&fn)
 {
-	std::exception_ptr error;
+	detail::CaughtError error;
+	bool failed = false;
 	Datum result = (Datum) 0;
 	try {
 		result = fn();
 	} catch (...) {
-		error = std::current_exception();
+		detail::capture(error);
+		failed = true;
 	}
-	if (error)
-		detail::reportCppError(error);
+	if (failed)
+		detail::report(error);
 	return result;
 }
 

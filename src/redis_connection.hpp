@@ -17,14 +17,15 @@ struct redisReply;
 
 namespace cachepusher {
 
+/* What settings::redisAddress() reads from the settings (their defaults are in settings.cpp). */
 struct RedisAddress {
 	std::string host; /* starting with '/' means a unix socket path */
-	int port = 6379;
+	int port = 0;
 	int db = 0;
 	std::string username;
 	std::string password;
-	int connectTimeoutMs = 2000;
-	int commandTimeoutMs = 5000;
+	int connectTimeoutMs = 0;
+	int commandTimeoutMs = 0;
 	/* How to read host and port (redis_target.hpp): a seed node of a Redis Cluster, or a Sentinel. */
 	bool cluster = false;
 	std::string sentinelMaster; /* empty: no Sentinel */

@@ -15,13 +15,14 @@
  *   afterwards); ASK resends it once to the named node after ASKING. A node that fails, or a cluster
  *   that answers CLUSTERDOWN/TRYAGAIN, fails the target: the worker connects again and reads the map
  *   anew, from the seed or any node of the last map.
- * Every failure is a RedisError, after which the target is to be disconnect()ed.
+ * Every failure is a RedisError, after which the target is to be disconnect()ed. Each of the three is
+ * its own class behind this one (redis_nodes.hpp): redis_single_server.cpp, redis_sentinel.cpp and
+ * redis_cluster.cpp.
  */
 #pragma once
 
 #include "redis_connection.hpp"
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,16 +40,19 @@ inline bool isSingleServer(const RedisAddress &address)
 	return !address.cluster && address.sentinelMaster.empty();
 }
 
+class RedisNodes;
+
 class RedisTarget {
 public:
 	explicit RedisTarget(std::function<void()> onWake);
+	~RedisTarget();
 	RedisTarget(const RedisTarget &) = delete;
 	RedisTarget &operator=(const RedisTarget &) = delete;
 
 	/* Takes new settings; drops the connections when the target or credentials changed. */
 	void configure(const RedisAddress &address);
-	const RedisAddress &address() const { return address_; }
-	std::string describe() const { return describeTarget(address_); }
+	const RedisAddress &address() const;
+	std::string describe() const { return describeTarget(address()); }
 	/* What it is connected to: the node, or the masters. */
 	std::string describeNodes() const;
 
@@ -57,12 +61,12 @@ public:
 	void connect();
 	void disconnect();
 	/* Changes whenever the nodes or the slot map changed: a connection, a map read anew. */
-	uint64_t topology() const { return topology_; }
+	uint64_t topology() const;
 
 	/* The nodes written to: the server, the master, or the cluster's masters. */
-	size_t nodeCount() const { return nodes_.size(); }
-	RedisConnection &node(size_t i) { return *nodes_[i].connection; }
-	const std::string &nodeName(size_t i) const { return nodes_[i].name; }
+	size_t nodeCount() const;
+	RedisConnection &node(size_t i);
+	const std::string &nodeName(size_t i) const;
 	/* A key that node i stores: base itself, or in a cluster base with a {hash tag} of one of its slots. */
 	std::string keyOnNode(size_t i, const std::string &base) const;
 
@@ -70,7 +74,7 @@ public:
 	void append(std::string_view key, std::initializer_list<std::string_view> argv);
 	/* Starts sending every node's queued commands without waiting (RedisConnection::send()). */
 	void send();
-	bool inFlight() const { return !order_.empty(); }
+	bool inFlight() const;
 	/* The replies of every command appended, in order, redirections followed. */
 	std::vector<RedisReplyPtr> receive();
 	std::vector<RedisReplyPtr> exchange();
@@ -101,46 +105,9 @@ public:
 	void failIfUnavailable(const redisReply *reply) const;
 
 private:
-	struct Node {
-		std::string name; /* host:port */
-		std::unique_ptr<RedisConnection> connection;
-	};
-	struct SlotMap;
-
-	bool isCluster() const { return address_.cluster; }
-	bool isSentinel() const { return !address_.sentinelMaster.empty(); }
-	std::unique_ptr<RedisConnection> connectTo(const std::string &host, int port);
-	void connectSingle();
-	void connectViaSentinel();
-	void connectCluster();
-	SlotMap readSlotMap(RedisConnection &connection, const std::string &askedHost);
-	void applySlotMap(SlotMap &map);
-	size_t nodeFor(std::string_view key) const;
-	size_t nodeAt(const std::string &host, int port);
-	void followRedirects(std::vector<std::vector<std::string>> &commands, std::vector<RedisReplyPtr> &replies);
-
-	/* Sentinel: the master's address as the Sentinel names it now; throws RedisError. */
-	std::pair<std::string, int> askSentinel();
-
 	std::function<void()> onWake_;
-	RedisAddress address_;
-	std::vector<Node> nodes_;
-	/* Sentinel: the connection to it, kept open to ask it now and then. */
-	std::unique_ptr<RedisConnection> sentinel_;
-	/* Sentinel: failed asks in a row, and when to ask again after them. */
-	int sentinelFailures_ = 0;
-	std::chrono::steady_clock::time_point sentinelRetryAt_{};
-	/* Cluster: the index in nodes_ of each hash slot's master, -1 when none serves it. */
-	std::vector<int> slots_;
-	/* Cluster: every node (masters and replicas) of the last map, tried when the seed is down. */
-	std::vector<std::pair<std::string, int>> knownNodes_;
-	bool stale_ = false;
-	/* The node to read the map from: the one that redirected us knows of the change first. */
-	size_t refreshFrom_ = 0;
-	uint64_t topology_ = 0;
-	/* The node of each command appended and not yet answered; in a cluster, the command too. */
-	std::vector<size_t> order_;
-	std::vector<std::vector<std::string>> commands_;
+	/* The nodes of the kind of target the address names; new ones when the target changes. */
+	std::unique_ptr<RedisNodes> nodes_;
 };
 
 } // namespace cachepusher

@@ -11,27 +11,61 @@ extern "C" {
 
 namespace cachepusher::settings {
 
+/*
+ * Each default is written once, here: the variable's initial value is the boot value passed to
+ * PostgreSQL below. Strings start NULL and get their boot value from PostgreSQL.
+ */
 char *database;
 char *role;
 char *redisHost;
-int redisPort;
-int redisDb;
+int redisPort = 6379;
+int redisDb = 0;
 char *redisUsername;
 char *redisPassword;
-bool redisCluster;
+bool redisCluster = false;
 char *redisSentinelMaster;
-int batchSize;
-int maxPending;
-bool warmupOnStart;
-int connectTimeoutMs;
-int commandTimeoutMs;
-int retryIntervalMs;
+int batchSize = 4000;
+int maxPending = 250000;
+bool warmupOnStart = true;
+int connectTimeoutMs = 2000;
+int commandTimeoutMs = 5000;
+int retryIntervalMs = 1000;
+int retryMaxIntervalMs = 30000;
 int statementTimeoutMs = 60000;
-int retryMaxIntervalMs;
 int maxSources = 64;
 
-
 namespace {
+
+/* Set once every setting is defined: until then a related setting may not have its value yet. */
+bool defined = false;
+
+/*
+ * retry_interval <= retry_max_interval. A check sees the other setting as it is now: when a reload
+ * raises both past the old longest wait, retry_max_interval must come first in the file.
+ */
+bool retryIntervalsRelated(int first, int longest)
+{
+	if (first <= longest)
+		return true;
+	GUC_check_errdetail("cachepusher.retry_interval (%d ms) must not be longer than cachepusher.retry_max_interval "
+						"(%d ms).",
+						first, longest);
+	GUC_check_errhint("Raise cachepusher.retry_max_interval first (in the configuration file: on an earlier line).");
+	return false;
+}
+
+bool checkRetryInterval(int *newval, void **, GucSource source)
+{
+	/* The boot value is not refused: the server would not start. */
+	return source == PGC_S_DEFAULT || retryIntervalsRelated(*newval, retryMaxIntervalMs);
+}
+
+bool checkRetryMaxInterval(int *newval, void **, GucSource)
+{
+	/* At definition, retry_interval still has its default, not what the file says. */
+	return !defined || retryIntervalsRelated(retryIntervalMs, *newval);
+}
+
 void definePostmasterSettings()
 {
 	DefineCustomStringVariable("cachepusher.database", "Database the cachepusher worker connects to.",
@@ -42,7 +76,7 @@ void definePostmasterSettings()
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("cachepusher.max_sources",
 							"Number of sources whose counters the status view can show.", NULL,
-							&maxSources, 64, 1, 10000, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							&maxSources, maxSources, 1, 10000, PGC_POSTMASTER, 0, NULL, NULL, NULL);
 }
 
 void defineReloadableSettings()
@@ -50,10 +84,10 @@ void defineReloadableSettings()
 	DefineCustomStringVariable("cachepusher.redis_host",
 							   "Redis host name or address; a value starting with / is a unix socket path.",
 							   NULL, &redisHost, "127.0.0.1", PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("cachepusher.redis_port", "Redis TCP port.", NULL, &redisPort, 6379, 1, 65535,
+	DefineCustomIntVariable("cachepusher.redis_port", "Redis TCP port.", NULL, &redisPort, redisPort, 1, 65535,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("cachepusher.redis_db", "Redis logical database number (SELECT).", NULL,
-							&redisDb, 0, 0, INT_MAX, PGC_SIGHUP, 0, NULL, NULL, NULL);
+							&redisDb, redisDb, 0, INT_MAX, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("cachepusher.redis_username", "Redis ACL user name for AUTH (optional).",
 							   NULL, &redisUsername, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("cachepusher.redis_password", "Redis password for AUTH.",
@@ -62,7 +96,7 @@ void defineReloadableSettings()
 	DefineCustomBoolVariable("cachepusher.redis_cluster",
 							 "Whether redis_host and redis_port name a seed node of a Redis Cluster.",
 							 "The worker reads the slot map from it and writes to every master.", &redisCluster,
-							 false, PGC_SIGHUP, 0, NULL, NULL, NULL);
+							 redisCluster, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("cachepusher.redis_sentinel_master",
 							   "Name of the master a Redis Sentinel at redis_host and redis_port monitors; "
 							   "empty means no Sentinel.",
@@ -70,36 +104,37 @@ void defineReloadableSettings()
 							   &redisSentinelMaster, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("cachepusher.batch_size", "Keys fetched and pushed to Redis per batch.", NULL,
-							&batchSize, 4000, 1, 100000, PGC_SIGHUP, 0, NULL, NULL, NULL);
+							&batchSize, batchSize, 1, 100000, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("cachepusher.max_pending",
 							"Keys kept in memory while Redis is unreachable before falling back to a "
 							"full resync of the source.",
-							NULL, &maxPending, 250000, 100, INT_MAX, PGC_SIGHUP, 0, NULL, NULL, NULL);
+							NULL, &maxPending, maxPending, 100, INT_MAX, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("cachepusher.warmup_on_start", "Warm every source when the worker starts.",
-							 NULL, &warmupOnStart, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
+							 NULL, &warmupOnStart, warmupOnStart, PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("cachepusher.connect_timeout", "Time-out for connecting to Redis.", NULL,
-							&connectTimeoutMs, 2000, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL,
+							&connectTimeoutMs, connectTimeoutMs, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL,
 							NULL);
 	DefineCustomIntVariable("cachepusher.command_timeout",
 							"Time Redis may stay silent while a command is in flight before the "
 							"connection is dropped and retried.",
-							NULL, &commandTimeoutMs, 5000, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL,
+							NULL, &commandTimeoutMs, commandTimeoutMs, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL,
 							NULL, NULL);
+	/* The longest wait first: retry_interval's check, when the file is read at start, sees its value. */
+	DefineCustomIntVariable("cachepusher.retry_max_interval", "Longest wait between retries.", NULL,
+							&retryMaxIntervalMs, retryMaxIntervalMs, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
+							checkRetryMaxInterval, NULL, NULL);
 	DefineCustomIntVariable("cachepusher.retry_interval",
 							"First wait before retrying after Redis or a source failed; doubles on "
 							"each further failure.",
-							NULL, &retryIntervalMs, 1000, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL,
-							NULL);
-	DefineCustomIntVariable("cachepusher.retry_max_interval", "Longest wait between retries.", NULL,
-							&retryMaxIntervalMs, 30000, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL,
-							NULL);
+							NULL, &retryIntervalMs, retryIntervalMs, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
+							checkRetryInterval, NULL, NULL);
 	DefineCustomIntVariable("cachepusher.statement_timeout",
 							"Longest time the worker lets one query of a source run (documents, key "
 							"query chunk); 0 means no limit.",
 							"A batch that times out is retried key by key, so one slow key does not hold "
 							"back the others.",
-							&statementTimeoutMs, 60000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+							&statementTimeoutMs, statementTimeoutMs, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 }
 } // namespace
 
@@ -110,6 +145,7 @@ void define(bool preloading)
 		definePostmasterSettings();
 	defineReloadableSettings();
 	MarkGUCPrefixReserved("cachepusher");
+	defined = true;
 }
 
 RedisAddress redisAddress()

@@ -1,5 +1,7 @@
-/* The cachepusher.* settings (DESIGN.md §2). Defined in _PG_init; read by the worker and the SQL API. */
+/* The cachepusher.* settings (docs/design.md). Defined in _PG_init; read by the worker and the SQL API. */
 #pragma once
+
+#include "backoff.hpp"
 
 namespace cachepusher {
 struct RedisAddress;
@@ -25,6 +27,12 @@ extern int retryIntervalMs;
 extern int retryMaxIntervalMs;
 extern int statementTimeoutMs;
 extern int maxSources;
+
+/* The back-off between retry_interval and retry_max_interval, after Redis or a source failed. */
+inline Backoff retryBackoff()
+{
+	return Backoff(retryIntervalMs, retryMaxIntervalMs);
+}
 
 /* The Redis target and time-outs as currently set. */
 RedisAddress redisAddress();

@@ -29,17 +29,6 @@ std::string SourceDefinition::redisKey(std::string_view key) const
 	return result;
 }
 
-long Backoff::failed(TimestampTz now)
-{
-	long delay = settings::retryIntervalMs;
-	for (int i = 0; i < failures_ && delay < settings::retryMaxIntervalMs; i++)
-		delay *= 2;
-	delay = std::min<long>(delay, std::max(settings::retryMaxIntervalMs, settings::retryIntervalMs));
-	failures_++;
-	nextAttempt_ = TimestampTzPlusMilliseconds(now, delay);
-	return delay;
-}
-
 void Source::recordError(const std::string &message, TimestampTz now)
 {
 	stats.errors++;

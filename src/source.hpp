@@ -2,6 +2,7 @@
 #pragma once
 
 #include "pending_keys.hpp"
+#include "settings.hpp"
 #include "shared_state.hpp"
 
 #include <cstdint>
@@ -43,21 +44,6 @@ struct SourceDefinition {
 	std::string redisKey(std::string_view key) const;
 };
 
-/* Exponential back-off between retry_interval and retry_max_interval. */
-class Backoff {
-public:
-	/* Schedules the next attempt after a failure; returns the delay in ms. */
-	long failed(TimestampTz now);
-	void reset() { failures_ = 0; nextAttempt_ = 0; }
-	bool due(TimestampTz now) const { return now >= nextAttempt_; }
-	TimestampTz nextAttempt() const { return nextAttempt_; }
-	int failures() const { return failures_; }
-
-private:
-	int failures_ = 0;
-	TimestampTz nextAttempt_ = 0;
-};
-
 struct Warmup {
 	enum class Phase { Idle, Requested, Reading, Sweeping };
 	Phase phase = Phase::Idle;
@@ -72,7 +58,7 @@ struct Warmup {
 	int64 keysTotal = 0;
 	int64 keysRead = 0;
 	int64 staleCandidates = 0;
-	Backoff retry;
+	Backoff retry = settings::retryBackoff();
 	/* Keys notified while a resync is requested but not yet reading are covered by that resync. */
 	bool coversNewKeys() const { return phase == Phase::Requested; }
 	bool active() const { return phase != Phase::Idle; }
@@ -91,7 +77,7 @@ struct Source {
 	TimestampTz overflowedSince = 0;
 	/* Non-zero: another warmup is owed once the running one ends, standing in for changes since then. */
 	TimestampTz rewarmCovers = 0;
-	Backoff fetchRetry;
+	Backoff fetchRetry = settings::retryBackoff();
 
 	/*
 	 * Keys whose document could not be built or written (the function raised or timed out, Redis

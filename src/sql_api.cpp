@@ -52,15 +52,6 @@ namespace {
 
 namespace payload = notification_payload;
 
-[[noreturn]] void fail(int sqlerrcode, const std::string &message, const std::string &detail = "")
-{
-	pg::call([&] {
-		ereport(ERROR, (errcode(sqlerrcode), errmsg("%s", message.c_str()),
-						detail.empty() ? 0 : errdetail("%s", detail.c_str())));
-	});
-	pg_unreachable();
-}
-
 std::optional<std::string> textArg(FunctionCallInfo fcinfo, int n)
 {
 	if (PG_ARGISNULL(n))
@@ -72,13 +63,13 @@ std::optional<std::string> textArg(FunctionCallInfo fcinfo, int n)
 void checkName(const char *what, const std::optional<std::string> &name)
 {
 	if (!name)
-		fail(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(what) + " must not be NULL");
+		pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(what) + " must not be NULL");
 	bool valid = name && !name->empty() && name->size() <= 63;
 	for (char c : name.value_or(""))
 		valid = valid && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
 	if (!valid)
-		fail(ERRCODE_INVALID_PARAMETER_VALUE, std::string("invalid ") + what + " \"" + *name + "\"",
-			 "Use 1 to 63 characters of letters, digits, \"_\", \".\" and \"-\".");
+		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, std::string("invalid ") + what + " \"" + *name + "\"",
+				  "Use 1 to 63 characters of letters, digits, \"_\", \".\" and \"-\".");
 }
 
 std::vector<std::string> channelsArg(FunctionCallInfo fcinfo, int n)
@@ -95,14 +86,14 @@ std::vector<std::string> channelsArg(FunctionCallInfo fcinfo, int n)
 	std::set<std::string> seen;
 	for (int i = 0; i < count; i++) {
 		if (nulls[i])
-			fail(ERRCODE_NULL_VALUE_NOT_ALLOWED, "channel names must not be NULL");
+			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "channel names must not be NULL");
 		std::string channel(pg::call([&] { return text_to_cstring(DatumGetTextPP(elements[i])); }));
 		if (channel.empty() || channel.size() >= NAMEDATALEN || channel.find('\n') != std::string::npos)
-			fail(ERRCODE_INVALID_PARAMETER_VALUE, "invalid channel name \"" + channel + "\"",
-				 "Channel names are 1 to 63 bytes long, without line breaks.");
+			pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "invalid channel name \"" + channel + "\"",
+					  "Channel names are 1 to 63 bytes long, without line breaks.");
 		if (channel == payload::keysChannel || channel == payload::controlChannel)
-			fail(ERRCODE_INVALID_PARAMETER_VALUE, "channel \"" + channel + "\" is reserved for cachepusher",
-				 "Leave channels out to use the extension's own channel, as watch() does.");
+			pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "channel \"" + channel + "\" is reserved for cachepusher",
+					  "Leave channels out to use the extension's own channel, as watch() does.");
 		if (seen.insert(channel).second)
 			channels.push_back(channel);
 	}
@@ -128,16 +119,19 @@ std::string checkDocumentFunction(Oid function)
 		ReleaseSysCache(tuple);
 	});
 	if (!info.found)
-		fail(ERRCODE_UNDEFINED_FUNCTION, "document function with OID " + std::to_string(function) + " does not exist");
+		pg::raise(ERRCODE_UNDEFINED_FUNCTION,
+				  "document function with OID " + std::to_string(function) + " does not exist");
 	std::string signature(pg::call([&] { return format_procedure_qualified(function); }));
 	if (info.kind != PROKIND_FUNCTION)
-		fail(ERRCODE_WRONG_OBJECT_TYPE, signature + " is not a function");
+		pg::raise(ERRCODE_WRONG_OBJECT_TYPE, signature + " is not a function");
 	if (info.nargs != 1)
-		fail(ERRCODE_INVALID_FUNCTION_DEFINITION, "document function " + signature + " must take exactly one argument",
-			 "It is called with each key, cast from text to the argument's type.");
+		pg::raise(ERRCODE_INVALID_FUNCTION_DEFINITION,
+				  "document function " + signature + " must take exactly one argument",
+				  "It is called with each key, cast from text to the argument's type.");
 	if (info.retset || (info.rettype != JSONOID && info.rettype != JSONBOID && info.rettype != TEXTOID))
-		fail(ERRCODE_INVALID_FUNCTION_DEFINITION, "document function " + signature + " must return json, jsonb or text",
-			 "It returns the document for a key, or NULL when the document is gone.");
+		pg::raise(ERRCODE_INVALID_FUNCTION_DEFINITION,
+				  "document function " + signature + " must return json, jsonb or text",
+				  "It returns the document for a key, or NULL when the document is gone.");
 	pg::call([&] {
 		if (pg::functionAclCheck(function, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(function));
@@ -153,21 +147,23 @@ void checkKeyQuery(const std::string &query)
 {
 	spi::QueryShape shape = spi::describeQuery(query);
 	if (shape.statements != 1 || !shape.returnsRows)
-		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT", "It returns every key of the source.");
+		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
+				  "It returns every key of the source.");
 	if (!shape.onlyReads)
-		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
-			 "It only reads: no INSERT, UPDATE or DELETE (also not in WITH), no FOR UPDATE or FOR SHARE.");
+		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
+				  "It only reads: no INSERT, UPDATE or DELETE (also not in WITH), no FOR UPDATE or FOR SHARE.");
 	if (!shape.parameterTypes.empty())
-		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must not use parameters", "It returns every key of the source.");
+		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "key query must not use parameters",
+				  "It returns every key of the source.");
 	if (shape.columnTypes.size() != 1)
-		fail(ERRCODE_INVALID_PARAMETER_VALUE,
-			 "key query must return exactly one column, not " + std::to_string(shape.columnTypes.size()));
+		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE,
+				  "key query must return exactly one column, not " + std::to_string(shape.columnTypes.size()));
 	std::string wrapped = "SELECT 1 FROM (" + query + "\n) AS keys";
 	try {
 		pg::call([&] { SPI_freeplan(SPI_prepare(wrapped.c_str(), 0, NULL)); });
 	} catch (const pg::PgError &) {
-		fail(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
-			 "It must also work as a subquery: no semicolon at its end.");
+		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
+				  "It must also work as a subquery: no semicolon at its end.");
 	}
 }
 
@@ -176,7 +172,7 @@ void checkDocumentsQuery(const std::string &query)
 {
 	documents_query::Shape shape = documents_query::describe(query);
 	if (!shape.problem.empty())
-		fail(ERRCODE_INVALID_PARAMETER_VALUE, shape.problem, shape.detail);
+		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, shape.problem, shape.detail);
 }
 
 /* Runs fn with the rights of the owner of cachepusher.source: the only way its rows are written. */
@@ -236,13 +232,13 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 		/* Called through the 1.1 SQL definition (not yet ALTER EXTENSION UPDATE), there are five. */
 		std::optional<std::string> documentsQuery = PG_NARGS() > 5 ? textArg(fcinfo, 5) : std::nullopt;
 		if (PG_ARGISNULL(1) && !documentsQuery)
-			fail(ERRCODE_NULL_VALUE_NOT_ALLOWED, "document_function must not be NULL",
-				 "Give documents_query instead for a set-based source.");
+			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "document_function must not be NULL",
+					  "Give documents_query instead for a set-based source.");
 		if (!PG_ARGISNULL(1) && documentsQuery)
-			fail(ERRCODE_INVALID_PARAMETER_VALUE, "give document_function or documents_query, not both",
-				 "A set-based source builds its documents with documents_query alone: pass NULL as document_function.");
+			pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "give document_function or documents_query, not both",
+					  "A set-based source builds its documents with documents_query alone: pass NULL as document_function.");
 		if (PG_ARGISNULL(2))
-			fail(ERRCODE_NULL_VALUE_NOT_ALLOWED, "key_query must not be NULL");
+			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "key_query must not be NULL");
 		std::string keyQuery = *textArg(fcinfo, 2);
 		std::optional<std::string> prefix = PG_ARGISNULL(3) ? name : textArg(fcinfo, 3);
 		checkName("key prefix", prefix);
@@ -265,11 +261,11 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 			channelLines += channel + "\n";
 		asCatalogOwner([&] {
 			if (spi::execute("SELECT 1 FROM cachepusher.source WHERE name = $1", {name}) > 0)
-				fail(ERRCODE_DUPLICATE_OBJECT, "cachepusher source \"" + *name + "\" already exists");
+				pg::raise(ERRCODE_DUPLICATE_OBJECT, "cachepusher source \"" + *name + "\" already exists");
 			if (spi::execute("SELECT name FROM cachepusher.source WHERE key_prefix = $1", {prefix}) > 0)
-				fail(ERRCODE_DUPLICATE_OBJECT,
-					 "key prefix \"" + *prefix + "\" is already used by source \"" + spi::valueOr(0, 1, "") + "\"",
-					 "Two sources may not share a prefix: their keys would overwrite each other.");
+				pg::raise(ERRCODE_DUPLICATE_OBJECT,
+						  "key prefix \"" + *prefix + "\" is already used by source \"" + spi::valueOr(0, 1, "") + "\"",
+						  "Two sources may not share a prefix: their keys would overwrite each other.");
 			/* A prefix reused before the worker swept it: its keys are the new source's now. (No such
 			 * table while the extension is still at 1.0.) */
 			if (spi::execute("SELECT 1 WHERE pg_catalog.to_regclass('cachepusher.forgotten_prefix') IS NOT NULL") > 0)
@@ -302,10 +298,10 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 				owner = spi::value(0, 1);
 		});
 		if (!owner)
-			fail(ERRCODE_UNDEFINED_OBJECT, "cachepusher source \"" + *name + "\" does not exist");
+			pg::raise(ERRCODE_UNDEFINED_OBJECT, "cachepusher source \"" + *name + "\" does not exist");
 		Oid ownerOid = static_cast<Oid>(std::stoul(*owner));
 		if (!pg::call([&] { return has_privs_of_role(GetUserId(), ownerOid); }))
-			fail(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of cachepusher source \"" + *name + "\"");
+			pg::raise(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of cachepusher source \"" + *name + "\"");
 
 		/*
 		 * The triggers watch() installed, dropped as the caller (who must own those tables): those of

@@ -263,28 +263,19 @@ Datum cachepusher_verify(PG_FUNCTION_ARGS)
 			}
 		}
 		if (only && !named)
-			pg::call([&] {
-				ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-								errmsg("cachepusher source \"%s\" does not exist", only->c_str())));
-			});
+			pg::raise(ERRCODE_UNDEFINED_OBJECT, "cachepusher source \"" + *only + "\" does not exist");
 
 		Verifier verifier(fcinfo, repair);
 		try {
 			verifier.connect();
 		} catch (const RedisError &e) {
-			std::string message = e.what();
-			pg::call([&] {
-				ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("cachepusher: %s", message.c_str())));
-			});
+			pg::raise(ERRCODE_CONNECTION_FAILURE, std::string("cachepusher: ") + e.what());
 		}
 		for (Source &source : sources) {
 			try {
 				verifier.verify(source);
 			} catch (const RedisError &e) {
-				std::string message = e.what();
-				pg::call([&] {
-					ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("cachepusher: %s", message.c_str())));
-				});
+				pg::raise(ERRCODE_CONNECTION_FAILURE, std::string("cachepusher: ") + e.what());
 			}
 		}
 		pg::call([] { SPI_finish(); });

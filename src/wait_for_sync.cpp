@@ -33,10 +33,7 @@ Datum cachepusher_wait_for_sync(PG_FUNCTION_ARGS)
 	return pg::entry([&] {
 		long timeoutMs = intervalMs(PG_GETARG_INTERVAL_P(0));
 		if (timeoutMs < 0)
-			pg::call([] {
-				ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-								errmsg("wait_for_sync() timeout must not be negative")));
-			});
+			pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "wait_for_sync() timeout must not be negative");
 		reportIfNotServedHere(ERROR, "wait_for_sync() waits for the worker, which does not run for this database.");
 		uint64 n = shared_state::requestSync();
 		bool reached = pg::call([&] { return shared_state::waitForSync(n, timeoutMs); });

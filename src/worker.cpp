@@ -94,7 +94,7 @@ private:
 
 	RedisTarget redis_;
 	redis_sink::DocumentWriter writer_;
-	Backoff redisRetry_;
+	Backoff redisRetry_ = settings::retryBackoff();
 	bool redisWasDown_ = false;
 	bool resyncAfterConnect_ = false;
 	TimestampTz targetChangedAt_ = 0;
@@ -111,7 +111,7 @@ private:
 	std::string sweepCursor_ = "0";
 	int64 sweepDeleted_ = 0;
 	/* Redis refused to delete (an ACL without UNLINK): the prefix is kept and tried again later. */
-	Backoff sweepRetry_;
+	Backoff sweepRetry_ = settings::retryBackoff();
 	/* The last catalog read failed: what it would have loaded is not served, so not in sync. */
 	bool catalogFailed_ = false;
 	bool extensionInstalled_ = false;
