@@ -1,41 +1,236 @@
 #include "key_notifier.hpp"
 
+#include "key_queue.hpp"
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
+#include "settings.hpp"
+
+#include <cstring>
+#include <unordered_set>
 
 extern "C" {
-#include "commands/async.h"
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
 }
 
 namespace cachepusher::key_notifier {
 namespace {
 
-namespace payload = notification_payload;
+/* One queue entry holds at most this much: the worker can stop reading between entries when full. */
+constexpr size_t maxEntryPayload = 64 * 1024;
 
 /*
- * Longest NOTIFY payload PostgreSQL accepts: async.c refuses one whose length is not below
- * NOTIFY_PAYLOAD_MAX_LENGTH (BLCKSZ - NAMEDATALEN - 128 = 8000), which counts the terminating NUL.
- * A payload of 8000 bytes would fail the statement that fired the trigger.
+ * What the transaction collected, in the order it came: a key of a source, or a resync of it. A
+ * subtransaction's items are the tail that began when it first added one (levels); its rollback cuts
+ * them off, its commit hands them to its parent.
  */
-constexpr size_t maxNotifyPayload = BLCKSZ - NAMEDATALEN - 128 - 1;
+struct Item {
+	size_t source; /* index into sourceNames */
+	std::string key;
+	bool resync;
+};
+
+struct Level {
+	int nestLevel;
+	size_t start;
+};
+
+std::vector<std::string> sourceNames;
+std::vector<Item> items;
+std::vector<Level> levels;
+/* Bytes of keys collected per source (indexes as sourceNames): beyond what fits, a resync instead. */
+std::vector<size_t> sourceBytes;
+/* The entries this transaction wrote before its commit record; resolved by its end. */
+std::vector<key_queue::Written> written;
+
+size_t sourceIndex(const std::string &source)
+{
+	for (size_t i = 0; i < sourceNames.size(); i++)
+		if (sourceNames[i] == source)
+			return i;
+	sourceNames.push_back(source);
+	sourceBytes.push_back(0);
+	return sourceNames.size() - 1;
+}
+
+void add(const std::string &source, std::string_view key, bool resync)
+{
+	int nestLevel = GetCurrentTransactionNestLevel();
+	if (levels.empty() || levels.back().nestLevel != nestLevel)
+		levels.push_back(Level{nestLevel, items.size()});
+	size_t index = sourceIndex(source);
+	items.push_back(Item{index, std::string(key), resync});
+	sourceBytes[index] += key.size() + 1;
+}
+
+void forget()
+{
+	/* A transaction of a million keys would otherwise keep their memory for the session. */
+	constexpr size_t keepItems = 4096;
+	if (items.capacity() > keepItems)
+		std::vector<Item>().swap(items);
+	items.clear();
+	levels.clear();
+	sourceNames.clear();
+	sourceBytes.clear();
+	written.clear();
+}
+
+/* Everything collected for one source: its keys once each, or a resync. */
+struct Collected {
+	std::vector<std::string_view> keys;
+	bool resync = false;
+};
+
+enum class HandOver { Done, NoRoom, Failed };
+
+/*
+ * Copies the transaction's keys into the commit queue as tentative entries. Runs just before the
+ * commit (or PREPARE) record is written. C++ objects live only inside.
+ */
+HandOver handOverTentative(TransactionId xid)
+{
+	if (items.empty())
+		return HandOver::Done;
+	bool allQueued = true;
+	try {
+		std::vector<Collected> bySource(sourceNames.size());
+		std::vector<std::unordered_set<std::string_view>> seen(sourceNames.size());
+		for (const Item &item : items) {
+			Collected &c = bySource[item.source];
+			if (item.resync || sourceBytes[item.source] > key_queue::maxSourceBytes())
+				c.resync = true;
+			else if (!c.resync && seen[item.source].insert(item.key).second)
+				c.keys.push_back(item.key);
+		}
+		for (size_t i = 0; i < sourceNames.size(); i++) {
+			Collected &c = bySource[i];
+			std::vector<std::string> payloads;
+			if (!c.resync && !notification_payload::packKeys(sourceNames[i], c.keys, maxEntryPayload, payloads))
+				c.resync = true; /* a key longer than an entry */
+			key_queue::Kind kind = key_queue::Kind::Keys;
+			if (c.resync) {
+				kind = key_queue::Kind::Resync;
+				payloads.assign(1, sourceNames[i]);
+			}
+			written.reserve(written.size() + payloads.size());
+			if (!payloads.empty() && !key_queue::writeTentative(kind, payloads, xid, sourceNames[i], written))
+				allQueued = false;
+		}
+	} catch (...) {
+		/* Out of memory: what could not be queued is covered by a resync of each source. */
+		for (const std::string &source : sourceNames)
+			key_queue::markForResync(source);
+		return HandOver::Failed;
+	}
+	return allQueued ? HandOver::Done : HandOver::NoRoom;
+}
+
+/* Keys added after the hand-over (no trigger should fire then) are covered by a resync. */
+void coverLateKeys()
+{
+	for (const Item &item : items)
+		if (item.source < sourceNames.size())
+			key_queue::markForResync(sourceNames[item.source]);
+}
+
+void onTransactionEnd(XactEvent event, void *)
+{
+	switch (event) {
+	case XACT_EVENT_PRE_COMMIT:
+		/* A full queue or no memory: the source was marked for a resync, and the commit goes on. */
+		handOverTentative(GetTopTransactionIdIfAny());
+		items.clear();
+		break;
+	case XACT_EVENT_PRE_PREPARE:
+		/*
+		 * A resync asked for now would run before COMMIT PREPARED and miss the change, so a
+		 * prepared transaction must have its keys queued, or not be prepared.
+		 */
+		if (handOverTentative(GetTopTransactionIdIfAny()) != HandOver::Done)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("cachepusher: the commit queue has no room for the keys of this transaction"),
+					 errdetail("A prepared transaction's changes can only reach Redis through the queue."),
+					 errhint("Retry once the worker has caught up, or raise cachepusher.queue_size.")));
+		items.clear();
+		break;
+	case XACT_EVENT_COMMIT:
+		coverLateKeys();
+		key_queue::resolve(written, true);
+		forget();
+		break;
+	case XACT_EVENT_PREPARE:
+		coverLateKeys();
+		key_queue::resolvePrepared(written);
+		forget();
+		break;
+	case XACT_EVENT_ABORT:
+		key_queue::resolve(written, false);
+		forget();
+		break;
+	default:
+		break;
+	}
+}
+
+void onSubtransactionEnd(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
+{
+	if (levels.empty() || levels.back().nestLevel != GetCurrentTransactionNestLevel())
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB) {
+		for (size_t i = levels.back().start; i < items.size(); i++)
+			sourceBytes[items[i].source] -= items[i].key.size() + 1;
+		items.resize(levels.back().start);
+		levels.pop_back();
+	} else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+		int parent = levels.back().nestLevel - 1;
+		if (levels.size() > 1 && levels[levels.size() - 2].nestLevel == parent)
+			levels.pop_back();
+		else
+			levels.back().nestLevel = parent;
+	}
+}
+
+/*
+ * Whether this backend's changes concern the worker: the queue exists (the library was preloaded) and
+ * this is the database the worker serves. Other databases' triggers collect nothing, as a NOTIFY
+ * there reached no one. Decided once per backend (its database never changes).
+ */
+bool collecting()
+{
+	static int decided = -1;
+	if (decided < 0) {
+		bool serves = false;
+		if (key_queue::available() && settings::database != nullptr) {
+			char *name = pg::call([] { return get_database_name(MyDatabaseId); });
+			serves = name != nullptr && strcmp(name, settings::database) == 0;
+		}
+		if (serves)
+			pg::call([] {
+				RegisterXactCallback(onTransactionEnd, nullptr);
+				RegisterSubXactCallback(onSubtransactionEnd, nullptr);
+			});
+		decided = serves ? 1 : 0;
+	}
+	return decided == 1;
+}
 
 } // namespace
 
 void notifyKeys(const std::string &source, const std::vector<std::string_view> &keys)
 {
-	std::vector<std::string> payloads;
-	bool allFit = payload::packKeys(source, keys, maxNotifyPayload, payloads);
-	/* NOTIFY drops a payload already sent in the transaction: a key sent alone twice goes once. */
-	for (const std::string &message : payloads)
-		pg::call([&] { Async_Notify(payload::keysChannel, message.c_str()); });
-	if (!allFit)
-		notifyResync(source);
+	if (!collecting())
+		return;
+	for (std::string_view key : keys)
+		add(source, key, false);
 }
 
 void notifyResync(const std::string &source)
 {
-	std::string message = "resync\n" + source;
-	pg::call([&] { Async_Notify(payload::controlChannel, message.c_str()); });
+	if (collecting())
+		add(source, {}, true);
 }
 
 } // namespace cachepusher::key_notifier

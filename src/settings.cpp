@@ -33,6 +33,7 @@ int retryIntervalMs = 1000;
 int retryMaxIntervalMs = 30000;
 int statementTimeoutMs = 60000;
 int maxSources = 64;
+int queueSizeKb = 16384;
 
 namespace {
 
@@ -77,6 +78,11 @@ void definePostmasterSettings()
 	DefineCustomIntVariable("cachepusher.max_sources",
 							"Number of sources whose counters the status view can show.", NULL,
 							&maxSources, maxSources, 1, 10000, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("cachepusher.queue_size",
+							"Shared memory for the keys of committed transactions on their way to the worker.",
+							"When it is full, a commit still succeeds and its sources are resynced.",
+							&queueSizeKb, queueSizeKb, 64, 4 * 1024 * 1024, PGC_POSTMASTER, GUC_UNIT_KB, NULL,
+							NULL, NULL);
 }
 
 void defineReloadableSettings()

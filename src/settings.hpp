@@ -27,6 +27,7 @@ extern int retryIntervalMs;
 extern int retryMaxIntervalMs;
 extern int statementTimeoutMs;
 extern int maxSources;
+extern int queueSizeKb;
 
 /* The back-off between retry_interval and retry_max_interval, after Redis or a source failed. */
 inline Backoff retryBackoff()

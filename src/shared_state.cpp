@@ -1,5 +1,6 @@
 #include "shared_state.hpp"
 
+#include "key_queue.hpp"
 #include "settings.hpp"
 
 #include <algorithm>
@@ -45,6 +46,7 @@ struct Shared {
 	int workerPid;
 	Latch *workerLatch;
 	uint64 syncRequested;
+	uint64 syncPosition; /* where the commit queue ended when the newest sync was asked for */
 	uint64 syncReached;
 	ConditionVariable syncReachedCv;
 	int count;
@@ -66,6 +68,7 @@ void requestShmem()
 		previousRequestHook();
 	RequestAddinShmemSpace(sharedSize());
 	RequestNamedLWLockTranche("cachepusher", 1);
+	key_queue::shmemRequest();
 }
 
 void startupShmem()
@@ -80,6 +83,7 @@ void startupShmem()
 		shared->lock = &(GetNamedLWLockTranche("cachepusher"))->lock;
 		ConditionVariableInit(&shared->syncReachedCv);
 	}
+	key_queue::shmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -124,6 +128,8 @@ uint64 requestSync()
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	uint64 n = ++shared->syncRequested;
+	/* Read under the lock: a later request never names an earlier position. */
+	shared->syncPosition = key_queue::headPosition();
 	Latch *worker = shared->workerLatch;
 	LWLockRelease(shared->lock);
 	if (worker)
@@ -131,10 +137,12 @@ uint64 requestSync()
 	return n;
 }
 
-uint64 syncRequested()
+uint64 syncRequested(uint64 *queuePosition)
 {
 	LWLockAcquire(shared->lock, LW_SHARED);
 	uint64 n = shared->syncRequested;
+	if (queuePosition)
+		*queuePosition = shared->syncPosition;
 	LWLockRelease(shared->lock);
 	return n;
 }

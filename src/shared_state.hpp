@@ -41,11 +41,13 @@ void setWorkerPid(int pid);
 int workerPid();
 /*
  * wait_for_sync(): a caller asks for sync number n and waits until the worker reports it reached: the
- * worker drains every notification committed before it saw the request, and reports n once those keys
- * (and any warmup asked for before) are in Redis.
+ * worker drains every notification committed before it saw the request and the commit queue up to
+ * where it ended at the request, and reports n once those keys (and any warmup asked for before) are
+ * in Redis.
  */
 uint64 requestSync();
-uint64 syncRequested();
+/* The newest sync asked for, and where the commit queue ended then. */
+uint64 syncRequested(uint64 *queuePosition = nullptr);
 void syncReached(uint64 n);
 /* Waits until sync n is reached or timeoutMs passes; false on timeout. Can raise (a cancel). */
 bool waitForSync(uint64 n, long timeoutMs);

@@ -5,6 +5,7 @@
  * notifications are heard at once.
  */
 #include "document_fetcher.hpp"
+#include "key_queue.hpp"
 #include "listener.hpp"
 #include "log_budget.hpp"
 #include "log_text.hpp"
@@ -17,6 +18,7 @@
 #include "shared_state.hpp"
 #include "source.hpp"
 #include "source_catalog.hpp"
+#include "spi.hpp"
 #include "transaction.hpp"
 #include "warmup.hpp"
 
@@ -31,7 +33,9 @@ extern "C" {
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "access/transam.h"
 #include "access/xlog.h"
+#include "storage/procarray.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -53,8 +57,17 @@ constexpr long catalogRefreshMs = 10000;
 constexpr long standbyPollMs = 500;
 /* How often a connected, idle worker checks that Redis still holds its marker (was not flushed). */
 constexpr long markerCheckMs = 1000;
+/* How often the worker looks whether a prepared transaction with queued keys has ended. */
+constexpr long preparedPollMs = 100;
 
-class Worker final : public listener::Handler {
+/* A prepared transaction's queue entry, held until COMMIT PREPARED or ROLLBACK PREPARED is seen. */
+struct PreparedEntry {
+	TransactionId xid;
+	key_queue::Kind kind;
+	std::string payload;
+};
+
+class Worker final : public listener::Handler, public key_queue::Reader {
 public:
 	Worker() : redis_([this] { drainNotifications(); }), writer_(redis_) {}
 	[[noreturn]] void run();
@@ -63,12 +76,22 @@ private:
 	/* listener::Handler: runs inside PostgreSQL's notify code, so it only records. */
 	void onNotification(std::string_view channel, std::string_view payload) override;
 	void onLostNotification() override { lostNotifications_ = true; }
+	/* key_queue::Reader: the commit queue's entries. */
+	void onEntry(key_queue::Kind kind, std::string_view payload) override;
+	void onPreparedEntry(key_queue::Kind kind, std::string_view payload, TransactionId xid) override;
+	bool full() const override { return pendingTotal_ >= static_cast<size_t>(settings::maxPending); }
 	void onControlMessage(std::string_view message);
-	void acceptKey(Source &source, std::string_view key);
+	void acceptKeysPayload(std::string_view message, const char *from, bool queued);
+	void acceptKey(Source &source, std::string_view key, bool queued = false);
+	void askForResync(const std::string &source, TimestampTz covers);
 	void deferLog(std::string line);
 
 	void drainNotifications(bool force = false);
-	void takeSyncRequest();
+	void drainQueue();
+	void queueOverflowed();
+	void findPreparedTransactions();
+	void resolvePreparedTransactions();
+	bool takeSyncRequest();
 	bool caughtUpTo(TimestampTz t) const;
 	void reportSync();
 	void reloadSettings();
@@ -132,6 +155,14 @@ private:
 	size_t pendingTotal_ = 0;
 	size_t roundRobin_ = 0;
 
+	/* The commit queue: read up to here (wait_for_sync); when the last full queue was said. */
+	uint64 queueFrontier_ = 0;
+	TimestampTz queueFullLoggedAt_ = 0;
+	uint64 queueFullUnlogged_ = 0;
+	/* Prepared transactions whose keys wait for COMMIT PREPARED; those of unknown keys resync all. */
+	std::vector<PreparedEntry> prepared_;
+	std::vector<TransactionId> preparedUnknown_;
+
 	/* wait_for_sync(): the newest request taken, when its drain finished, the newest reported. */
 	uint64 syncAsked_ = 0;
 	TimestampTz syncDrainedAt_ = 0;
@@ -158,19 +189,7 @@ void Worker::onNotification(std::string_view channel, std::string_view message)
 		return;
 	}
 	if (channel == payload::keysChannel) {
-		payload::Keys parsed;
-		if (!payload::parseKeys(message, parsed)) {
-			deferLog("notification on channel \"cachepusher\" names no source: \"" + logExcerpt(message) + "\"");
-			return;
-		}
-		auto it = byName_.find(std::string(parsed.source));
-		if (it == byName_.end()) {
-			deferLog("notification on channel \"cachepusher\" for unknown source \"" + logExcerpt(parsed.source) +
-					 "\"");
-			return;
-		}
-		for (const std::string &key : parsed.keys)
-			acceptKey(*it->second, key);
+		acceptKeysPayload(message, "notification on channel \"cachepusher\"", false);
 		return;
 	}
 	auto it = byChannel_.find(std::string(channel));
@@ -180,23 +199,64 @@ void Worker::onNotification(std::string_view channel, std::string_view message)
 		acceptKey(*source, message);
 }
 
+void Worker::acceptKeysPayload(std::string_view message, const char *from, bool queued)
+{
+	payload::Keys parsed;
+	if (!payload::parseKeys(message, parsed)) {
+		deferLog(std::string(from) + " names no source: \"" + logExcerpt(message) + "\"");
+		return;
+	}
+	auto it = byName_.find(std::string(parsed.source));
+	if (it == byName_.end()) {
+		deferLog(std::string(from) + " for unknown source \"" + logExcerpt(parsed.source) + "\"");
+		return;
+	}
+	for (const std::string &key : parsed.keys)
+		acceptKey(*it->second, key, queued);
+}
+
+void Worker::askForResync(const std::string &source, TimestampTz covers)
+{
+	resyncRequests_.push_back(source);
+	askedAt(resyncAskedAt_, covers);
+}
+
+void Worker::onEntry(key_queue::Kind kind, std::string_view payload)
+{
+	try {
+		if (kind == key_queue::Kind::Keys)
+			acceptKeysPayload(payload, "commit queue entry", true);
+		else if (kind == key_queue::Kind::Resync)
+			askForResync(std::string(payload), drainTime_);
+	} catch (...) {
+		lostNotifications_ = true; /* out of memory: a resync of every source stands in for it */
+	}
+}
+
+void Worker::onPreparedEntry(key_queue::Kind kind, std::string_view payload, TransactionId xid)
+{
+	try {
+		prepared_.push_back(PreparedEntry{xid, kind, std::string(payload)});
+	} catch (...) {
+		lostNotifications_ = true;
+	}
+}
+
 void Worker::onControlMessage(std::string_view message)
 {
 	if (message == "reload") {
 		reloadRequested_ = true;
 		askedAt(reloadAskedAt_, drainTime_);
 	} else if (message == "resync") {
-		resyncRequests_.emplace_back();
-		askedAt(resyncAskedAt_, drainTime_);
+		askForResync("", drainTime_);
 	} else if (message.substr(0, 7) == "resync\n") {
-		resyncRequests_.emplace_back(message.substr(7));
-		askedAt(resyncAskedAt_, drainTime_);
+		askForResync(std::string(message.substr(7)), drainTime_);
 	}
 	else
 		deferLog("unknown message on channel \"cachepusher_control\": \"" + logExcerpt(message) + "\"");
 }
 
-void Worker::acceptKey(Source &source, std::string_view key)
+void Worker::acceptKey(Source &source, std::string_view key, bool queued)
 {
 	source.stats.keysReceived++;
 	/* An empty key names no document; it is pending like any key so that the bare "prefix:" is deleted. */
@@ -207,8 +267,12 @@ void Worker::acceptKey(Source &source, std::string_view key)
 	/* Keys covered by a resync that has not started reading yet, or of a source we cannot serve. */
 	if (!source.def.problem.empty() || source.warmup.coversNewKeys())
 		return;
-	/* A key already waiting costs nothing more: only new keys can overflow the pending set. */
-	if (pendingTotal_ >= static_cast<size_t>(settings::maxPending) && !source.pending.contains(key)) {
+	/*
+	 * A key already waiting costs nothing more: only new keys can overflow the pending set. Keys from
+	 * the commit queue do not: the queue is read only while there is room (an entry may go a little
+	 * past it), and what does not fit waits there.
+	 */
+	if (!queued && pendingTotal_ >= static_cast<size_t>(settings::maxPending) && !source.pending.contains(key)) {
 		if (!source.overflowed) {
 			source.overflowedSince = drainTime_;
 			deferLog("source \"" + source.def.name + "\": more than cachepusher.max_pending (" +
@@ -223,22 +287,131 @@ void Worker::acceptKey(Source &source, std::string_view key)
 
 void Worker::drainNotifications(bool force)
 {
-	if (!force && !listener::pending())
+	bool notified = force || listener::pending();
+	bool queued = force || key_queue::hasNew() || key_queue::overflowed();
+	if (!notified && !queued)
 		return;
 	drainTime_ = GetCurrentTimestamp();
-	listener::drain(*this, force);
+	if (notified)
+		listener::drain(*this, force);
+	if (queued)
+		drainQueue();
 	for (const std::string &line : deferredLog_)
 		ereport(LOG, (errmsg("cachepusher: %s", line.c_str())));
 	deferredLog_.clear();
 }
 
-void Worker::takeSyncRequest()
+void Worker::drainQueue()
 {
-	uint64 asked = shared_state::syncRequested();
-	if (asked <= syncAsked_)
+	queueFrontier_ = key_queue::drain(*this);
+	if (key_queue::overflowed())
+		queueOverflowed();
+}
+
+/* Commits found the queue full: their keys were not queued, so their sources are warmed again. */
+void Worker::queueOverflowed()
+{
+	key_queue::Overflow overflow = key_queue::takeOverflow();
+	if (overflow.dropped == 0)
 		return;
+	std::string names;
+	for (const std::string &name : overflow.sources) {
+		askForResync(name, drainTime_);
+		names += (names.empty() ? "" : ", ") + (name.empty() ? std::string("every source") : "\"" + name + "\"");
+		for (auto &source : sources_)
+			if (name.empty() || source->def.name == name)
+				source->recordError("the commit queue was full (cachepusher.queue_size); resyncing", drainTime_);
+	}
+	/* Said once a minute at most: a worker far behind would otherwise say it for every commit. */
+	queueFullUnlogged_ += overflow.dropped;
+	if (TimestampDifferenceExceeds(queueFullLoggedAt_, drainTime_, 60000)) {
+		ereport(LOG, (errmsg("cachepusher: the commit queue was full: the keys of %llu transactions were not "
+							 "queued; resyncing %s",
+							 static_cast<unsigned long long>(queueFullUnlogged_), names.c_str()),
+					  errdetail("Their commits succeeded; the resync writes what they changed."),
+					  errhint("Raise cachepusher.queue_size (now %d kB) if the worker is often this far behind.",
+							  settings::queueSizeKb)));
+		queueFullLoggedAt_ = drainTime_;
+		queueFullUnlogged_ = 0;
+	}
+}
+
+/*
+ * Prepared transactions that were there when the worker started: a worker before this one may have
+ * taken their keys out of the queue (or the server restarted and the queue is new), so when one of
+ * them commits, every source is warmed again.
+ */
+void Worker::findPreparedTransactions()
+{
+	pg::inTransaction("cachepusher: prepared transactions", [&] {
+		uint64 rows = spi::execute("SELECT transaction::text FROM pg_catalog.pg_prepared_xacts "
+								   "WHERE database = pg_catalog.current_database()");
+		for (uint64 row = 0; row < rows; row++)
+			if (auto xid = spi::value(row, 1))
+				preparedUnknown_.push_back(static_cast<TransactionId>(std::stoul(*xid)));
+	});
+	if (!preparedUnknown_.empty())
+		ereport(LOG, (errmsg("cachepusher: %zu prepared transactions found at start; every source is warmed "
+							 "again when one of them commits",
+							 preparedUnknown_.size())));
+}
+
+/* COMMIT PREPARED sends no signal: the worker looks whether each prepared transaction has ended. */
+void Worker::resolvePreparedTransactions()
+{
+	if (prepared_.empty() && preparedUnknown_.empty())
+		return;
+	auto ended = [](TransactionId xid, bool *committed) {
+		if (!TransactionIdIsValid(xid)) {
+			*committed = true;
+			return true;
+		}
+		bool done = false;
+		pg::call([&] {
+			done = !TransactionIdIsInProgress(xid);
+			*committed = done && TransactionIdDidCommit(xid);
+		});
+		return done;
+	};
+	TimestampTz now = GetCurrentTimestamp();
+	drainTime_ = now;
+	for (size_t i = 0; i < prepared_.size();) {
+		bool committed;
+		if (!ended(prepared_[i].xid, &committed)) {
+			i++;
+			continue;
+		}
+		if (committed)
+			onEntry(prepared_[i].kind, prepared_[i].payload);
+		prepared_.erase(prepared_.begin() + i);
+	}
+	for (size_t i = 0; i < preparedUnknown_.size();) {
+		bool committed;
+		if (!ended(preparedUnknown_[i], &committed)) {
+			i++;
+			continue;
+		}
+		if (committed)
+			askForResync("", now);
+		preparedUnknown_.erase(preparedUnknown_.begin() + i);
+	}
+}
+
+bool Worker::takeSyncRequest()
+{
+	uint64 position;
+	uint64 asked = shared_state::syncRequested(&position);
+	if (asked <= syncAsked_)
+		return false;
 	/* Read the queue to its end: every change committed before the request is now pending. */
 	drainNotifications(true);
+	resolvePreparedTransactions();
+	/*
+	 * Not all of the commit queue up to the request is read yet: the pending set is full, or a
+	 * transaction is between its commit record and its commit callback. Taken once it is.
+	 */
+	if (queueFrontier_ < position)
+		return true;
 	/* Sources can change without a message (pg_restore, a manual INSERT): read them again too. */
 	reloadRequested_ = true;
 	/* And Redis may have been flushed since the last check: look now. */
@@ -246,6 +419,7 @@ void Worker::takeSyncRequest()
 	askedAt(reloadAskedAt_, drainTime_);
 	syncAsked_ = asked;
 	syncDrainedAt_ = GetCurrentTimestamp();
+	return false;
 }
 
 bool Worker::caughtUpTo(TimestampTz t) const
@@ -409,8 +583,7 @@ void Worker::applyResyncRequests()
 	if (lostNotifications_) {
 		ereport(LOG, (errmsg("cachepusher: notifications were lost (out of memory); resyncing every source")));
 		lostNotifications_ = false;
-		resyncRequests_.emplace_back();
-		askedAt(resyncAskedAt_, startedAt_);
+		askForResync("", startedAt_);
 	}
 	for (auto &source : sources_) {
 		if (source->overflowed) {
@@ -464,8 +637,7 @@ bool Worker::ensureRedis()
 		redisLostData(lost);
 	if (resyncAfterConnect_) {
 		resyncAfterConnect_ = false;
-		resyncRequests_.emplace_back();
-		askedAt(resyncAskedAt_, targetChangedAt_);
+		askForResync("", targetChangedAt_);
 		targetChangedAt_ = 0;
 	}
 	return true;
@@ -723,6 +895,9 @@ long Worker::idleTimeoutMs(TimestampTz now) const
 		wake = std::min(wake, sweepRetry_.nextAttempt());
 	if (TimestampTz report = log_budget::reportDueAt(); report != 0)
 		wake = std::min(wake, report);
+	/* COMMIT PREPARED sets no latch: look for it this often. */
+	if (!prepared_.empty() || !preparedUnknown_.empty())
+		wake = std::min(wake, TimestampTzPlusMilliseconds(now, preparedPollMs));
 	return std::max<long>(1, TimestampDifferenceMilliseconds(now, wake));
 }
 
@@ -770,7 +945,9 @@ void Worker::waitWhileStandby()
 
 void Worker::run()
 {
+	key_queue::attachReader(MyLatch);
 	waitWhileStandby();
+	findPreparedTransactions();
 	listener::listen(payload::controlChannel);
 	listener::listen(payload::keysChannel);
 	listening_ = {payload::controlChannel, payload::keysChannel};
@@ -795,7 +972,8 @@ void Worker::runOnce()
 	if (ConfigReloadPending)
 		reloadSettings();
 	drainNotifications();
-	takeSyncRequest();
+	resolvePreparedTransactions();
+	bool syncBlocked = takeSyncRequest();
 	TimestampTz now = GetCurrentTimestamp();
 	if (reloadRequested_ || TimestampDifferenceExceeds(lastCatalogLoad_, now, catalogRefreshMs))
 		reloadSources();
@@ -822,8 +1000,9 @@ void Worker::runOnce()
 	log_budget::reportNotLogged(GetCurrentTimestamp());
 
 	/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
-	if (!worked && !listener::pending() && !ConfigReloadPending && !reloadRequested_ && resyncRequests_.empty() &&
-		shared_state::syncRequested() == syncAsked_)
+	bool queueWaiting = (key_queue::hasNew() && !full()) || key_queue::overflowed();
+	if (!worked && !listener::pending() && !queueWaiting && !ConfigReloadPending && !reloadRequested_ &&
+		resyncRequests_.empty() && (syncBlocked || shared_state::syncRequested() == syncAsked_))
 		waitOnLatch(idleTimeoutMs(GetCurrentTimestamp()));
 }
 
