@@ -1,0 +1,206 @@
+# The commit path of watch(): a transaction's keys reach the worker through the commit queue in
+# shared memory, not NOTIFY. What it promises:
+#   - the keys of a committed transaction arrive; a rolled-back transaction or savepoint sends
+#     nothing of its own (counted in status.keys_received, checked in Redis);
+#   - PREPARE TRANSACTION works: the keys reach Redis after COMMIT PREPARED, not before, and never
+#     after ROLLBACK PREPARED, also when the worker or the server restarted in between;
+#   - a full queue never fails a commit: the source is resynced, Redis ends equal to the database;
+#   - a backend killed under write load, the worker killed, the server stopped with -m immediate:
+#     each ends converged.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use CachePusher::Test;
+
+my $customers = 'SELECT id_customer, customer_get(id_customer) FROM customer';
+
+# The seed's schema with watch()'s triggers in place of its own NOTIFY triggers.
+sub watched_node
+{
+	my ($name, $redis, $conf) = @_;
+	my $node = new_node($name, $redis, conf => "max_prepared_transactions = 10\nrestart_after_crash = on\n" . ($conf // ''));
+	load_seed_schema($node);
+	$node->safe_psql('postgres', q{
+		ALTER TABLE customer DISABLE TRIGGER customer_notify;
+		ALTER TABLE address DISABLE TRIGGER address_notify;
+		INSERT INTO customer (name, email) SELECT 'customer ' || i, 'c' || i || '@example.com' FROM generate_series(1, 200) i;
+		INSERT INTO address (fk_customer, street, city) SELECT 1 + i % 200, 'street ' || i, 'city' FROM generate_series(1, 400) i;
+		SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer');
+		SELECT cachepusher.watch('customer', 'customer', 'id_customer');
+		SELECT cachepusher.watch('customer', 'address', 'fk_customer');
+	});
+	is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', "$name: warm");
+	return $node;
+}
+
+sub received
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()');
+	return source_status($node, 'customer')->{keys_received};
+}
+
+sub name_in_redis
+{
+	my ($redis, $id) = @_;
+	my ($name) = ($redis->get("customer:$id") // '') =~ /"name" : "([^"]*)"/;
+	return $name // '';
+}
+
+my $redis = start_redis();
+my $node = watched_node('commit_queue', $redis);
+
+# Committed, rolled back, savepoints.
+my $before = received($node);
+$node->safe_psql('postgres', q{UPDATE customer SET name = 'committed' WHERE id_customer = 1});
+is(received($node) - $before, 1, 'a committed one-row UPDATE sends its key');
+is(name_in_redis($redis, 1), 'committed', 'and its document is in Redis when wait_for_sync() returns');
+
+$before = received($node);
+$node->safe_psql('postgres', q{
+	BEGIN;
+	UPDATE customer SET name = 'rolled back' WHERE id_customer BETWEEN 2 AND 11;
+	INSERT INTO address (fk_customer, street) VALUES (12, 'rolled back');
+	ROLLBACK;
+});
+is(received($node) - $before, 0, 'a rolled-back transaction sends no key');
+isnt(name_in_redis($redis, 2), 'rolled back', 'and Redis never shows its change');
+
+$before = received($node);
+$node->safe_psql('postgres', q{
+	BEGIN;
+	UPDATE customer SET name = 'kept' WHERE id_customer = 20;
+	SAVEPOINT a;
+	UPDATE customer SET name = 'undone' WHERE id_customer = 21;
+	ROLLBACK TO a;
+	SAVEPOINT b;
+	UPDATE customer SET name = 'released' WHERE id_customer = 22;
+	RELEASE b;
+	SAVEPOINT c;
+	SAVEPOINT d;
+	UPDATE customer SET name = 'undone with its parent' WHERE id_customer = 23;
+	RELEASE d;
+	ROLLBACK TO c;
+	COMMIT;
+});
+is(received($node) - $before, 2, 'savepoints: only the keys of what committed are sent (20 and 22, not 21 and 23)');
+is(join(',', map { name_in_redis($redis, $_) } 20 .. 22), 'kept,customer 21,released',
+	'the documents of the committed changes are in Redis');
+
+$before = received($node);
+$node->safe_psql('postgres', q{
+	DO $$ BEGIN
+	    UPDATE customer SET name = 'outer block' WHERE id_customer = 30;
+	    BEGIN
+	        UPDATE customer SET name = 'inner block' WHERE id_customer = 31;
+	        RAISE EXCEPTION 'undo the inner block';
+	    EXCEPTION WHEN raise_exception THEN NULL;
+	    END;
+	END $$;
+});
+is(received($node) - $before, 1, 'a PL/pgSQL block that raised takes its keys with it');
+cache_matches($node, $redis, 'customer', $customers, 'Redis equals the database after the savepoints');
+
+# Two-phase commit.
+$node->safe_psql('postgres', q{
+	BEGIN;
+	UPDATE customer SET name = 'prepared' WHERE id_customer = 40;
+	PREPARE TRANSACTION 'p1';
+});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'PREPARE TRANSACTION of a watched change works');
+isnt(name_in_redis($redis, 40), 'prepared', 'a prepared change is not in Redis before COMMIT PREPARED');
+$node->safe_psql('postgres', q{COMMIT PREPARED 'p1'});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'in step after COMMIT PREPARED');
+is(name_in_redis($redis, 40), 'prepared', 'the committed prepared change is in Redis when wait_for_sync() returns');
+
+$before = received($node);
+$node->safe_psql('postgres', q{
+	BEGIN;
+	UPDATE customer SET name = 'never' WHERE id_customer = 41;
+	PREPARE TRANSACTION 'p2';
+	ROLLBACK PREPARED 'p2';
+});
+is(received($node) - $before, 0, 'ROLLBACK PREPARED: its keys are dropped');
+
+$node->safe_psql('postgres', q{
+	BEGIN;
+	UPDATE customer SET name = 'across a worker restart' WHERE id_customer = 42;
+	PREPARE TRANSACTION 'p3';
+});
+my $old = worker_pid($node);
+$node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync(); SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'cachepusher'});
+ok(poll_until(sub { my $p = worker_pid($node); $p =~ /^\d+$/ && $p ne $old }), 'the worker restarted while a transaction is prepared');
+is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'in step after its restart');
+$node->safe_psql('postgres', q{COMMIT PREPARED 'p3'});
+is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'in step after COMMIT PREPARED');
+is(name_in_redis($redis, 42), 'across a worker restart', 'a transaction prepared before the worker restarted reaches Redis');
+
+$node->safe_psql('postgres', q{
+	BEGIN;
+	UPDATE customer SET name = 'across a server restart' WHERE id_customer = 43;
+	PREPARE TRANSACTION 'p4';
+});
+$node->restart;
+is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'in step after a server restart');
+$node->safe_psql('postgres', q{COMMIT PREPARED 'p4'});
+is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'in step after COMMIT PREPARED');
+is(name_in_redis($redis, 43), 'across a server restart', 'a transaction prepared before the server restarted reaches Redis');
+converged($node, $redis, 'customer', $customers, 'after the prepared transactions');
+
+# Crash paths under write load: any backend killed mid-commit restarts the server, and the worker
+# warms at start.
+my $write = q{UPDATE customer SET name = md5(:r::text) WHERE id_customer = 1 + :r % 200;};
+# The clients' backends (the tests' PGAPPNAME names every session, so they are found by their query).
+my $writers = q{query LIKE 'UPDATE customer SET name = md5%' AND pid <> pg_backend_pid()};
+my $churn = start_churn($node, $write, 30, clients => 3);
+ok(poll_until(sub { $node->safe_psql('postgres', "SELECT count(*) > 0 FROM pg_stat_activity WHERE $writers") eq 't' }),
+	'the clients are writing');
+for my $round ([ 'a writing backend', $writers ], [ 'the worker', q{backend_type = 'cachepusher'} ])
+{
+	my ($what, $which) = @$round;
+	my $pid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE $which LIMIT 1");
+	$old = worker_pid($node);
+	kill 'KILL', $pid;
+	ok(poll_until(sub { my $p = eval { worker_pid($node) }; defined $p && $p =~ /^\d+$/ && $p ne $old }),
+		"$what SIGKILLed: the server restarts its backends and the worker");
+	$churn->{harness}->finish;    # the crash restart ended the clients
+	$churn = start_churn($node, $write, 3, clients => 3);
+	$churn->{harness}->finish;
+	converged($node, $redis, 'customer', $customers, "after $what was SIGKILLed under writes");
+	$churn = start_churn($node, $write, 30, clients => 3);
+	ok(poll_until(sub { $node->safe_psql('postgres', "SELECT count(*) > 0 FROM pg_stat_activity WHERE $writers") eq 't' }),
+		'the clients are writing again');
+}
+$node->stop('immediate');
+$churn->{harness}->finish;
+$node->start;
+churn_ok(start_churn($node, $write, 3, clients => 3),
+	'after the immediate restart');
+converged($node, $redis, 'customer', $customers, 'after an immediate stop under writes');
+$node->stop;
+
+# A full queue (64 kB, the smallest; a worker whose pending set is full while Redis is away stops
+# reading it): every commit succeeds, the source is resynced.
+my $small = watched_node('small_queue', $redis, "cachepusher.queue_size = 64\ncachepusher.max_pending = 50\n");
+$redis->stop(keep => 1);
+ok(poll_until(sub { source_status($small, 'customer')->{state} eq 'redis_down' }), 'Redis is away');
+$small->safe_psql('postgres', q{
+	DO $$ BEGIN
+	    FOR i IN 1..6000 LOOP
+	        UPDATE customer SET name = 'overflow ' || i WHERE id_customer = 1 + i % 200;
+	        COMMIT;
+	    END LOOP;
+	END $$;
+});
+pass('6000 commits while the queue has room for about 2000: none failed');
+ok(poll_until(sub { slurp_file($small->logfile) =~ /the commit queue was full: the keys of \d+ transactions were not queued; resyncing "customer"/ }),
+	'the worker says the queue was full, once, and that it resyncs the source');
+like($small->safe_psql('postgres', q{SELECT last_error FROM cachepusher.status WHERE source = 'customer'}),
+	qr/commit queue was full/, 'status says so too');
+$redis->start;
+converged($small, $redis, 'customer', $customers, 'after the queue was full');
+my $said = () = slurp_file($small->logfile) =~ /the commit queue was full/g;
+is($said, 1, 'said once');
+
+done_testing();
