@@ -182,7 +182,7 @@ $node->stop;
 
 # A full queue (64 kB, the smallest; a worker whose pending set is full while Redis is away stops
 # reading it): every commit succeeds, the source is resynced.
-my $small = watched_node('small_queue', $redis, "cachepusher.queue_size = 64\ncachepusher.max_pending = 50\n");
+my $small = watched_node('small_queue', $redis, "cachepusher.queue_size = 64\ncachepusher.max_pending = 100\n");
 $redis->stop(keep => 1);
 ok(poll_until(sub { source_status($small, 'customer')->{state} eq 'redis_down' }), 'Redis is away');
 $small->safe_psql('postgres', q{
