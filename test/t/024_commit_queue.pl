@@ -34,13 +34,6 @@ sub watched_node
 	return $node;
 }
 
-sub received
-{
-	my ($node) = @_;
-	$node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()');
-	return source_status($node, 'customer')->{keys_received};
-}
-
 sub name_in_redis
 {
 	my ($redis, $id) = @_;
@@ -52,22 +45,22 @@ my $redis = start_redis();
 my $node = watched_node('commit_queue', $redis);
 
 # Committed, rolled back, savepoints.
-my $before = received($node);
+my $before = keys_received($node, 'customer');
 $node->safe_psql('postgres', q{UPDATE customer SET name = 'committed' WHERE id_customer = 1});
-is(received($node) - $before, 1, 'a committed one-row UPDATE sends its key');
+is(keys_received($node, 'customer') - $before, 1, 'a committed one-row UPDATE sends its key');
 is(name_in_redis($redis, 1), 'committed', 'and its document is in Redis when wait_for_sync() returns');
 
-$before = received($node);
+$before = keys_received($node, 'customer');
 $node->safe_psql('postgres', q{
 	BEGIN;
 	UPDATE customer SET name = 'rolled back' WHERE id_customer BETWEEN 2 AND 11;
 	INSERT INTO address (fk_customer, street) VALUES (12, 'rolled back');
 	ROLLBACK;
 });
-is(received($node) - $before, 0, 'a rolled-back transaction sends no key');
+is(keys_received($node, 'customer') - $before, 0, 'a rolled-back transaction sends no key');
 isnt(name_in_redis($redis, 2), 'rolled back', 'and Redis never shows its change');
 
-$before = received($node);
+$before = keys_received($node, 'customer');
 $node->safe_psql('postgres', q{
 	BEGIN;
 	UPDATE customer SET name = 'kept' WHERE id_customer = 20;
@@ -84,11 +77,11 @@ $node->safe_psql('postgres', q{
 	ROLLBACK TO c;
 	COMMIT;
 });
-is(received($node) - $before, 2, 'savepoints: only the keys of what committed are sent (20 and 22, not 21 and 23)');
+is(keys_received($node, 'customer') - $before, 2, 'savepoints: only the keys of what committed are sent (20 and 22, not 21 and 23)');
 is(join(',', map { name_in_redis($redis, $_) } 20 .. 22), 'kept,customer 21,released',
 	'the documents of the committed changes are in Redis');
 
-$before = received($node);
+$before = keys_received($node, 'customer');
 $node->safe_psql('postgres', q{
 	DO $$ BEGIN
 	    UPDATE customer SET name = 'outer block' WHERE id_customer = 30;
@@ -99,7 +92,7 @@ $node->safe_psql('postgres', q{
 	    END;
 	END $$;
 });
-is(received($node) - $before, 1, 'a PL/pgSQL block that raised takes its keys with it');
+is(keys_received($node, 'customer') - $before, 1, 'a PL/pgSQL block that raised takes its keys with it');
 cache_matches($node, $redis, 'customer', $customers, 'Redis equals the database after the savepoints');
 
 # Two-phase commit.
@@ -114,14 +107,14 @@ $node->safe_psql('postgres', q{COMMIT PREPARED 'p1'});
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'in step after COMMIT PREPARED');
 is(name_in_redis($redis, 40), 'prepared', 'the committed prepared change is in Redis when wait_for_sync() returns');
 
-$before = received($node);
+$before = keys_received($node, 'customer');
 $node->safe_psql('postgres', q{
 	BEGIN;
 	UPDATE customer SET name = 'never' WHERE id_customer = 41;
 	PREPARE TRANSACTION 'p2';
 	ROLLBACK PREPARED 'p2';
 });
-is(received($node) - $before, 0, 'ROLLBACK PREPARED: its keys are dropped');
+is(keys_received($node, 'customer') - $before, 0, 'ROLLBACK PREPARED: its keys are dropped');
 
 $node->safe_psql('postgres', q{
 	BEGIN;

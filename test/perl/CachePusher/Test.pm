@@ -16,7 +16,7 @@ use CachePusher::Redis;
 
 our @EXPORT = qw(
   start_redis new_node load_seed_schema add_seed_source poll_until
-  cache_differences cache_matches worker_pid source_status
+  cache_differences cache_matches worker_pid source_status keys_received
   load_random_writes start_churn churn_ok converged);
 
 my $repo = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
@@ -137,6 +137,14 @@ sub source_status
 	my %status;
 	@status{@cols} = split /\|/, $row;
 	return \%status;
+}
+
+# The keys a source has received, once the worker has read everything committed before the call.
+sub keys_received
+{
+	my ($node, $source) = @_;
+	$node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()');
+	return source_status($node, $source)->{keys_received};
 }
 
 # Random application writes on the seed's schema: 2000 customers with 4000 addresses, and
