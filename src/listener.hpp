@@ -1,5 +1,5 @@
 /*
- * Receiving NOTIFY inside the worker (DESIGN.md §5). A background worker has no client, so PostgreSQL
+ * Receiving NOTIFY inside the worker (docs/design.md §2). A background worker has no client, so PostgreSQL
  * would only log its notifications; around the drain we point the frontend protocol at our own
  * callbacks and hand each notification to a handler.
  */

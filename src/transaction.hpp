@@ -1,6 +1,6 @@
 /*
  * Transactions for the worker, built on the error boundary. Every unit of work on data runs in its own
- * short transaction with a fresh snapshot (DESIGN.md §1: a key is always re-read after its notification
+ * short transaction with a fresh snapshot (docs/design.md §1: a key is always re-read after its notification
  * was drained), and SPI connected.
  */
 #pragma once

@@ -1,6 +1,7 @@
 /*
- * The background worker: the loop that ties the data flow of DESIGN.md §1 together.
- *   drain notifications -> pending keys per source -> fetch documents (SPI) -> write to Redis
+ * The background worker: the loop that ties the data flow of docs/design.md §2 together.
+ *   drain the commit queue and notifications -> pending keys per source -> fetch documents (SPI)
+ *   -> write to Redis
  * with warmups interleaved chunk by chunk, and every wait on the latch so SIGTERM, SIGHUP and new
  * notifications are heard at once.
  */

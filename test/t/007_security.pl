@@ -1,4 +1,4 @@
-# The security model, rule by rule (DESIGN.md §2, docs/security.md). A background worker runs with
+# The security model, rule by rule (docs/security.md). A background worker runs with
 # the power of the server; it must never become a way around PostgreSQL's permissions:
 #   - a granted role adds sources over its own tables, and they are served;
 #   - a source's SQL runs as its owner: what the owner cannot read never reaches Redis;

@@ -1,7 +1,8 @@
 # Randomized convergence: concurrent clients make random inserts, updates, deletes and child moves
 # on the seed's schema while faults strike at random moments (Redis killed empty, flushed, away for
 # a while, hung; the worker terminated; resyncs). At the end Redis equals the database, verify()
-# finds nothing, and no application transaction failed.
+# finds nothing, and no application transaction failed. Two sources of the same documents: one fed by
+# the seed's NOTIFY triggers (channels), one by watch()'s triggers (the commit queue).
 #
 # Seeded: the seed is printed; CACHEPUSHER_SEED=<n> replays the same choices (the interleaving of
 # concurrent clients can still differ). CACHEPUSHER_RANDOM_SECONDS sets the duration (default 60).
@@ -25,6 +26,11 @@ CONF
 load_seed_schema($node);
 load_random_writes($node);
 add_seed_source($node);
+$node->safe_psql('postgres', q{
+	SELECT cachepusher.add_source('watched', 'customer_get(int)', 'SELECT id_customer FROM customer');
+	SELECT cachepusher.watch('watched', 'customer', 'id_customer');
+	SELECT cachepusher.watch('watched', 'address', 'fk_customer');
+});
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'warm before the storm');
 
 my $churn = start_churn($node, 'SELECT chaos(:r);', $seconds, clients => 4, seed => $seed);
@@ -57,6 +63,8 @@ churn_ok($churn, 'during the storm');
 is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('120 s')}), 't', 'in step after the storm');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', 'verify() finds nothing');
 cache_matches($node, $redis, 'customer', 'SELECT id_customer, customer_get(id_customer) FROM customer',
-	"Redis equals the database (seed $seed)");
+	"Redis equals the database: the source fed by NOTIFY (seed $seed)");
+cache_matches($node, $redis, 'watched', 'SELECT id_customer, customer_get(id_customer) FROM customer',
+	"Redis equals the database: the source fed by watch()'s triggers (seed $seed)");
 
 done_testing();
