@@ -541,12 +541,22 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
     w("| trigger on customer | 1-row UPDATE tps | vs none | 1000-row UPDATE tps | rows/s | vs none |")
     w("| --- | --- | --- | --- | --- | --- |")
     for config, label in [("none", "none"), ("notify", "the seed's plpgsql `pg_notify` row trigger"),
-                          ("watch", "`cachepusher.watch()` (C row trigger, channel `cachepusher`)")]:
+                          ("watch", "`cachepusher.watch()`'s triggers")]:
         t1, t1000 = num(facts, f"pgbench_{config}_1_tps"), num(facts, f"pgbench_{config}_1000_tps")
         b1, b1000 = num(facts, "pgbench_none_1_tps"), num(facts, "pgbench_none_1000_tps")
         w(f"| {label} | {fmt(t1, 0)} | {fmt(ratio(t1, b1) * 100 if ratio(t1, b1) else None, 0)}% | {fmt(t1000, 1)} | "
           f"{fmt(t1000 * 1000 if t1000 else None, 0)} | {fmt(ratio(t1000, b1000) * 100 if ratio(t1000, b1000) else None, 0)}% |")
     w("")
+    commit_cost = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "commit-cost.md")
+    if os.path.exists(commit_cost):
+        w("## What a commit costs (bench/commit-cost, its last run: bench/commit-cost.md)")
+        w("")
+        with open(commit_cost) as f:
+            text = f.read()
+        # Its sections one level down, under this one.
+        w("\n".join(("#" + line) if line.startswith("## ") else line
+                    for line in text.splitlines() if not line.startswith("# ")).strip())
+        w("")
 
     w("## Memory and CPU per phase")
     w("")
