@@ -9,6 +9,7 @@ extern "C" {
 #include "access/transam.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -253,8 +254,25 @@ uint64 headPosition()
 	return head;
 }
 
+namespace {
+/*
+ * At the worker's exit: its latch belongs to a PGPROC that another process gets next (a commit
+ * setting it then only wakes that process for nothing, but there is no reason to).
+ */
+void detachReader(int, Datum latch)
+{
+	if (queue->reader == reinterpret_cast<Latch *>(DatumGetPointer(latch)))
+		queue->reader = nullptr;
+}
+} // namespace
+
 void attachReader(Latch *latch)
 {
+	static bool detachRegistered = false;
+	if (!detachRegistered) {
+		before_shmem_exit(detachReader, PointerGetDatum(latch));
+		detachRegistered = true;
+	}
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
 	queue->reader = latch;
 	readPosition = queue->tail;
