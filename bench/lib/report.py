@@ -138,6 +138,20 @@ def percentile(sorted_values, unseen, p):
     return sorted_values[rank] if rank < len(sorted_values) else None
 
 
+def include_markdown(w, name, title):
+    """bench/NAME, if there, as a section of its own: its title dropped, its sections one level down."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", name)
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [("#" + line) if line.startswith("## ") else line
+                 for line in f.read().splitlines() if not line.startswith("# ")]
+    w(f"## {title}")
+    w("")
+    w("\n".join(lines).strip())
+    w("")
+
+
 def fmt(value, digits=1, unit=""):
     if value is None:
         return "n/a"
@@ -547,16 +561,7 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
         w(f"| {label} | {fmt(t1, 0)} | {fmt(ratio(t1, b1) * 100 if ratio(t1, b1) else None, 0)}% | {fmt(t1000, 1)} | "
           f"{fmt(t1000 * 1000 if t1000 else None, 0)} | {fmt(ratio(t1000, b1000) * 100 if ratio(t1000, b1000) else None, 0)}% |")
     w("")
-    commit_cost = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "commit-cost.md")
-    if os.path.exists(commit_cost):
-        w("## What a commit costs (bench/commit-cost, its last run: bench/commit-cost.md)")
-        w("")
-        with open(commit_cost) as f:
-            text = f.read()
-        # Its sections one level down, under this one.
-        w("\n".join(("#" + line) if line.startswith("## ") else line
-                    for line in text.splitlines() if not line.startswith("# ")).strip())
-        w("")
+    include_markdown(w, "commit-cost.md", "What a commit costs (bench/commit-cost, its last run: bench/commit-cost.md)")
 
     w("## Memory and CPU per phase")
     w("")
@@ -589,15 +594,7 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
             w("\n".join(lines))
             w("```")
         w("")
-    limits = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "limits.md")
-    if os.path.exists(limits):
-        w("## What limits cachepusher (profiled; written by hand, see bench/limits.md)")
-        w("")
-        with open(limits) as f:
-            text = f.read()
-        # Drop the file's own title: this section has one.
-        w("\n".join(line for line in text.splitlines() if not line.startswith("# ")).strip())
-        w("")
+    include_markdown(w, "limits.md", "What limits cachepusher (profiled; written by hand, see bench/limits.md)")
     w("![results](results.png)")
     w("")
     with open(os.path.join(out, "results.md"), "w") as f:
