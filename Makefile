@@ -5,7 +5,7 @@ DATA = cachepusher--1.0.sql cachepusher--1.1.sql cachepusher--1.2.sql cachepushe
 OBJS = $(patsubst %.cpp,%.o,$(wildcard src/*.cpp))
 
 PG_CONFIG ?= pg_config
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src $(PG_CPPFLAGS_TLS)
 # -Wno-register: PostgreSQL 15 headers still use the C "register" keyword.
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-register -Wno-missing-field-initializers -Wno-unused-parameter
 # make WERROR=1: every warning fails the build (for CI builds).
@@ -13,6 +13,18 @@ ifdef WERROR
 PG_CXXFLAGS += -Werror
 endif
 SHLIB_LINK = -lhiredis -lstdc++
+# TLS to Redis needs hiredis >= 1.0 with hiredis_ssl (Debian trixie and later; bookworm's 0.14 has
+# none) and OpenSSL's headers. Without them the extension is built without TLS (redis_tls.hpp).
+# make TLS=0 builds without TLS even where it could be had.
+HIREDIS_SSL_HEADER = $(firstword $(wildcard $(addsuffix /hiredis/hiredis_ssl.h,/usr/include /usr/local/include)))
+ifneq ($(TLS),0)
+ifneq ($(HIREDIS_SSL_HEADER),)
+ifneq ($(wildcard /usr/include/openssl/ssl.h),)
+PG_CPPFLAGS_TLS = -DCACHEPUSHER_TLS
+SHLIB_LINK += -lhiredis_ssl -lssl -lcrypto
+endif
+endif
+endif
 
 # pg_regress covers the SQL surface on a throwaway instance; it needs no running server.
 REGRESS = api update security

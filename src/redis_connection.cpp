@@ -20,14 +20,15 @@ namespace cachepusher {
 bool RedisAddress::sameTarget(const RedisAddress &other) const
 {
 	return host == other.host && port == other.port && db == other.db && username == other.username &&
-		   password == other.password && cluster == other.cluster && sentinelMaster == other.sentinelMaster;
+		   password == other.password && cluster == other.cluster && sentinelMaster == other.sentinelMaster &&
+		   tls == other.tls;
 }
 
 std::string RedisAddress::describe() const
 {
 	if (!host.empty() && host[0] == '/')
 		return host;
-	return host + ":" + std::to_string(port);
+	return host + ":" + std::to_string(port) + (tls.enabled ? " over TLS" : "");
 }
 
 void ReplyDeleter::operator()(redisReply *reply) const
@@ -155,6 +156,14 @@ void RedisConnection::connect(Role role)
 {
 	disconnect();
 	const RedisAddress &a = address_;
+	bool tls = a.tls.enabled && (role == Role::Data || a.tls.sentinel);
+	/* Refused before the socket is opened: nothing goes out in clear text. */
+	if (tls && !redis_tls::supported())
+		throw RedisError("cannot reach Redis at " + a.describe() +
+						 ": cachepusher was built without TLS support (hiredis >= 1.0 with hiredis_ssl is needed)");
+	if (tls && a.host[0] == '/')
+		throw RedisError("cachepusher.redis_tls is on but redis_host is a unix socket (" + a.host +
+						 "), which Redis serves without TLS");
 	context_ = a.host[0] == '/' ? redisConnectUnixNonBlock(a.host.c_str())
 								: redisConnectNonBlock(a.host.c_str(), a.port);
 	if (context_ == nullptr)
@@ -170,6 +179,8 @@ void RedisConnection::connect(Role role)
 		socketError = errno;
 	if (socketError != 0)
 		fail(target + ": " + strerror(socketError));
+	if (tls)
+		handshake(target);
 
 	if (!a.password.empty()) {
 		if (a.username.empty())
@@ -190,6 +201,29 @@ void RedisConnection::connect(Role role)
 			continue;
 		if (isErrorReply(reply.get()))
 			fail("Redis at " + a.describe() + " refused the connection set-up: " + describeReply(reply.get()));
+	}
+}
+
+void RedisConnection::handshake(const std::string &target)
+{
+	const RedisAddress &a = address_;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), a.connectTimeoutMs);
+	try {
+		redis_tls::Handshake tls(context_, a.tls, a.host);
+		for (unsigned events; (events = tls.step()) != 0;) {
+			long remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			if (remaining <= 0)
+				throw RedisError("the TLS handshake timed out after " + std::to_string(a.connectTimeoutMs) + " ms");
+			SocketWait wait{context_->fd, events, 0};
+			if (waitForSockets(&wait, 1, remaining)) {
+				ResetLatch(MyLatch);
+				pg::checkInterrupts();
+				onWake_();
+			}
+		}
+	} catch (const RedisError &e) {
+		disconnect();
+		throw RedisError(target + ": " + e.what());
 	}
 }
 

@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include "redis_tls.hpp"
+
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -29,9 +31,10 @@ struct RedisAddress {
 	/* How to read host and port (redis_target.hpp): a seed node of a Redis Cluster, or a Sentinel. */
 	bool cluster = false;
 	std::string sentinelMaster; /* empty: no Sentinel */
+	TlsSettings tls;
 
 	bool sameTarget(const RedisAddress &other) const;
-	/* host:port or the socket path, never the password. */
+	/* host:port or the socket path (and "over TLS"), never the password. */
 	std::string describe() const;
 };
 
@@ -93,6 +96,8 @@ private:
 	void appendArgv(int argc, const char **args, const size_t *lengths);
 	/* Waits until the socket is writable (connected), serving the latch meanwhile; false on time-out. */
 	bool waitWritable(long timeoutMs);
+	/* The TLS handshake on the connected socket, within connect_timeout; throws RedisError. */
+	void handshake(const std::string &target);
 	/* Writes what the socket takes now and parses the replies that arrived, without waiting. */
 	void pump(std::vector<RedisReplyPtr> &replies);
 	[[noreturn]] void fail(const std::string &what);

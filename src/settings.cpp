@@ -34,6 +34,14 @@ int retryMaxIntervalMs = 30000;
 int statementTimeoutMs = 60000;
 int maxSources = 64;
 int queueSizeKb = 16384;
+bool redisTls = false;
+char *redisTlsCaFile;
+char *redisTlsCaDir;
+char *redisTlsCertFile;
+char *redisTlsKeyFile;
+char *redisTlsServerName;
+int redisTlsVerify = static_cast<int>(TlsSettings::Verify::Full);
+bool redisSentinelTls = true;
 
 namespace {
 
@@ -65,6 +73,45 @@ bool checkRetryMaxInterval(int *newval, void **, GucSource)
 {
 	/* At definition, retry_interval still has its default, not what the file says. */
 	return !defined || retryIntervalsRelated(retryIntervalMs, *newval);
+}
+
+const config_enum_entry tlsVerifyModes[] = {
+	{"full", static_cast<int>(TlsSettings::Verify::Full), false},
+	{"ca", static_cast<int>(TlsSettings::Verify::Ca), false},
+	{"none", static_cast<int>(TlsSettings::Verify::None), false},
+	{NULL, 0, false},
+};
+
+void defineTlsSettings()
+{
+	DefineCustomBoolVariable("cachepusher.redis_tls", "Whether to reach Redis over TLS.",
+							 "Needs a build with hiredis_ssl (hiredis 1.0 or later).", &redisTls, redisTls,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("cachepusher.redis_tls_ca_file",
+							   "File of the certificate authorities that sign Redis' certificates.",
+							   "Empty, with redis_tls_ca_dir empty too: the system's trusted authorities.",
+							   &redisTlsCaFile, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("cachepusher.redis_tls_ca_dir",
+							   "Directory of certificate authorities (as c_rehash makes it).", NULL,
+							   &redisTlsCaDir, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("cachepusher.redis_tls_cert_file",
+							   "Client certificate (PEM, may hold its chain) for Redis servers that ask for one.",
+							   NULL, &redisTlsCertFile, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("cachepusher.redis_tls_key_file",
+							   "Private key of the client certificate; empty: in redis_tls_cert_file.",
+							   "Must not be readable by group or others. Readable by superusers only.",
+							   &redisTlsKeyFile, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("cachepusher.redis_tls_server_name",
+							   "Name sent to Redis (SNI) and checked against its certificate.",
+							   "Empty: the host connected to (redis_host, or a node's address).",
+							   &redisTlsServerName, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("cachepusher.redis_tls_verify", "What of Redis' certificate is checked.",
+							 "full: the chain and the server name; ca: the chain only; none: nothing (no "
+							 "protection against a man in the middle).",
+							 &redisTlsVerify, redisTlsVerify, tlsVerifyModes, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("cachepusher.redis_sentinel_tls",
+							 "Whether the Sentinel, too, is reached over TLS when redis_tls is on.", NULL,
+							 &redisSentinelTls, redisSentinelTls, PGC_SIGHUP, 0, NULL, NULL, NULL);
 }
 
 void definePostmasterSettings()
@@ -150,6 +197,7 @@ void define(bool preloading)
 	if (preloading)
 		definePostmasterSettings();
 	defineReloadableSettings();
+	defineTlsSettings();
 	MarkGUCPrefixReserved("cachepusher");
 	defined = true;
 }
@@ -166,6 +214,15 @@ RedisAddress redisAddress()
 	a.commandTimeoutMs = commandTimeoutMs;
 	a.cluster = redisCluster;
 	a.sentinelMaster = redisSentinelMaster ? redisSentinelMaster : "";
+	a.tls.enabled = redisTls;
+	a.tls.caFile = redisTlsCaFile ? redisTlsCaFile : "";
+	a.tls.caDir = redisTlsCaDir ? redisTlsCaDir : "";
+	a.tls.certFile = redisTlsCertFile ? redisTlsCertFile : "";
+	a.tls.keyFile = redisTlsKeyFile ? redisTlsKeyFile : "";
+	a.tls.serverName = redisTlsServerName ? redisTlsServerName : "";
+	a.tls.verify = static_cast<TlsSettings::Verify>(redisTlsVerify);
+	a.tls.sentinel = redisSentinelTls;
+	a.tls.fileVersions = redis_tls::fileVersions(a.tls);
 	return a;
 }
 
