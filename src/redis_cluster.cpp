@@ -36,7 +36,8 @@ public:
 
 	std::string describeNodes() const override
 	{
-		return "Redis Cluster, " + std::to_string(nodes_.size()) + " masters: " + nodeNames();
+		return "Redis Cluster, " + std::to_string(nodes_.size()) + " masters" +
+			   (address_.tls.enabled ? " over TLS" : "") + ": " + nodeNames();
 	}
 
 	/* The first tag of a slot the node serves; the same tag as long as it keeps that slot. */

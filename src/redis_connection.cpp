@@ -31,6 +31,13 @@ std::string RedisAddress::describe() const
 	return host + ":" + std::to_string(port) + (tls.enabled ? " over TLS" : "");
 }
 
+std::string RedisAddress::describeSentinel() const
+{
+	RedisAddress sentinel = *this;
+	sentinel.tls.enabled = tls.enabled && tls.sentinel;
+	return sentinel.describe();
+}
+
 void ReplyDeleter::operator()(redisReply *reply) const
 {
 	freeReplyObject(reply);
@@ -78,6 +85,11 @@ void RedisConnection::disconnect()
 	context_ = nullptr;
 	queued_ = 0;
 	inFlight_ = 0;
+}
+
+std::string RedisConnection::where() const
+{
+	return role_ == Role::Sentinel ? address_.describeSentinel() : address_.describe();
 }
 
 void RedisConnection::fail(const std::string &what)
@@ -155,11 +167,12 @@ bool RedisConnection::waitWritable(long timeoutMs)
 void RedisConnection::connect(Role role)
 {
 	disconnect();
+	role_ = role;
 	const RedisAddress &a = address_;
 	bool tls = a.tls.enabled && (role == Role::Data || a.tls.sentinel);
 	/* Refused before the socket is opened: nothing goes out in clear text. */
 	if (tls && !redis_tls::supported())
-		throw RedisError("cannot reach Redis at " + a.describe() +
+		throw RedisError("cannot reach Redis at " + where() +
 						 ": cachepusher was built without TLS support (hiredis >= 1.0 with hiredis_ssl is needed)");
 	if (tls && a.host[0] == '/')
 		throw RedisError("cachepusher.redis_tls is on but redis_host is a unix socket (" + a.host +
@@ -168,7 +181,7 @@ void RedisConnection::connect(Role role)
 								: redisConnectNonBlock(a.host.c_str(), a.port);
 	if (context_ == nullptr)
 		throw RedisError("could not allocate a Redis connection");
-	std::string target = "could not connect to Redis at " + a.describe();
+	std::string target = "could not connect to Redis at " + where();
 	if (context_->err)
 		fail(target);
 	if (!waitWritable(a.connectTimeoutMs))
@@ -200,7 +213,7 @@ void RedisConnection::connect(Role role)
 		if (role == Role::Sentinel)
 			continue;
 		if (isErrorReply(reply.get()))
-			fail("Redis at " + a.describe() + " refused the connection set-up: " + describeReply(reply.get()));
+			fail("Redis at " + where() + " refused the connection set-up: " + describeReply(reply.get()));
 	}
 }
 
@@ -273,7 +286,7 @@ void RedisConnection::send()
 	/* What the socket does not take now goes out in receive(), which waits for it to be writable. */
 	int writeDone = 0;
 	if (redisBufferWrite(context_, &writeDone) == REDIS_ERR)
-		fail("could not send to Redis at " + address_.describe());
+		fail("could not send to Redis at " + where());
 	writeDone_ = writeDone != 0;
 }
 
@@ -296,13 +309,13 @@ void RedisConnection::pump(std::vector<RedisReplyPtr> &replies)
 	if (!writeDone_) {
 		int writeDone = 0;
 		if (redisBufferWrite(context_, &writeDone) == REDIS_ERR)
-			fail("could not send to Redis at " + address_.describe());
+			fail("could not send to Redis at " + where());
 		writeDone_ = writeDone != 0;
 	}
 	for (;;) {
 		void *reply = nullptr;
 		if (redisGetReplyFromReader(context_, &reply) == REDIS_ERR)
-			fail("could not parse a reply from Redis at " + address_.describe());
+			fail("could not parse a reply from Redis at " + where());
 		if (reply == nullptr)
 			return;
 		replies.emplace_back(static_cast<redisReply *>(reply));
@@ -349,7 +362,7 @@ std::vector<std::vector<RedisReplyPtr>> receiveAll(const std::vector<RedisConnec
 			while (!ready) {
 				long remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 				if (remaining <= 0)
-					first.fail("Redis at " + first.address_.describe() + " did not answer within " +
+					first.fail("Redis at " + first.where() + " did not answer within " +
 							   std::to_string(timeoutMs) + " ms");
 				if (waitForSockets(waits.data(), static_cast<int>(waits.size()), remaining)) {
 					ResetLatch(MyLatch);
@@ -362,7 +375,7 @@ std::vector<std::vector<RedisReplyPtr>> receiveAll(const std::vector<RedisConnec
 			for (size_t k = 0; k < waits.size(); k++) {
 				RedisConnection &c = *connections[waiting[k]];
 				if ((waits[k].occurred & WL_SOCKET_READABLE) && redisBufferRead(c.context_) == REDIS_ERR)
-					c.fail("lost the connection to Redis at " + c.address_.describe());
+					c.fail("lost the connection to Redis at " + c.where());
 			}
 		}
 	} catch (...) {

@@ -36,6 +36,8 @@ struct RedisAddress {
 	bool sameTarget(const RedisAddress &other) const;
 	/* host:port or the socket path (and "over TLS"), never the password. */
 	std::string describe() const;
+	/* The same for a Sentinel at this address (TLS only with redis_sentinel_tls). */
+	std::string describeSentinel() const;
 };
 
 /* The connection failed or timed out; it has been closed. */
@@ -101,9 +103,12 @@ private:
 	/* Writes what the socket takes now and parses the replies that arrived, without waiting. */
 	void pump(std::vector<RedisReplyPtr> &replies);
 	[[noreturn]] void fail(const std::string &what);
+	/* The address as this connection reaches it, for messages. */
+	std::string where() const;
 
 	std::function<void()> onWake_;
 	RedisAddress address_;
+	Role role_ = Role::Data;
 	redisContext *context_ = nullptr;
 	size_t queued_ = 0;  /* appended, not yet handed to send() */
 	size_t inFlight_ = 0; /* sent (or being sent), replies not yet read */

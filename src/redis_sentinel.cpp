@@ -23,7 +23,10 @@ class SentinelMaster final : public RedisNodes {
 public:
 	using RedisNodes::RedisNodes;
 
-	std::string describeNodes() const override { return nodeNames() + " (" + describeTarget(address_) + ")"; }
+	std::string describeNodes() const override
+	{
+		return nodeNames() + (address_.tls.enabled ? " over TLS" : "") + " (" + describeTarget(address_) + ")";
+	}
 
 	/*
 	 * Asks whether the master written to is still the one the Sentinel names. After a failover the

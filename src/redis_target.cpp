@@ -19,7 +19,7 @@ std::unique_ptr<RedisNodes> makeNodes(std::function<void()> onWake, const RedisA
 std::string describeTarget(const RedisAddress &address)
 {
 	if (!address.sentinelMaster.empty())
-		return "master \"" + address.sentinelMaster + "\" of the Sentinel at " + address.describe();
+		return "master \"" + address.sentinelMaster + "\" of the Sentinel at " + address.describeSentinel();
 	if (address.cluster)
 		return "the Redis Cluster of seed node " + address.describe();
 	return address.describe();

@@ -13,37 +13,7 @@ use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CachePusher::Test;
-
-my $dir = PostgreSQL::Test::Utils::tempdir('tls');
-
-sub openssl
-{
-	system_or_bail('openssl', @_);
-	return;
-}
-
-# A CA, and a certificate it signed for $cn with these subject alternative names.
-sub make_ca
-{
-	my ($name) = @_;
-	openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', "$dir/$name.key",
-		'-out', "$dir/$name.crt", '-days', '2', '-subj', "/CN=$name");
-	return "$dir/$name.crt";
-}
-
-sub make_cert
-{
-	my ($name, $ca, $cn, $san) = @_;
-	openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', "$dir/$name.key", '-out', "$dir/$name.csr",
-		'-subj', "/CN=$cn");
-	open(my $ext, '>', "$dir/$name.ext") or die $!;
-	print $ext "subjectAltName=$san\n";
-	close $ext;
-	openssl('x509', '-req', '-in', "$dir/$name.csr", '-CA', "$dir/$ca.crt", '-CAkey', "$dir/$ca.key",
-		'-CAcreateserial', '-out', "$dir/$name.crt", '-days', '2', '-extfile', "$dir/$name.ext");
-	chmod 0600, "$dir/$name.key";
-	return ("$dir/$name.crt", "$dir/$name.key");
-}
+use CachePusher::Tls;
 
 my $ca = make_ca('ca');
 my $other_ca = make_ca('other_ca');

@@ -25,12 +25,28 @@ sub new
 		args => $opts{args} // [],
 		config => $opts{config},        # a configuration file, read first (a Sentinel's)
 		sentinel => $opts{sentinel},    # run as a Sentinel (redis-server --sentinel)
+		# { cert, key, ca }: also a TLS port (tls_port) with that certificate, for the worker; the
+		# tests' client keeps the plain port. Replication and the cluster bus use TLS too.
+		tls => $opts{tls},
 	}, $class;
+	$self->{tls_port} = PostgreSQL::Test::Cluster::get_free_port() if $self->{tls};
 	$self->start;
 	return $self;
 }
 
 sub port { return $_[0]->{port}; }
+sub tls_port { return $_[0]->{tls_port}; }
+# The port the worker reaches this server on: its TLS port when it has one.
+sub worker_port { return $_[0]->{tls_port} // $_[0]->{port}; }
+
+sub tls_args
+{
+	my ($self) = @_;
+	my $tls = $self->{tls} or return ();
+	return ('--tls-port', $self->{tls_port}, '--tls-cert-file', $tls->{cert}, '--tls-key-file', $tls->{key},
+		'--tls-ca-cert-file', $tls->{ca}, '--tls-auth-clients', 'no',
+		($self->{sentinel} ? () : ('--tls-replication', 'yes')));
+}
 sub logfile { return "$_[0]->{dir}/redis.log"; }
 
 sub start
@@ -43,7 +59,7 @@ sub start
 		'--port', $self->{port}, '--bind', '127.0.0.1',
 		'--dir', $self->{dir}, '--save', '', '--appendonly', 'no',
 		'--daemonize', 'yes', '--pidfile', $pidfile, '--logfile', $self->logfile,
-		@{ $self->{args} }, ($self->{sentinel} ? ('--sentinel') : ()));
+		$self->tls_args, @{ $self->{args} }, ($self->{sentinel} ? ('--sentinel') : ()));
 	for (1 .. 500)
 	{
 		last if -s $pidfile && eval { $self->command('PING'); 1 };

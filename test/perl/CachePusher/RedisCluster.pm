@@ -20,7 +20,8 @@ sub new
 	for (1 .. $masters * (1 + $replicas))
 	{
 		my $bus = PostgreSQL::Test::Cluster::get_free_port();
-		push @{ $self->{nodes} }, CachePusher::Redis->new(args => [
+		push @{ $self->{nodes} }, CachePusher::Redis->new(tls => $opts{tls}, args => [
+			($opts{tls} ? ('--tls-cluster', 'yes') : ()),
 			'--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
 			# A master that stops answering is failed over after a second, not fifteen.
 			'--cluster-node-timeout', $opts{node_timeout} // 1000,
@@ -37,6 +38,7 @@ sub nodes { return @{ $_[0]->{nodes} }; }
 
 # The seed node the worker is given: the first node (a master at the start).
 sub port { return $_[0]->{nodes}[0]->port; }
+sub worker_port { return $_[0]->{nodes}[0]->worker_port; }
 
 sub alive { my ($node) = @_; return defined $node->{pid}; }
 

@@ -14,8 +14,12 @@ sub new
 {
 	my ($class, %opts) = @_;
 	my $name = $opts{name} // 'mymaster';
-	my $master = CachePusher::Redis->new;
-	my @replicas = map { CachePusher::Redis->new(args => [ '--replicaof', '127.0.0.1', $master->port ]) }
+	# With tls => { cert, key, ca }, every node has a TLS port, replication runs over it, and the
+	# Sentinel watches (and names) those ports, itself answering on its plain port.
+	my $tls = $opts{tls};
+	my $master = CachePusher::Redis->new(tls => $tls);
+	my @replicas =
+	  map { CachePusher::Redis->new(tls => $tls, args => [ '--replicaof', '127.0.0.1', $master->worker_port ]) }
 	  1 .. ($opts{replicas} // 2);
 	my $dir = PostgreSQL::Test::Utils::tempdir('sentinel');
 	my $config = "$dir/sentinel.conf";
@@ -23,10 +27,12 @@ sub new
 	# the Sentinel PINGs once a second, and 1 s after a failover it judged the new master down (which
 	# answered again 80 ms later) and failed over a second time: 022 failed 1 run in 3 that way.
 	append_to_file($config, <<"CONF");
-sentinel monitor $name 127.0.0.1 @{[ $master->port ]} 1
+sentinel monitor $name 127.0.0.1 @{[ $master->worker_port ]} 1
 sentinel down-after-milliseconds $name 3000
 sentinel failover-timeout $name 5000
 CONF
+	append_to_file($config, "tls-replication yes\ntls-cert-file $tls->{cert}\ntls-key-file $tls->{key}\n"
+		  . "tls-ca-cert-file $tls->{ca}\n") if $tls;
 	my $sentinel = CachePusher::Redis->new(dir => $dir, config => $config, sentinel => 1);
 	my $self = bless { name => $name, nodes => [ $master, @replicas ], sentinel => $sentinel }, $class;
 	$self->wait_for_replicas($master) or die 'the Sentinel did not find the replicas';
@@ -44,7 +50,7 @@ sub wait_for_replicas
 		my $known = eval { $self->{sentinel}->command('SENTINEL', 'REPLICAS', $self->{name}) } // [];
 		my $synced = grep {
 			(eval { $_->command('INFO', 'replication') } // '') =~
-			  /role:slave.*master_port:@{[ $master->port ]}.*master_link_status:up/s
+			  /role:slave.*master_port:@{[ $master->worker_port ]}.*master_link_status:up/s
 		} @replicas;
 		return 1 if @$known >= @replicas && $synced == @replicas;
 		usleep(50_000);
@@ -62,7 +68,7 @@ sub master
 {
 	my ($self) = @_;
 	my $address = $self->{sentinel}->command('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', $self->{name});
-	my ($master) = grep { $_->port == $address->[1] } $self->nodes;
+	my ($master) = grep { $_->worker_port == $address->[1] } $self->nodes;
 	return $master;
 }
 
