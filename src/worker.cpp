@@ -80,7 +80,7 @@ private:
 	/* key_queue::Reader: the commit queue's entries. */
 	void onEntry(key_queue::Kind kind, std::string_view payload) override;
 	void onPreparedEntry(key_queue::Kind kind, std::string_view payload, TransactionId xid) override;
-	bool full() const override { return pendingTotal_ >= static_cast<size_t>(settings::maxPending); }
+	bool full() const override { return pendingTotal_.value() >= static_cast<size_t>(settings::maxPending); }
 	void onControlMessage(std::string_view message);
 	void acceptKeysPayload(std::string_view message, const char *from, bool queued);
 	void acceptKey(Source &source, std::string_view key, bool queued = false);
@@ -126,6 +126,8 @@ private:
 	std::string connectedTo_; /* the nodes written to, as last logged */
 	TimestampTz lastMarkerCheck_ = 0;
 
+	/* Before sources_: their pending sets count themselves in it until they are destroyed. */
+	PendingTotal pendingTotal_;
 	std::vector<std::unique_ptr<Source>> sources_;
 	std::unordered_map<std::string, Source *> byName_;
 	std::unordered_map<std::string, std::vector<Source *>> byChannel_;
@@ -153,7 +155,6 @@ private:
 	/* Lines about bad notifications, logged once the drain is over (within log_budget). */
 	std::vector<std::string> deferredLog_;
 	TimestampTz drainTime_ = 0;
-	size_t pendingTotal_ = 0;
 	size_t roundRobin_ = 0;
 
 	/* The commit queue: read up to here (wait_for_sync); when the last full queue was said. */
@@ -273,7 +274,7 @@ void Worker::acceptKey(Source &source, std::string_view key, bool queued)
 	 * the commit queue do not: the queue is read only while there is room (an entry may go a little
 	 * past it), and what does not fit waits there.
 	 */
-	if (!queued && pendingTotal_ >= static_cast<size_t>(settings::maxPending) && !source.pending.contains(key)) {
+	if (!queued && full() && !source.pending.contains(key)) {
 		if (!source.overflowed) {
 			source.overflowedSince = drainTime_;
 			deferLog("source \"" + source.def.name + "\": more than cachepusher.max_pending (" +
@@ -282,8 +283,7 @@ void Worker::acceptKey(Source &source, std::string_view key, bool queued)
 		source.overflowed = true;
 		return;
 	}
-	if (source.pending.add(key, drainTime_))
-		pendingTotal_++;
+	source.pending.add(key, drainTime_); /* counted in the pending total by the set itself */
 }
 
 void Worker::drainNotifications(bool force)
@@ -525,7 +525,7 @@ void Worker::reloadSources()
 			warmup::cancel(*source);
 			forgetDocumentsPlan(*source);
 		} else {
-			source = std::make_unique<Source>();
+			source = std::make_unique<Source>(pendingTotal_);
 			strlcpy(source->stats.name, def.name.c_str(), sizeof(source->stats.name));
 			source->stats.warmupTotal = -1;
 		}
@@ -551,7 +551,7 @@ void Worker::reloadSources()
 		warmup::cancel(*gone);
 		forgetDocumentsPlan(*gone);
 	}
-	sources_ = std::move(next);
+	sources_ = std::move(next); /* the dropped ones' pending keys leave the total with them */
 	firstLoad_ = false;
 
 	std::string sweeping = forgotten_.empty() ? "" : forgotten_.front();
@@ -592,7 +592,6 @@ void Worker::applyResyncRequests()
 			/* The warmup stands in for the dropped keys, the oldest of which waits since then. */
 			TimestampTz oldest = source->pending.empty() ? source->overflowedSince
 														 : std::min(source->pending.oldestSince(), source->overflowedSince);
-			pendingTotal_ -= std::min(pendingTotal_, source->pending.size());
 			source->pending.clear();
 			/* A warmup already reading goes on (restarting it could starve it under a steady stream);
 			 * another one follows it for the keys dropped now. */
@@ -669,8 +668,7 @@ void Worker::retryFailingKeys()
 		if (source->failingKeys.empty() || now < source->failingRetryAt || !source->def.problem.empty())
 			continue;
 		for (const auto &failing : source->failingKeys)
-			if (source->pending.add(failing.first, now))
-				pendingTotal_++;
+			source->pending.add(failing.first, now);
 		source->failingRetryAt = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
 	}
 }
@@ -745,7 +743,6 @@ bool Worker::pushOneBatch()
 		return false;
 	TimestampTz waitingSince = source->pending.oldestSince();
 	std::vector<std::string> keys = source->pending.take(settings::batchSize);
-	pendingTotal_ -= std::min(pendingTotal_, keys.size());
 	std::vector<Document> documents;
 	std::vector<FailedKey> failed;
 	try {
@@ -761,7 +758,7 @@ bool Worker::pushOneBatch()
 		source->recordError(std::string("could not build documents: ") + e.what(), now);
 		source->hasError = true;
 		forgetDocumentsPlan(*source);
-		pendingTotal_ += source->pending.requeue(keys, waitingSince);
+		source->pending.requeue(keys, waitingSince);
 		return true;
 	}
 	source->fetchRetry.reset();
@@ -856,14 +853,12 @@ void Worker::publishStats()
 {
 	std::vector<SourceStats> stats;
 	stats.reserve(sources_.size());
-	pendingTotal_ = 0;
 	for (auto &source : sources_) {
 		SourceStats s = source->stats;
 		s.pending = source->pending.size();
 		s.oldestPendingAt = source->pending.oldestSince();
 		if (TimestampTz inFlight = writer_.inFlightSince(*source); inFlight != 0)
 			s.oldestPendingAt = s.oldestPendingAt ? std::min(s.oldestPendingAt, inFlight) : inFlight;
-		pendingTotal_ += source->pending.size();
 		if (!source->def.problem.empty() || source->hasError)
 			s.state = SourceState::Error;
 		else if (!redis_.connected())
