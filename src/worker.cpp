@@ -12,6 +12,7 @@
 #include "log_text.hpp"
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
+#include "prepared_transactions.hpp"
 #include "redis_identity.hpp"
 #include "redis_sink.hpp"
 #include "redis_target.hpp"
@@ -34,9 +35,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
-#include "access/transam.h"
 #include "access/xlog.h"
-#include "storage/procarray.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -61,13 +60,6 @@ constexpr long markerCheckMs = 1000;
 /* How often the worker looks whether a prepared transaction with queued keys has ended. */
 constexpr long preparedPollMs = 100;
 
-/* A prepared transaction's queue entry, held until COMMIT PREPARED or ROLLBACK PREPARED is seen. */
-struct PreparedEntry {
-	TransactionId xid;
-	key_queue::Kind kind;
-	std::string payload;
-};
-
 class Worker final : public listener::Handler, public key_queue::Reader {
 public:
 	Worker() : redis_([this] { drainNotifications(); }), writer_(redis_) {}
@@ -90,7 +82,6 @@ private:
 	void drainNotifications(bool force = false);
 	void drainQueue();
 	void queueOverflowed();
-	void findPreparedTransactions();
 	void resolvePreparedTransactions();
 	bool takeSyncRequest();
 	bool caughtUpTo(TimestampTz t) const;
@@ -161,9 +152,7 @@ private:
 	uint64 queueFrontier_ = 0;
 	TimestampTz queueFullLoggedAt_ = 0;
 	uint64 queueFullUnlogged_ = 0;
-	/* Prepared transactions whose keys wait for COMMIT PREPARED; those of unknown keys resync all. */
-	std::vector<PreparedEntry> prepared_;
-	std::vector<TransactionId> preparedUnknown_;
+	PreparedTransactions prepared_;
 
 	/* wait_for_sync(): the newest request taken, when its drain finished, the newest reported. */
 	uint64 syncAsked_ = 0;
@@ -238,7 +227,7 @@ void Worker::onEntry(key_queue::Kind kind, std::string_view payload)
 void Worker::onPreparedEntry(key_queue::Kind kind, std::string_view payload, TransactionId xid)
 {
 	try {
-		prepared_.push_back(PreparedEntry{xid, kind, std::string(payload)});
+		prepared_.add(xid, kind, payload);
 	} catch (...) {
 		lostNotifications_ = true;
 	}
@@ -337,65 +326,15 @@ void Worker::queueOverflowed()
 	}
 }
 
-/*
- * Prepared transactions that were there when the worker started: a worker before this one may have
- * taken their keys out of the queue (or the server restarted and the queue is new), so when one of
- * them commits, every source is warmed again.
- */
-void Worker::findPreparedTransactions()
-{
-	pg::inTransaction("cachepusher: prepared transactions", [&] {
-		uint64 rows = spi::execute("SELECT transaction::text FROM pg_catalog.pg_prepared_xacts "
-								   "WHERE database = pg_catalog.current_database()");
-		for (uint64 row = 0; row < rows; row++)
-			if (auto xid = spi::value(row, 1))
-				preparedUnknown_.push_back(static_cast<TransactionId>(std::stoul(*xid)));
-	});
-	if (!preparedUnknown_.empty())
-		ereport(LOG, (errmsg("cachepusher: %zu prepared transactions found at start; every source is warmed "
-							 "again when one of them commits",
-							 preparedUnknown_.size())));
-}
-
 /* COMMIT PREPARED sends no signal: the worker looks whether each prepared transaction has ended. */
 void Worker::resolvePreparedTransactions()
 {
-	if (prepared_.empty() && preparedUnknown_.empty())
+	if (!prepared_.waiting())
 		return;
-	auto ended = [](TransactionId xid, bool *committed) {
-		if (!TransactionIdIsValid(xid)) {
-			*committed = true;
-			return true;
-		}
-		bool done = false;
-		pg::call([&] {
-			done = !TransactionIdIsInProgress(xid);
-			*committed = done && TransactionIdDidCommit(xid);
-		});
-		return done;
-	};
 	TimestampTz now = GetCurrentTimestamp();
 	drainTime_ = now;
-	for (size_t i = 0; i < prepared_.size();) {
-		bool committed;
-		if (!ended(prepared_[i].xid, &committed)) {
-			i++;
-			continue;
-		}
-		if (committed)
-			onEntry(prepared_[i].kind, prepared_[i].payload);
-		prepared_.erase(prepared_.begin() + i);
-	}
-	for (size_t i = 0; i < preparedUnknown_.size();) {
-		bool committed;
-		if (!ended(preparedUnknown_[i], &committed)) {
-			i++;
-			continue;
-		}
-		if (committed)
-			askForResync("", now);
-		preparedUnknown_.erase(preparedUnknown_.begin() + i);
-	}
+	prepared_.resolve([this](key_queue::Kind kind, std::string_view payload) { onEntry(kind, payload); },
+					  [this, now] { askForResync("", now); });
 }
 
 bool Worker::takeSyncRequest()
@@ -892,7 +831,7 @@ long Worker::idleTimeoutMs(TimestampTz now) const
 	if (TimestampTz report = log_budget::reportDueAt(); report != 0)
 		wake = std::min(wake, report);
 	/* COMMIT PREPARED sets no latch: look for it this often. */
-	if (!prepared_.empty() || !preparedUnknown_.empty())
+	if (prepared_.waiting())
 		wake = std::min(wake, TimestampTzPlusMilliseconds(now, preparedPollMs));
 	return std::max<long>(1, TimestampDifferenceMilliseconds(now, wake));
 }
@@ -943,7 +882,7 @@ void Worker::run()
 {
 	key_queue::attachReader(MyLatch);
 	waitWhileStandby();
-	findPreparedTransactions();
+	prepared_.findAtStart();
 	listener::listen(payload::controlChannel);
 	listener::listen(payload::keysChannel);
 	listening_ = {payload::controlChannel, payload::keysChannel};
