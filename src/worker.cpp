@@ -21,6 +21,7 @@
 #include "source.hpp"
 #include "source_catalog.hpp"
 #include "spi.hpp"
+#include "sync_tracker.hpp"
 #include "transaction.hpp"
 #include "warmup.hpp"
 
@@ -112,7 +113,7 @@ private:
 	Backoff redisRetry_ = settings::retryBackoff();
 	bool redisWasDown_ = false;
 	bool resyncAfterConnect_ = false;
-	TimestampTz targetChangedAt_ = 0;
+	AskedAt targetChangedAt_;
 	RedisIdentity identity_;
 	std::string connectedTo_; /* the nodes written to, as last logged */
 	TimestampTz lastMarkerCheck_ = 0;
@@ -139,8 +140,8 @@ private:
 
 	/* Filled while draining; acted on by the loop. The *AskedAt_ say since when (wait_for_sync). */
 	bool reloadRequested_ = true;
-	TimestampTz reloadAskedAt_ = 0;
-	TimestampTz resyncAskedAt_ = 0;
+	AskedAt reloadAskedAt_;
+	AskedAt resyncAskedAt_;
 	bool lostNotifications_ = false;
 	std::vector<std::string> resyncRequests_; /* source names; "" means all */
 	/* Lines about bad notifications, logged once the drain is over (within log_budget). */
@@ -154,18 +155,8 @@ private:
 	uint64 queueFullUnlogged_ = 0;
 	PreparedTransactions prepared_;
 
-	/* wait_for_sync(): the newest request taken, when its drain finished, the newest reported. */
-	uint64 syncAsked_ = 0;
-	TimestampTz syncDrainedAt_ = 0;
-	uint64 syncReported_ = 0;
+	SyncTracker sync_;
 };
-
-/* Keeps the earliest time something was asked for. */
-void askedAt(TimestampTz &at, TimestampTz when)
-{
-	if (at == 0 || when < at)
-		at = when;
-}
 
 void Worker::deferLog(std::string line)
 {
@@ -209,7 +200,7 @@ void Worker::acceptKeysPayload(std::string_view message, const char *from, bool 
 void Worker::askForResync(const std::string &source, TimestampTz covers)
 {
 	resyncRequests_.push_back(source);
-	askedAt(resyncAskedAt_, covers);
+	resyncAskedAt_.ask(covers);
 }
 
 void Worker::onEntry(key_queue::Kind kind, std::string_view payload)
@@ -237,7 +228,7 @@ void Worker::onControlMessage(std::string_view message)
 {
 	if (message == "reload") {
 		reloadRequested_ = true;
-		askedAt(reloadAskedAt_, drainTime_);
+		reloadAskedAt_.ask(drainTime_);
 	} else if (message == "resync") {
 		askForResync("", drainTime_);
 	} else if (message.substr(0, 7) == "resync\n") {
@@ -341,7 +332,7 @@ bool Worker::takeSyncRequest()
 {
 	uint64 position;
 	uint64 asked = shared_state::syncRequested(&position);
-	if (asked <= syncAsked_)
+	if (!sync_.isNew(asked))
 		return false;
 	/* Read the queue to its end: every change committed before the request is now pending. */
 	drainNotifications(true);
@@ -356,9 +347,8 @@ bool Worker::takeSyncRequest()
 	reloadRequested_ = true;
 	/* And Redis may have been flushed since the last check: look now. */
 	lastMarkerCheck_ = 0;
-	askedAt(reloadAskedAt_, drainTime_);
-	syncAsked_ = asked;
-	syncDrainedAt_ = GetCurrentTimestamp();
+	reloadAskedAt_.ask(drainTime_);
+	sync_.take(asked, GetCurrentTimestamp());
 	return false;
 }
 
@@ -389,10 +379,8 @@ bool Worker::caughtUpTo(TimestampTz t) const
 
 void Worker::reportSync()
 {
-	if (syncAsked_ > syncReported_ && caughtUpTo(syncDrainedAt_)) {
-		shared_state::syncReached(syncAsked_);
-		syncReported_ = syncAsked_;
-	}
+	if (sync_.owed() && caughtUpTo(sync_.owedUpTo()))
+		shared_state::syncReached(sync_.reached());
 }
 
 void Worker::reloadSettings()
@@ -406,7 +394,7 @@ void Worker::reloadSettings()
 		/* Another Redis (or database) may hold anything: write everything there. */
 		ereport(LOG, (errmsg("cachepusher: Redis target changed to %s", describeTarget(next).c_str())));
 		resyncAfterConnect_ = true;
-		askedAt(targetChangedAt_, GetCurrentTimestamp());
+		targetChangedAt_.ask(GetCurrentTimestamp());
 		redisRetry_.reset();
 	}
 	redis_.configure(next);
@@ -430,8 +418,8 @@ void Worker::reloadSources()
 	reloadRequested_ = false;
 	lastCatalogLoad_ = GetCurrentTimestamp();
 	/* What the warmups of new or changed sources stand in for: at the first load, everything. */
-	TimestampTz covers = firstLoad_ ? startedAt_ : (reloadAskedAt_ ? reloadAskedAt_ : lastCatalogLoad_);
-	reloadAskedAt_ = 0;
+	TimestampTz asked = reloadAskedAt_.take();
+	TimestampTz covers = firstLoad_ ? startedAt_ : (asked ? asked : lastCatalogLoad_);
 	std::optional<std::vector<SourceDefinition>> definitions;
 	try {
 		definitions = source_catalog::load();
@@ -542,8 +530,7 @@ void Worker::applyResyncRequests()
 	}
 	std::vector<std::string> requests;
 	requests.swap(resyncRequests_);
-	TimestampTz covers = resyncAskedAt_;
-	resyncAskedAt_ = 0;
+	TimestampTz covers = resyncAskedAt_.take();
 	for (const std::string &name : requests) {
 		for (auto &source : sources_)
 			if ((name.empty() || source->def.name == name) && source->def.problem.empty())
@@ -576,8 +563,7 @@ bool Worker::ensureRedis()
 		redisLostData(lost);
 	if (resyncAfterConnect_) {
 		resyncAfterConnect_ = false;
-		askForResync("", targetChangedAt_);
-		targetChangedAt_ = 0;
+		askForResync("", targetChangedAt_.take());
 	}
 	return true;
 }
@@ -587,7 +573,7 @@ void Worker::redisLostData(const std::string &why)
 	ereport(LOG, (errmsg("cachepusher: %s; resyncing every source", why.c_str())));
 	resyncRequests_.emplace_back();
 	/* Whatever was written since the worker started may be gone. */
-	askedAt(resyncAskedAt_, startedAt_);
+	resyncAskedAt_.ask(startedAt_);
 }
 
 /* Reads the replies of the batch in flight, if any, now. */
@@ -937,7 +923,7 @@ void Worker::runOnce()
 	/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
 	bool queueWaiting = (key_queue::hasNew() && !full()) || key_queue::overflowed();
 	if (!worked && !listener::pending() && !queueWaiting && !ConfigReloadPending && !reloadRequested_ &&
-		resyncRequests_.empty() && (syncBlocked || shared_state::syncRequested() == syncAsked_))
+		resyncRequests_.empty() && (syncBlocked || shared_state::syncRequested() == sync_.taken()))
 		waitOnLatch(idleTimeoutMs(GetCurrentTimestamp()));
 }
 
