@@ -5,7 +5,6 @@
  * with warmups interleaved chunk by chunk, and every wait on the latch so SIGTERM, SIGHUP and new
  * notifications are heard at once.
  */
-#include "document_fetcher.hpp"
 #include "key_queue.hpp"
 #include "listener.hpp"
 #include "log_budget.hpp"
@@ -18,19 +17,15 @@
 #include "redis_target.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
-#include "source.hpp"
 #include "source_catalog.hpp"
+#include "source_set.hpp"
+#include "prefix_sweeper.hpp"
 #include "spi.hpp"
 #include "sync_tracker.hpp"
 #include "transaction.hpp"
-#include "warmup.hpp"
 
 #include <algorithm>
-#include <hiredis/hiredis.h>
 #include <cstring>
-#include <memory>
-#include <set>
-#include <unordered_map>
 
 extern "C" {
 #include "miscadmin.h"
@@ -73,7 +68,7 @@ private:
 	/* key_queue::Reader: the commit queue's entries. */
 	void onEntry(key_queue::Kind kind, std::string_view payload) override;
 	void onPreparedEntry(key_queue::Kind kind, std::string_view payload, TransactionId xid) override;
-	bool full() const override { return pendingTotal_.value() >= static_cast<size_t>(settings::maxPending); }
+	bool full() const override { return sources_.pendingTotal() >= static_cast<size_t>(settings::maxPending); }
 	void onControlMessage(std::string_view message);
 	void acceptKeysPayload(std::string_view message, const char *from, bool queued);
 	void acceptKey(Source &source, std::string_view key, bool queued = false);
@@ -90,20 +85,12 @@ private:
 	void reloadSettings();
 	void reloadSources();
 	void applyResyncRequests();
-	void listenTo(const std::set<std::string> &channels);
 	bool ensureRedis();
 	void redisFailed(const RedisError &error);
 	void settleWrites();
 	void redisLostData(const std::string &why);
 	void checkRedisMarker();
-	void retryFailingKeys();
 	void waitWhileStandby();
-	bool servesPrefix(const std::string &prefix) const;
-	bool sweepForgottenStep();
-	Source *nextSourceWithPending();
-	bool pushOneBatch();
-	bool warmupStep();
-	void publishStats();
 	long idleTimeoutMs(TimestampTz now) const;
 	void runOnce();
 	void waitOnLatch(long timeoutMs);
@@ -118,23 +105,8 @@ private:
 	std::string connectedTo_; /* the nodes written to, as last logged */
 	TimestampTz lastMarkerCheck_ = 0;
 
-	/* Before sources_: their pending sets count themselves in it until they are destroyed. */
-	PendingTotal pendingTotal_;
-	std::vector<std::unique_ptr<Source>> sources_;
-	std::unordered_map<std::string, Source *> byName_;
-	std::unordered_map<std::string, std::vector<Source *>> byChannel_;
-	std::set<std::string> listening_;
-	/* Prefixes of sources dropped with delete_keys, swept one after the other; the first one's cursor. */
-	std::vector<std::string> forgotten_;
-	std::string sweepCursor_ = "0";
-	int64 sweepDeleted_ = 0;
-	/* Redis refused to delete (an ACL without UNLINK): the prefix is kept and tried again later. */
-	Backoff sweepRetry_ = settings::retryBackoff();
-	/* The last catalog read failed: what it would have loaded is not served, so not in sync. */
-	bool catalogFailed_ = false;
-	bool extensionInstalled_ = false;
-	bool firstLoad_ = true;
-	TimestampTz lastCatalogLoad_ = 0;
+	SourceSet sources_;
+	PrefixSweeper sweeper_;
 
 	TimestampTz startedAt_ = GetCurrentTimestamp();
 
@@ -147,7 +119,6 @@ private:
 	/* Lines about bad notifications, logged once the drain is over (within log_budget). */
 	std::vector<std::string> deferredLog_;
 	TimestampTz drainTime_ = 0;
-	size_t roundRobin_ = 0;
 
 	/* The commit queue: read up to here (wait_for_sync); when the last full queue was said. */
 	uint64 queueFrontier_ = 0;
@@ -174,11 +145,9 @@ void Worker::onNotification(std::string_view channel, std::string_view message)
 		acceptKeysPayload(message, "notification on channel \"cachepusher\"", false);
 		return;
 	}
-	auto it = byChannel_.find(std::string(channel));
-	if (it == byChannel_.end())
-		return;
-	for (Source *source : it->second)
-		acceptKey(*source, message);
+	if (const std::vector<Source *> *listeners = sources_.onChannel(channel))
+		for (Source *source : *listeners)
+			acceptKey(*source, message);
 }
 
 void Worker::acceptKeysPayload(std::string_view message, const char *from, bool queued)
@@ -188,13 +157,13 @@ void Worker::acceptKeysPayload(std::string_view message, const char *from, bool 
 		deferLog(std::string(from) + " names no source: \"" + logExcerpt(message) + "\"");
 		return;
 	}
-	auto it = byName_.find(std::string(parsed.source));
-	if (it == byName_.end()) {
+	Source *source = sources_.find(parsed.source);
+	if (source == nullptr) {
 		deferLog(std::string(from) + " for unknown source \"" + logExcerpt(parsed.source) + "\"");
 		return;
 	}
 	for (const std::string &key : parsed.keys)
-		acceptKey(*it->second, key, queued);
+		acceptKey(*source, key, queued);
 }
 
 void Worker::askForResync(const std::string &source, TimestampTz covers)
@@ -299,9 +268,7 @@ void Worker::queueOverflowed()
 	for (const std::string &name : overflow.sources) {
 		askForResync(name, drainTime_);
 		names += (names.empty() ? "" : ", ") + (name.empty() ? std::string("every source") : "\"" + name + "\"");
-		for (auto &source : sources_)
-			if (name.empty() || source->def.name == name)
-				source->recordError("the commit queue was full (cachepusher.queue_size); resyncing", drainTime_);
+		sources_.recordError(name, "the commit queue was full (cachepusher.queue_size); resyncing", drainTime_);
 	}
 	/* Said once a minute at most: a worker far behind would otherwise say it for every commit. */
 	queueFullUnlogged_ += overflow.dropped;
@@ -354,27 +321,17 @@ bool Worker::takeSyncRequest()
 
 bool Worker::caughtUpTo(TimestampTz t) const
 {
-	if (reloadRequested_ || catalogFailed_ || !resyncRequests_.empty() || lostNotifications_ || resyncAfterConnect_)
+	if (reloadRequested_ || !resyncRequests_.empty() || lostNotifications_ || resyncAfterConnect_)
 		return false;
 	/* Keys of sources dropped with delete_keys are part of the changes too. */
-	if (!forgotten_.empty())
+	if (!sweeper_.idle())
 		return false;
 	if (writer_.inFlight() && writer_.inFlightSince() <= t)
 		return false;
 	/* Disconnected, Redis may have lost everything (restarted): only a connection tells. */
 	if (!sources_.empty() && !redis_.connected())
 		return false;
-	for (auto &source : sources_) {
-		if (!source->def.problem.empty())
-			continue; /* not served: nothing of it will ever be in Redis */
-		if (source->overflowed || (source->rewarmCovers != 0 && source->rewarmCovers <= t) ||
-			(source->warmup.active() && source->warmup.requestedAt <= t))
-			return false;
-		TimestampTz oldest = source->pending.oldestSince();
-		if (oldest != 0 && oldest <= t)
-			return false;
-	}
-	return true;
+	return sources_.caughtUpTo(t);
 }
 
 void Worker::reportSync()
@@ -400,110 +357,15 @@ void Worker::reloadSettings()
 	redis_.configure(next);
 }
 
-void Worker::listenTo(const std::set<std::string> &channels)
-{
-	for (const std::string &channel : listening_)
-		if (!channels.count(channel))
-			listener::unlisten(channel.c_str());
-	for (const std::string &channel : channels)
-		if (!listening_.count(channel))
-			listener::listen(channel.c_str());
-	listening_ = channels;
-}
-
 void Worker::reloadSources()
 {
 	/* The batch in flight may belong to a source about to be dropped or redefined. */
 	settleWrites();
 	reloadRequested_ = false;
-	lastCatalogLoad_ = GetCurrentTimestamp();
-	/* What the warmups of new or changed sources stand in for: at the first load, everything. */
-	TimestampTz asked = reloadAskedAt_.take();
-	TimestampTz covers = firstLoad_ ? startedAt_ : (asked ? asked : lastCatalogLoad_);
-	std::optional<std::vector<SourceDefinition>> definitions;
-	try {
-		definitions = source_catalog::load();
-	} catch (const pg::PgError &e) {
-		ereport(LOG, (errmsg("cachepusher: could not read the sources: %s", e.what())));
-		catalogFailed_ = true;
+	if (!sources_.reload(reloadAskedAt_.take(), startedAt_))
 		return;
-	}
-	catalogFailed_ = false;
-	bool installed = definitions.has_value();
-	if (installed != extensionInstalled_)
-		ereport(LOG, (errmsg(installed ? "cachepusher: extension found in database \"%s\""
-									   : "cachepusher: extension not installed in database \"%s\"; waiting for CREATE EXTENSION",
-							 settings::database)));
-	extensionInstalled_ = installed;
-	if (!installed)
-		definitions.emplace();
-
-	std::vector<std::unique_ptr<Source>> next;
-	for (SourceDefinition &def : *definitions) {
-		auto found = std::find_if(sources_.begin(), sources_.end(),
-								  [&](const std::unique_ptr<Source> &s) { return s && s->def.name == def.name; });
-		std::unique_ptr<Source> source;
-		if (found != sources_.end()) {
-			source = std::move(*found);
-			if (source->def.sameAs(def)) {
-				next.push_back(std::move(source));
-				continue;
-			}
-			warmup::cancel(*source);
-			forgetDocumentsPlan(*source);
-		} else {
-			source = std::make_unique<Source>(pendingTotal_);
-			strlcpy(source->stats.name, def.name.c_str(), sizeof(source->stats.name));
-			source->stats.warmupTotal = -1;
-		}
-		source->def = std::move(def);
-		source->hasError = false;
-		if (!source->def.problem.empty()) {
-			ereport(LOG, (errmsg("cachepusher: source \"%s\" cannot be served: %s", source->def.name.c_str(),
-								 source->def.problem.c_str())));
-			source->recordError(source->def.problem, lastCatalogLoad_);
-			source->pending.clear();
-		} else {
-			ereport(LOG, (errmsg("cachepusher: serving source \"%s\" as %s:*", source->def.name.c_str(),
-								 source->def.prefix.c_str())));
-			if (!firstLoad_ || settings::warmupOnStart)
-				warmup::request(*source, covers);
-		}
-		next.push_back(std::move(source));
-	}
-	for (auto &gone : sources_) {
-		if (!gone)
-			continue;
-		ereport(LOG, (errmsg("cachepusher: source \"%s\" dropped", gone->def.name.c_str())));
-		warmup::cancel(*gone);
-		forgetDocumentsPlan(*gone);
-	}
-	sources_ = std::move(next); /* the dropped ones' pending keys leave the total with them */
-	firstLoad_ = false;
-
-	std::string sweeping = forgotten_.empty() ? "" : forgotten_.front();
-	try {
-		forgotten_ = installed ? source_catalog::forgottenPrefixes() : std::vector<std::string>();
-	} catch (const pg::PgError &e) {
-		ereport(LOG, (errmsg("cachepusher: could not read the dropped prefixes: %s", e.what())));
-	}
-	if (forgotten_.empty() || forgotten_.front() != sweeping) {
-		sweepCursor_ = "0";
-		sweepDeleted_ = 0;
-		sweepRetry_.reset();
-	}
-
-	byName_.clear();
-	byChannel_.clear();
-	std::set<std::string> channels{payload::controlChannel, payload::keysChannel};
-	for (auto &source : sources_) {
-		byName_[source->def.name] = source.get();
-		for (const std::string &channel : source->def.channels) {
-			byChannel_[channel].push_back(source.get());
-			channels.insert(channel);
-		}
-	}
-	listenTo(channels);
+	sweeper_.reload(sources_.extensionInstalled());
+	sources_.listenToChannels();
 }
 
 void Worker::applyResyncRequests()
@@ -513,31 +375,10 @@ void Worker::applyResyncRequests()
 		lostNotifications_ = false;
 		askForResync("", startedAt_);
 	}
-	for (auto &source : sources_) {
-		if (source->overflowed) {
-			source->overflowed = false;
-			/* The warmup stands in for the dropped keys, the oldest of which waits since then. */
-			TimestampTz oldest = source->pending.empty() ? source->overflowedSince
-														 : std::min(source->pending.oldestSince(), source->overflowedSince);
-			source->pending.clear();
-			/* A warmup already reading goes on (restarting it could starve it under a steady stream);
-			 * another one follows it for the keys dropped now. */
-			if (source->warmup.active() && !source->warmup.coversNewKeys())
-				source->rewarmCovers = source->rewarmCovers ? std::min(source->rewarmCovers, oldest) : oldest;
-			else
-				warmup::request(*source, oldest);
-		}
-	}
+	sources_.resolveOverflows();
 	std::vector<std::string> requests;
 	requests.swap(resyncRequests_);
-	TimestampTz covers = resyncAskedAt_.take();
-	for (const std::string &name : requests) {
-		for (auto &source : sources_)
-			if ((name.empty() || source->def.name == name) && source->def.problem.empty())
-				warmup::request(*source, covers);
-		if (!name.empty() && !byName_.count(name) && log_budget::allow(GetCurrentTimestamp()))
-			ereport(LOG, (errmsg("cachepusher: resync asked for unknown source \"%s\"", logExcerpt(name).c_str())));
-	}
+	sources_.resync(requests, resyncAskedAt_.take());
 }
 
 bool Worker::ensureRedis()
@@ -586,18 +427,6 @@ void Worker::settleWrites()
 	}
 }
 
-void Worker::retryFailingKeys()
-{
-	TimestampTz now = GetCurrentTimestamp();
-	for (auto &source : sources_) {
-		if (source->failingKeys.empty() || now < source->failingRetryAt || !source->def.problem.empty())
-			continue;
-		for (const auto &failing : source->failingKeys)
-			source->pending.add(failing.first, now);
-		source->failingRetryAt = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
-	}
-}
-
 /*
  * Every second: is every marker still there (flushed), is the master still the one the Sentinel
  * names (else the target fails and is connected again)? And at once when the nodes written to changed
@@ -643,177 +472,20 @@ void Worker::redisFailed(const RedisError &error)
 					  errdetail("Changes are kept and written once Redis is back; next attempt in %ld ms.", delay)));
 	/* status says why (a wrong password, say), counted once per outage. */
 	if (!redisWasDown_)
-		for (auto &source : sources_)
-			source->recordError(error.what(), now);
+		sources_.recordError("", error.what(), now);
 	redisWasDown_ = true;
-}
-
-Source *Worker::nextSourceWithPending()
-{
-	TimestampTz now = GetCurrentTimestamp();
-	for (size_t i = 0; i < sources_.size(); i++) {
-		Source &source = *sources_[(roundRobin_ + i) % sources_.size()];
-		if (!source.pending.empty() && source.def.problem.empty() && source.fetchRetry.due(now)) {
-			roundRobin_ = (roundRobin_ + i + 1) % sources_.size();
-			return &source;
-		}
-	}
-	return nullptr;
-}
-
-bool Worker::pushOneBatch()
-{
-	Source *source = nextSourceWithPending();
-	if (source == nullptr)
-		return false;
-	TimestampTz waitingSince = source->pending.oldestSince();
-	std::vector<std::string> keys = source->pending.take(settings::batchSize);
-	std::vector<Document> documents;
-	std::vector<FailedKey> failed;
-	try {
-		pg::inTransaction("cachepusher: fetching documents",
-						  [&] { fetchDocuments(*source, keys, documents, failed); });
-	} catch (const pg::PgError &e) {
-		/* The source itself failed (its plan cannot be prepared): keep the keys and retry later. */
-		TimestampTz now = GetCurrentTimestamp();
-		long delay = source->fetchRetry.failed(now);
-		ereport(LOG, (errmsg("cachepusher: source \"%s\": could not build documents: %s", source->def.name.c_str(),
-							 e.what()),
-					  errdetail("%zu keys are kept and retried in %ld ms.", keys.size(), delay)));
-		source->recordError(std::string("could not build documents: ") + e.what(), now);
-		source->hasError = true;
-		forgetDocumentsPlan(*source);
-		source->pending.requeue(keys, waitingSince);
-		return true;
-	}
-	source->fetchRetry.reset();
-	TimestampTz now = GetCurrentTimestamp();
-	for (const FailedKey &f : failed)
-		source->keyFailed(f.key, f.error, now, f.retry);
-	/* Sent while Redis still stores the previous batch; if it fails, the keys are pending again. */
-	writer_.write(*source, documents, waitingSince);
-	return true;
-}
-
-bool Worker::servesPrefix(const std::string &prefix) const
-{
-	for (auto &source : sources_)
-		if (source->def.prefix == prefix)
-			return true;
-	return false;
-}
-
-/* One SCAN page of a dropped source's prefix, its keys unlinked; the prefix is forgotten when done. */
-bool Worker::sweepForgottenStep()
-{
-	if (forgotten_.empty())
-		return false;
-	const std::string prefix = forgotten_.front();
-	if (!servesPrefix(prefix)) {
-		TimestampTz now = GetCurrentTimestamp();
-		if (!sweepRetry_.due(now))
-			return false;
-		RedisTarget &redis = writer_.settled();
-		std::vector<std::string> found;
-		std::string next = redis_sink::scanPrefix(redis, prefix, sweepCursor_, settings::batchSize, found);
-		std::string redisKey;
-		for (const std::string &key : found) {
-			redisKey = prefix + ":" + key;
-			redis.append(redisKey, {"UNLINK", redisKey});
-		}
-		std::string refusal;
-		if (!found.empty())
-			for (auto &reply : redis.exchange()) {
-				if (reply->type == REDIS_REPLY_INTEGER)
-					sweepDeleted_ += reply->integer;
-				else if (isErrorReply(reply.get()))
-					refusal = describeReply(reply.get());
-			}
-		if (!refusal.empty()) {
-			/* The page is scanned again next time; the prefix stays listed until its keys are gone. */
-			long delay = sweepRetry_.failed(now);
-			if (sweepRetry_.failures() == 1 || delay >= settings::retryMaxIntervalMs)
-				ereport(LOG, (errmsg("cachepusher: Redis refused to delete keys of dropped source prefix %s:*: %s",
-									 prefix.c_str(), refusal.c_str()),
-							  errdetail("The deletion is retried in %ld ms.", delay),
-							  errhint("The worker's Redis user needs the UNLINK command.")));
-			return true;
-		}
-		sweepRetry_.reset();
-		sweepCursor_ = next;
-		if (sweepCursor_ != "0")
-			return true;
-		ereport(LOG, (errmsg("cachepusher: deleted %lld keys of dropped source prefix %s:*",
-							 static_cast<long long>(sweepDeleted_), prefix.c_str())));
-	}
-	/* Done, or a new source uses the prefix again (add_source removed the row then). */
-	source_catalog::prefixSwept(prefix);
-	forgotten_.erase(forgotten_.begin());
-	sweepCursor_ = "0";
-	sweepDeleted_ = 0;
-	return true;
-}
-
-bool Worker::warmupStep()
-{
-	for (auto &source : sources_)
-		if (source->rewarmCovers != 0 && !source->warmup.active()) {
-			warmup::request(*source, source->rewarmCovers);
-			source->rewarmCovers = 0;
-		}
-	/*
-	 * One warmup at a time, chunk by chunk, so streaming batches go on in between. A warmup waiting
-	 * for its retry after a failure (a key query its owner may not run) does not hold up the others.
-	 */
-	for (auto &source : sources_)
-		if (source->warmup.phase != Warmup::Phase::Requested && source->warmup.active() && source->def.problem.empty())
-			return warmup::step(*source, writer_);
-	for (auto &source : sources_)
-		if (source->warmup.active() && source->def.problem.empty() && warmup::step(*source, writer_))
-			return true;
-	return false;
-}
-
-void Worker::publishStats()
-{
-	std::vector<SourceStats> stats;
-	stats.reserve(sources_.size());
-	for (auto &source : sources_) {
-		SourceStats s = source->stats;
-		s.pending = source->pending.size();
-		s.oldestPendingAt = source->pending.oldestSince();
-		if (TimestampTz inFlight = writer_.inFlightSince(*source); inFlight != 0)
-			s.oldestPendingAt = s.oldestPendingAt ? std::min(s.oldestPendingAt, inFlight) : inFlight;
-		if (!source->def.problem.empty() || source->hasError)
-			s.state = SourceState::Error;
-		else if (!redis_.connected())
-			s.state = SourceState::RedisDown;
-		else if (source->warmup.active())
-			s.state = SourceState::Warming;
-		else
-			s.state = SourceState::Streaming;
-		stats.push_back(s);
-	}
-	shared_state::publish(stats.data(), stats.size());
 }
 
 long Worker::idleTimeoutMs(TimestampTz now) const
 {
-	TimestampTz wake = TimestampTzPlusMilliseconds(lastCatalogLoad_, catalogRefreshMs);
+	TimestampTz wake = TimestampTzPlusMilliseconds(sources_.lastLoad(), catalogRefreshMs);
 	if (!redis_.connected() && !sources_.empty())
 		wake = std::min(wake, redisRetry_.nextAttempt());
 	if (redis_.connected())
 		wake = std::min(wake, TimestampTzPlusMilliseconds(lastMarkerCheck_, markerCheckMs));
-	for (auto &source : sources_) {
-		if (source->warmup.phase == Warmup::Phase::Requested)
-			wake = std::min(wake, source->warmup.retry.nextAttempt());
-		if (!source->pending.empty())
-			wake = std::min(wake, source->fetchRetry.nextAttempt());
-		if (!source->failingKeys.empty())
-			wake = std::min(wake, source->failingRetryAt);
-	}
-	if (!forgotten_.empty())
-		wake = std::min(wake, sweepRetry_.nextAttempt());
+	wake = sources_.wakeAt(wake);
+	if (!sweeper_.idle())
+		wake = std::min(wake, sweeper_.nextAttempt());
 	if (TimestampTz report = log_budget::reportDueAt(); report != 0)
 		wake = std::min(wake, report);
 	/* COMMIT PREPARED sets no latch: look for it this often. */
@@ -869,9 +541,7 @@ void Worker::run()
 	key_queue::attachReader(MyLatch);
 	waitWhileStandby();
 	prepared_.findAtStart();
-	listener::listen(payload::controlChannel);
-	listener::listen(payload::keysChannel);
-	listening_ = {payload::controlChannel, payload::keysChannel};
+	sources_.listenToOwnChannels();
 	redis_.configure(settings::redisAddress());
 
 	for (;;) {
@@ -896,17 +566,17 @@ void Worker::runOnce()
 	resolvePreparedTransactions();
 	bool syncBlocked = takeSyncRequest();
 	TimestampTz now = GetCurrentTimestamp();
-	if (reloadRequested_ || TimestampDifferenceExceeds(lastCatalogLoad_, now, catalogRefreshMs))
+	if (reloadRequested_ || TimestampDifferenceExceeds(sources_.lastLoad(), now, catalogRefreshMs))
 		reloadSources();
 	applyResyncRequests();
-	retryFailingKeys();
+	sources_.retryFailingKeys();
 
 	bool worked = false;
-	if ((!sources_.empty() || !forgotten_.empty()) && ensureRedis()) {
+	if ((!sources_.empty() || !sweeper_.idle()) && ensureRedis()) {
 		try {
-			worked |= pushOneBatch();
-			worked |= warmupStep();
-			worked |= sweepForgottenStep();
+			worked |= sources_.pushOneBatch(writer_);
+			worked |= sources_.warmupStep(writer_);
+			worked |= sweeper_.step(writer_, sources_);
 			checkRedisMarker();
 			/* Nothing left to overlap the batch in flight with: read its replies now. */
 			if (!worked)
@@ -916,7 +586,7 @@ void Worker::runOnce()
 		}
 	}
 	/* Published first: whoever wait_for_sync() wakes reads the state that made it true. */
-	publishStats();
+	sources_.publish(writer_, redis_.connected());
 	reportSync();
 	log_budget::reportNotLogged(GetCurrentTimestamp());
 
