@@ -119,8 +119,7 @@ void Intake::onControlMessage(std::string_view message)
 		askForResync("", drainTime_);
 	} else if (message.substr(0, 7) == "resync\n") {
 		askForResync(std::string(message.substr(7)), drainTime_);
-	}
-	else
+	} else
 		deferLog("unknown message on channel \"cachepusher_control\": \"" + logExcerpt(message) + "\"");
 }
 

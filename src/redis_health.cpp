@@ -96,8 +96,7 @@ void RedisHealth::check()
 				(errmsg("cachepusher: the Redis Cluster's slot map changed; writing to %s", nodes.c_str())));
 		connectedTo_ = nodes;
 		lost = identity_.checkMasters(writer_.settled());
-	}
-	else if (TimestampDifferenceExceeds(lastMarkerCheck_, now, markerCheckMs)) {
+	} else if (TimestampDifferenceExceeds(lastMarkerCheck_, now, markerCheckMs)) {
 		lastMarkerCheck_ = now;
 		std::string unasked = writer_.settled().confirmMaster();
 		if (!unasked.empty())

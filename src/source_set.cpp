@@ -46,9 +46,11 @@ bool SourceSet::reload(TimestampTz askedAt, TimestampTz startedAt)
 	catalogFailed_ = false;
 	bool installed = definitions.has_value();
 	if (installed != extensionInstalled_)
-		ereport(LOG, (errmsg(installed ? "cachepusher: extension found in database \"%s\""
-									   : "cachepusher: extension not installed in database \"%s\"; waiting for CREATE EXTENSION",
-							 settings::database)));
+		ereport(
+			LOG,
+			(errmsg(installed ? "cachepusher: extension found in database \"%s\""
+							  : "cachepusher: extension not installed in database \"%s\"; waiting for CREATE EXTENSION",
+					settings::database)));
 	extensionInstalled_ = installed;
 	if (!installed)
 		definitions.emplace();
@@ -216,8 +218,7 @@ bool SourceSet::pushOneBatch(redis_sink::DocumentWriter &writer)
 	std::vector<Document> documents;
 	std::vector<FailedKey> failed;
 	try {
-		pg::inTransaction("cachepusher: fetching documents",
-						  [&] { fetchDocuments(*source, keys, documents, failed); });
+		pg::inTransaction("cachepusher: fetching documents", [&] { fetchDocuments(*source, keys, documents, failed); });
 	} catch (const pg::PgError &e) {
 		/* The source itself failed (its plan cannot be prepared): keep the keys and retry later. */
 		TimestampTz now = GetCurrentTimestamp();

@@ -73,7 +73,7 @@ private:
 	std::vector<std::unique_ptr<Source>> sources_;
 	std::unordered_map<std::string, Source *> byName_;
 	std::unordered_map<std::string, std::vector<Source *>> byChannel_;
-	std::set<std::string> wanted_;	  /* the channels the sources name, and ours */
+	std::set<std::string> wanted_; /* the channels the sources name, and ours */
 	std::set<std::string> listening_; /* the channels LISTENed to */
 	size_t roundRobin_ = 0;
 	/* The last catalog read failed: what it would have loaded is not served, so not in sync. */

@@ -107,8 +107,7 @@ bool Worker::takeSyncRequest()
 bool Worker::caughtUpTo(TimestampTz t) const
 {
 	/* Keys of sources dropped with delete_keys are part of the changes too. */
-	return intake_.caughtUp() && health_.caughtUpTo(t, !sources_.empty()) && sweeper_.idle() &&
-		   sources_.caughtUpTo(t);
+	return intake_.caughtUp() && health_.caughtUpTo(t, !sources_.empty()) && sweeper_.idle() && sources_.caughtUpTo(t);
 }
 
 void Worker::reportSync()
