@@ -6,9 +6,9 @@
  *
  * Re-entrancy: drainDuringRedisWait() is RedisTarget's wake callback, so it runs inside any Redis
  * wait: in the middle of a batch, a warmup chunk or a sweep. That is why a drain only adds: keys to a
- * source's pending set, flags, requests, prepared entries. It never removes a source, never takes or
- * clears pending keys and never reloads; code that holds a Source across a Redis call stays valid, and
- * keys already taken from a pending set are that code's own copy.
+ * source's pending set, flags and counts, requests, prepared entries. It never removes a source, never
+ * takes or clears pending keys and never reloads; code that holds a Source across a Redis call stays
+ * valid, and keys already taken from a pending set are that code's own copy.
  */
 #pragma once
 
