@@ -6,6 +6,30 @@
 
 namespace cachepusher {
 
+/* std::deque's move keeps its elements where they are, so members_' pointers stay valid. */
+PendingKeys::PendingKeys(PendingKeys &&other)
+	: queue_(std::move(other.queue_)), members_(std::move(other.members_)), live_(other.live_), total_(other.total_)
+{
+	other.queue_.clear();
+	other.members_.clear();
+	other.live_ = 0;
+}
+
+PendingKeys &PendingKeys::operator=(PendingKeys &&other)
+{
+	if (this != &other) {
+		counted(-static_cast<long>(live_));
+		queue_ = std::move(other.queue_);
+		members_ = std::move(other.members_);
+		live_ = other.live_;
+		total_ = other.total_;
+		other.queue_.clear();
+		other.members_.clear();
+		other.live_ = 0;
+	}
+	return *this;
+}
+
 bool PendingKeys::add(std::string_view key, Timestamp now)
 {
 	if (members_.count(key))
@@ -13,6 +37,7 @@ bool PendingKeys::add(std::string_view key, Timestamp now)
 	queue_.push_back(Entry{std::string(key), now, true});
 	members_.emplace(queue_.back().key, &queue_.back());
 	live_++;
+	counted(1);
 	return true;
 }
 
@@ -34,6 +59,7 @@ size_t PendingKeys::requeue(const std::vector<std::string> &keys, Timestamp sinc
 		queue_.push_front(Entry{*key, since, true});
 		members_.emplace(queue_.front().key, &queue_.front());
 	}
+	counted(static_cast<long>(added));
 	return added;
 }
 
@@ -51,6 +77,7 @@ std::vector<std::string> PendingKeys::take(size_t n)
 		queue_.pop_front();
 	}
 	dropDeadFront();
+	counted(-static_cast<long>(keys.size()));
 	return keys;
 }
 
@@ -65,6 +92,7 @@ void PendingKeys::clear()
 	members_.clear();
 	queue_.clear();
 	queue_.shrink_to_fit();
+	counted(-static_cast<long>(live_));
 	live_ = 0;
 }
 

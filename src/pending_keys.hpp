@@ -15,8 +15,32 @@
 
 namespace cachepusher {
 
+/*
+ * The keys waiting in every pending set attached to it (what max_pending bounds): the one count of
+ * them, kept by the sets themselves as keys come and go, so it is never rebuilt or adjusted by hand.
+ */
+class PendingTotal {
+public:
+	PendingTotal() = default;
+	PendingTotal(const PendingTotal &) = delete;
+	PendingTotal &operator=(const PendingTotal &) = delete;
+	size_t value() const { return n_; }
+
+private:
+	friend class PendingKeys;
+	size_t n_ = 0;
+};
+
 class PendingKeys {
 public:
+	/* total: counts this set's keys too (it must outlive the set); none for a set of its own. */
+	explicit PendingKeys(PendingTotal *total = nullptr) : total_(total) {}
+	~PendingKeys() { counted(-static_cast<long>(live_)); }
+	PendingKeys(PendingKeys &&other);
+	PendingKeys &operator=(PendingKeys &&other);
+	PendingKeys(const PendingKeys &) = delete;
+	PendingKeys &operator=(const PendingKeys &) = delete;
+
 	/* Adds key at the back, waiting since now, unless it is already waiting; returns whether it was new. */
 	bool add(std::string_view key, Timestamp now);
 	/*
@@ -41,11 +65,18 @@ private:
 		bool live; /* false: the key moved to the front; skipped when reached */
 	};
 	void dropDeadFront();
+	/* live_ changed by delta: the total follows. */
+	void counted(long delta)
+	{
+		if (total_ != nullptr)
+			total_->n_ += delta;
+	}
 
 	/* std::deque never moves its elements on push/pop at either end, so the pointers stay valid. */
 	std::deque<Entry> queue_;
 	std::unordered_map<std::string_view, Entry *> members_;
 	size_t live_ = 0;
+	PendingTotal *total_;
 };
 
 } // namespace cachepusher

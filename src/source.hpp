@@ -65,6 +65,10 @@ struct Warmup {
 };
 
 struct Source {
+	Source() = default;
+	/* The worker's sources count their pending keys in the source set's total (max_pending). */
+	explicit Source(PendingTotal &total) : pending(&total) {}
+
 	SourceDefinition def;
 	SPIPlanPtr documentsPlan = nullptr;
 	PendingKeys pending;

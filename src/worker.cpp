@@ -1,42 +1,33 @@
 /*
- * The background worker: the loop that ties the data flow of docs/design.md §2 together.
+ * The background worker's loop, which ties the data flow of docs/design.md §2 together:
  *   drain the commit queue and notifications -> pending keys per source -> fetch documents (SPI)
  *   -> write to Redis
  * with warmups interleaved chunk by chunk, and every wait on the latch so SIGTERM, SIGHUP and new
- * notifications are heard at once.
+ * notifications are heard at once. What it works with are components it owns (docs/design.md §5):
+ * the source set, the intake, the Redis session, the prefix sweeper and wait_for_sync's tracker.
  */
-#include "document_fetcher.hpp"
+#include "intake.hpp"
 #include "key_queue.hpp"
 #include "listener.hpp"
 #include "log_budget.hpp"
-#include "log_text.hpp"
-#include "notification_payload.hpp"
 #include "pg_boundary.hpp"
-#include "redis_identity.hpp"
-#include "redis_sink.hpp"
-#include "redis_target.hpp"
+#include "prefix_sweeper.hpp"
+#include "redis_health.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
-#include "source.hpp"
 #include "source_catalog.hpp"
-#include "spi.hpp"
+#include "source_set.hpp"
+#include "sync_tracker.hpp"
 #include "transaction.hpp"
-#include "warmup.hpp"
 
 #include <algorithm>
-#include <hiredis/hiredis.h>
 #include <cstring>
-#include <memory>
-#include <set>
-#include <unordered_map>
 
 extern "C" {
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
-#include "access/transam.h"
 #include "access/xlog.h"
-#include "storage/procarray.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -50,854 +41,120 @@ PGDLLEXPORT void cachepusher_worker_main(Datum);
 namespace cachepusher {
 namespace {
 
-namespace payload = notification_payload;
-
 /* Also re-read the catalog this often, for changes that sent no message (pg_restore, DROP EXTENSION). */
 constexpr long catalogRefreshMs = 10000;
 /* How often a worker on a standby checks whether the server was promoted. */
 constexpr long standbyPollMs = 500;
-/* How often a connected, idle worker checks that Redis still holds its marker (was not flushed). */
-constexpr long markerCheckMs = 1000;
 /* How often the worker looks whether a prepared transaction with queued keys has ended. */
 constexpr long preparedPollMs = 100;
 
-/* A prepared transaction's queue entry, held until COMMIT PREPARED or ROLLBACK PREPARED is seen. */
-struct PreparedEntry {
-	TransactionId xid;
-	key_queue::Kind kind;
-	std::string payload;
-};
-
-class Worker final : public listener::Handler, public key_queue::Reader {
+class Worker final {
 public:
-	Worker() : redis_([this] { drainNotifications(); }), writer_(redis_) {}
+	Worker() : intake_(sources_), health_(intake_, sources_) {}
 	[[noreturn]] void run();
 
 private:
-	/* listener::Handler: runs inside PostgreSQL's notify code, so it only records. */
-	void onNotification(std::string_view channel, std::string_view payload) override;
-	void onLostNotification() override { lostNotifications_ = true; }
-	/* key_queue::Reader: the commit queue's entries. */
-	void onEntry(key_queue::Kind kind, std::string_view payload) override;
-	void onPreparedEntry(key_queue::Kind kind, std::string_view payload, TransactionId xid) override;
-	bool full() const override { return pendingTotal_ >= static_cast<size_t>(settings::maxPending); }
-	void onControlMessage(std::string_view message);
-	void acceptKeysPayload(std::string_view message, const char *from, bool queued);
-	void acceptKey(Source &source, std::string_view key, bool queued = false);
-	void askForResync(const std::string &source, TimestampTz covers);
-	void deferLog(std::string line);
-
-	void drainNotifications(bool force = false);
-	void drainQueue();
-	void queueOverflowed();
-	void findPreparedTransactions();
-	void resolvePreparedTransactions();
 	bool takeSyncRequest();
 	bool caughtUpTo(TimestampTz t) const;
 	void reportSync();
 	void reloadSettings();
 	void reloadSources();
 	void applyResyncRequests();
-	void listenTo(const std::set<std::string> &channels);
-	bool ensureRedis();
-	void redisFailed(const RedisError &error);
-	void settleWrites();
-	void redisLostData(const std::string &why);
-	void checkRedisMarker();
-	void retryFailingKeys();
 	void waitWhileStandby();
-	bool servesPrefix(const std::string &prefix) const;
-	bool sweepForgottenStep();
-	Source *nextSourceWithPending();
-	bool pushOneBatch();
-	bool warmupStep();
-	void publishStats();
 	long idleTimeoutMs(TimestampTz now) const;
 	void runOnce();
 	void waitOnLatch(long timeoutMs);
 
-	RedisTarget redis_;
-	redis_sink::DocumentWriter writer_;
-	Backoff redisRetry_ = settings::retryBackoff();
-	bool redisWasDown_ = false;
-	bool resyncAfterConnect_ = false;
-	TimestampTz targetChangedAt_ = 0;
-	RedisIdentity identity_;
-	std::string connectedTo_; /* the nodes written to, as last logged */
-	TimestampTz lastMarkerCheck_ = 0;
-
-	std::vector<std::unique_ptr<Source>> sources_;
-	std::unordered_map<std::string, Source *> byName_;
-	std::unordered_map<std::string, std::vector<Source *>> byChannel_;
-	std::set<std::string> listening_;
-	/* Prefixes of sources dropped with delete_keys, swept one after the other; the first one's cursor. */
-	std::vector<std::string> forgotten_;
-	std::string sweepCursor_ = "0";
-	int64 sweepDeleted_ = 0;
-	/* Redis refused to delete (an ACL without UNLINK): the prefix is kept and tried again later. */
-	Backoff sweepRetry_ = settings::retryBackoff();
-	/* The last catalog read failed: what it would have loaded is not served, so not in sync. */
-	bool catalogFailed_ = false;
-	bool extensionInstalled_ = false;
-	bool firstLoad_ = true;
-	TimestampTz lastCatalogLoad_ = 0;
-
-	TimestampTz startedAt_ = GetCurrentTimestamp();
-
-	/* Filled while draining; acted on by the loop. The *AskedAt_ say since when (wait_for_sync). */
-	bool reloadRequested_ = true;
-	TimestampTz reloadAskedAt_ = 0;
-	TimestampTz resyncAskedAt_ = 0;
-	bool lostNotifications_ = false;
-	std::vector<std::string> resyncRequests_; /* source names; "" means all */
-	/* Lines about bad notifications, logged once the drain is over (within log_budget). */
-	std::vector<std::string> deferredLog_;
-	TimestampTz drainTime_ = 0;
-	size_t pendingTotal_ = 0;
-	size_t roundRobin_ = 0;
-
-	/* The commit queue: read up to here (wait_for_sync); when the last full queue was said. */
-	uint64 queueFrontier_ = 0;
-	TimestampTz queueFullLoggedAt_ = 0;
-	uint64 queueFullUnlogged_ = 0;
-	/* Prepared transactions whose keys wait for COMMIT PREPARED; those of unknown keys resync all. */
-	std::vector<PreparedEntry> prepared_;
-	std::vector<TransactionId> preparedUnknown_;
-
-	/* wait_for_sync(): the newest request taken, when its drain finished, the newest reported. */
-	uint64 syncAsked_ = 0;
-	TimestampTz syncDrainedAt_ = 0;
-	uint64 syncReported_ = 0;
+	/* In this order: each is given the ones before it (intake.hpp says why Redis waits may drain). */
+	SourceSet sources_;
+	Intake intake_;
+	RedisHealth health_;
+	PrefixSweeper sweeper_;
+	SyncTracker sync_;
 };
 
-/* Keeps the earliest time something was asked for. */
-void askedAt(TimestampTz &at, TimestampTz when)
+/* SIGHUP: the settings file read again; shared by the loop and the standby wait. */
+void readConfigFile()
 {
-	if (at == 0 || when < at)
-		at = when;
-}
-
-void Worker::deferLog(std::string line)
-{
-	if (log_budget::allow(drainTime_))
-		deferredLog_.push_back(std::move(line));
-}
-
-void Worker::onNotification(std::string_view channel, std::string_view message)
-{
-	if (channel == payload::controlChannel) {
-		onControlMessage(message);
-		return;
-	}
-	if (channel == payload::keysChannel) {
-		acceptKeysPayload(message, "notification on channel \"cachepusher\"", false);
-		return;
-	}
-	auto it = byChannel_.find(std::string(channel));
-	if (it == byChannel_.end())
-		return;
-	for (Source *source : it->second)
-		acceptKey(*source, message);
-}
-
-void Worker::acceptKeysPayload(std::string_view message, const char *from, bool queued)
-{
-	payload::Keys parsed;
-	if (!payload::parseKeys(message, parsed)) {
-		deferLog(std::string(from) + " names no source: \"" + logExcerpt(message) + "\"");
-		return;
-	}
-	auto it = byName_.find(std::string(parsed.source));
-	if (it == byName_.end()) {
-		deferLog(std::string(from) + " for unknown source \"" + logExcerpt(parsed.source) + "\"");
-		return;
-	}
-	for (const std::string &key : parsed.keys)
-		acceptKey(*it->second, key, queued);
-}
-
-void Worker::askForResync(const std::string &source, TimestampTz covers)
-{
-	resyncRequests_.push_back(source);
-	askedAt(resyncAskedAt_, covers);
-}
-
-void Worker::onEntry(key_queue::Kind kind, std::string_view payload)
-{
-	try {
-		if (kind == key_queue::Kind::Keys)
-			acceptKeysPayload(payload, "commit queue entry", true);
-		else if (kind == key_queue::Kind::Resync)
-			askForResync(std::string(payload), drainTime_);
-	} catch (...) {
-		lostNotifications_ = true; /* out of memory: a resync of every source stands in for it */
-	}
-}
-
-void Worker::onPreparedEntry(key_queue::Kind kind, std::string_view payload, TransactionId xid)
-{
-	try {
-		prepared_.push_back(PreparedEntry{xid, kind, std::string(payload)});
-	} catch (...) {
-		lostNotifications_ = true;
-	}
-}
-
-void Worker::onControlMessage(std::string_view message)
-{
-	if (message == "reload") {
-		reloadRequested_ = true;
-		askedAt(reloadAskedAt_, drainTime_);
-	} else if (message == "resync") {
-		askForResync("", drainTime_);
-	} else if (message.substr(0, 7) == "resync\n") {
-		askForResync(std::string(message.substr(7)), drainTime_);
-	}
-	else
-		deferLog("unknown message on channel \"cachepusher_control\": \"" + logExcerpt(message) + "\"");
-}
-
-void Worker::acceptKey(Source &source, std::string_view key, bool queued)
-{
-	source.stats.keysReceived++;
-	/* An empty key names no document; it is pending like any key so that the bare "prefix:" is deleted. */
-	if (key.empty()) {
-		source.stats.errors++;
-		deferLog("source \"" + source.def.name + "\": an empty key names no document");
-	}
-	/* Keys covered by a resync that has not started reading yet, or of a source we cannot serve. */
-	if (!source.def.problem.empty() || source.warmup.coversNewKeys())
-		return;
-	/*
-	 * A key already waiting costs nothing more: only new keys can overflow the pending set. Keys from
-	 * the commit queue do not: the queue is read only while there is room (an entry may go a little
-	 * past it), and what does not fit waits there.
-	 */
-	if (!queued && pendingTotal_ >= static_cast<size_t>(settings::maxPending) && !source.pending.contains(key)) {
-		if (!source.overflowed) {
-			source.overflowedSince = drainTime_;
-			deferLog("source \"" + source.def.name + "\": more than cachepusher.max_pending (" +
-					 std::to_string(settings::maxPending) + ") keys waiting; falling back to a full resync");
-		}
-		source.overflowed = true;
-		return;
-	}
-	if (source.pending.add(key, drainTime_))
-		pendingTotal_++;
-}
-
-void Worker::drainNotifications(bool force)
-{
-	bool notified = force || listener::pending();
-	bool queued = force || key_queue::hasNew() || key_queue::overflowed();
-	if (!notified && !queued)
-		return;
-	drainTime_ = GetCurrentTimestamp();
-	if (notified)
-		listener::drain(*this, force);
-	if (queued)
-		drainQueue();
-	for (const std::string &line : deferredLog_)
-		ereport(LOG, (errmsg("cachepusher: %s", line.c_str())));
-	deferredLog_.clear();
-}
-
-void Worker::drainQueue()
-{
-	queueFrontier_ = key_queue::drain(*this);
-	if (key_queue::overflowed())
-		queueOverflowed();
-}
-
-/* Commits found the queue full: their keys were not queued, so their sources are warmed again. */
-void Worker::queueOverflowed()
-{
-	key_queue::Overflow overflow = key_queue::takeOverflow();
-	if (overflow.dropped == 0)
-		return;
-	std::string names;
-	for (const std::string &name : overflow.sources) {
-		askForResync(name, drainTime_);
-		names += (names.empty() ? "" : ", ") + (name.empty() ? std::string("every source") : "\"" + name + "\"");
-		for (auto &source : sources_)
-			if (name.empty() || source->def.name == name)
-				source->recordError("the commit queue was full (cachepusher.queue_size); resyncing", drainTime_);
-	}
-	/* Said once a minute at most: a worker far behind would otherwise say it for every commit. */
-	queueFullUnlogged_ += overflow.dropped;
-	if (TimestampDifferenceExceeds(queueFullLoggedAt_, drainTime_, 60000)) {
-		ereport(LOG, (errmsg("cachepusher: the commit queue was full: the keys of %llu transactions were not "
-							 "queued; resyncing %s",
-							 static_cast<unsigned long long>(queueFullUnlogged_), names.c_str()),
-					  errdetail("Their commits succeeded; the resync writes what they changed."),
-					  errhint("Raise cachepusher.queue_size (now %d kB) if the worker is often this far behind.",
-							  settings::queueSizeKb)));
-		queueFullLoggedAt_ = drainTime_;
-		queueFullUnlogged_ = 0;
-	}
-}
-
-/*
- * Prepared transactions that were there when the worker started: a worker before this one may have
- * taken their keys out of the queue (or the server restarted and the queue is new), so when one of
- * them commits, every source is warmed again.
- */
-void Worker::findPreparedTransactions()
-{
-	pg::inTransaction("cachepusher: prepared transactions", [&] {
-		uint64 rows = spi::execute("SELECT transaction::text FROM pg_catalog.pg_prepared_xacts "
-								   "WHERE database = pg_catalog.current_database()");
-		for (uint64 row = 0; row < rows; row++)
-			if (auto xid = spi::value(row, 1))
-				preparedUnknown_.push_back(static_cast<TransactionId>(std::stoul(*xid)));
-	});
-	if (!preparedUnknown_.empty())
-		ereport(LOG, (errmsg("cachepusher: %zu prepared transactions found at start; every source is warmed "
-							 "again when one of them commits",
-							 preparedUnknown_.size())));
-}
-
-/* COMMIT PREPARED sends no signal: the worker looks whether each prepared transaction has ended. */
-void Worker::resolvePreparedTransactions()
-{
-	if (prepared_.empty() && preparedUnknown_.empty())
-		return;
-	auto ended = [](TransactionId xid, bool *committed) {
-		if (!TransactionIdIsValid(xid)) {
-			*committed = true;
-			return true;
-		}
-		bool done = false;
-		pg::call([&] {
-			done = !TransactionIdIsInProgress(xid);
-			*committed = done && TransactionIdDidCommit(xid);
-		});
-		return done;
-	};
-	TimestampTz now = GetCurrentTimestamp();
-	drainTime_ = now;
-	for (size_t i = 0; i < prepared_.size();) {
-		bool committed;
-		if (!ended(prepared_[i].xid, &committed)) {
-			i++;
-			continue;
-		}
-		if (committed)
-			onEntry(prepared_[i].kind, prepared_[i].payload);
-		prepared_.erase(prepared_.begin() + i);
-	}
-	for (size_t i = 0; i < preparedUnknown_.size();) {
-		bool committed;
-		if (!ended(preparedUnknown_[i], &committed)) {
-			i++;
-			continue;
-		}
-		if (committed)
-			askForResync("", now);
-		preparedUnknown_.erase(preparedUnknown_.begin() + i);
-	}
+	ConfigReloadPending = false;
+	pg::call([] { ProcessConfigFile(PGC_SIGHUP); });
 }
 
 bool Worker::takeSyncRequest()
 {
 	uint64 position;
 	uint64 asked = shared_state::syncRequested(&position);
-	if (asked <= syncAsked_)
+	if (!sync_.isNew(asked))
 		return false;
 	/* Read the queue to its end: every change committed before the request is now pending. */
-	drainNotifications(true);
-	resolvePreparedTransactions();
+	intake_.drain(true);
+	intake_.resolvePrepared();
 	/*
 	 * Not all of the commit queue up to the request is read yet: the pending set is full, or a
 	 * transaction is between its commit record and its commit callback. Taken once it is.
 	 */
-	if (queueFrontier_ < position)
+	if (intake_.queueFrontier() < position)
 		return true;
 	/* Sources can change without a message (pg_restore, a manual INSERT): read them again too. */
-	reloadRequested_ = true;
+	intake_.askReload(intake_.drainTime());
 	/* And Redis may have been flushed since the last check: look now. */
-	lastMarkerCheck_ = 0;
-	askedAt(reloadAskedAt_, drainTime_);
-	syncAsked_ = asked;
-	syncDrainedAt_ = GetCurrentTimestamp();
+	health_.checkSoon();
+	sync_.take(asked, GetCurrentTimestamp());
 	return false;
 }
 
+/* Each component says whether what it holds of the changes before t is in Redis. */
 bool Worker::caughtUpTo(TimestampTz t) const
 {
-	if (reloadRequested_ || catalogFailed_ || !resyncRequests_.empty() || lostNotifications_ || resyncAfterConnect_)
-		return false;
 	/* Keys of sources dropped with delete_keys are part of the changes too. */
-	if (!forgotten_.empty())
-		return false;
-	if (writer_.inFlight() && writer_.inFlightSince() <= t)
-		return false;
-	/* Disconnected, Redis may have lost everything (restarted): only a connection tells. */
-	if (!sources_.empty() && !redis_.connected())
-		return false;
-	for (auto &source : sources_) {
-		if (!source->def.problem.empty())
-			continue; /* not served: nothing of it will ever be in Redis */
-		if (source->overflowed || (source->rewarmCovers != 0 && source->rewarmCovers <= t) ||
-			(source->warmup.active() && source->warmup.requestedAt <= t))
-			return false;
-		TimestampTz oldest = source->pending.oldestSince();
-		if (oldest != 0 && oldest <= t)
-			return false;
-	}
-	return true;
+	return intake_.caughtUp() && health_.caughtUpTo(t, !sources_.empty()) && sweeper_.idle() && sources_.caughtUpTo(t);
 }
 
 void Worker::reportSync()
 {
-	if (syncAsked_ > syncReported_ && caughtUpTo(syncDrainedAt_)) {
-		shared_state::syncReached(syncAsked_);
-		syncReported_ = syncAsked_;
-	}
+	if (sync_.owed() && caughtUpTo(sync_.owedUpTo()))
+		shared_state::syncReached(sync_.reached());
 }
 
 void Worker::reloadSettings()
 {
-	ConfigReloadPending = false;
-	pg::call([] { ProcessConfigFile(PGC_SIGHUP); });
-	/* A new target drops the connection: the batch in flight gets its replies first. */
-	settleWrites();
-	RedisAddress next = settings::redisAddress();
-	if (!next.sameTarget(redis_.address())) {
-		/* Another Redis (or database) may hold anything: write everything there. */
-		ereport(LOG, (errmsg("cachepusher: Redis target changed to %s", describeTarget(next).c_str())));
-		resyncAfterConnect_ = true;
-		askedAt(targetChangedAt_, GetCurrentTimestamp());
-		redisRetry_.reset();
-	}
-	redis_.configure(next);
-}
-
-void Worker::listenTo(const std::set<std::string> &channels)
-{
-	for (const std::string &channel : listening_)
-		if (!channels.count(channel))
-			listener::unlisten(channel.c_str());
-	for (const std::string &channel : channels)
-		if (!listening_.count(channel))
-			listener::listen(channel.c_str());
-	listening_ = channels;
+	readConfigFile();
+	health_.reconfigure(settings::redisAddress());
 }
 
 void Worker::reloadSources()
 {
 	/* The batch in flight may belong to a source about to be dropped or redefined. */
-	settleWrites();
-	reloadRequested_ = false;
-	lastCatalogLoad_ = GetCurrentTimestamp();
-	/* What the warmups of new or changed sources stand in for: at the first load, everything. */
-	TimestampTz covers = firstLoad_ ? startedAt_ : (reloadAskedAt_ ? reloadAskedAt_ : lastCatalogLoad_);
-	reloadAskedAt_ = 0;
-	std::optional<std::vector<SourceDefinition>> definitions;
-	try {
-		definitions = source_catalog::load();
-	} catch (const pg::PgError &e) {
-		ereport(LOG, (errmsg("cachepusher: could not read the sources: %s", e.what())));
-		catalogFailed_ = true;
+	health_.settleWrites();
+	if (!sources_.reload(intake_.takeReload(), intake_.startedAt()))
 		return;
-	}
-	catalogFailed_ = false;
-	bool installed = definitions.has_value();
-	if (installed != extensionInstalled_)
-		ereport(LOG, (errmsg(installed ? "cachepusher: extension found in database \"%s\""
-									   : "cachepusher: extension not installed in database \"%s\"; waiting for CREATE EXTENSION",
-							 settings::database)));
-	extensionInstalled_ = installed;
-	if (!installed)
-		definitions.emplace();
-
-	std::vector<std::unique_ptr<Source>> next;
-	for (SourceDefinition &def : *definitions) {
-		auto found = std::find_if(sources_.begin(), sources_.end(),
-								  [&](const std::unique_ptr<Source> &s) { return s && s->def.name == def.name; });
-		std::unique_ptr<Source> source;
-		if (found != sources_.end()) {
-			source = std::move(*found);
-			if (source->def.sameAs(def)) {
-				next.push_back(std::move(source));
-				continue;
-			}
-			warmup::cancel(*source);
-			forgetDocumentsPlan(*source);
-		} else {
-			source = std::make_unique<Source>();
-			strlcpy(source->stats.name, def.name.c_str(), sizeof(source->stats.name));
-			source->stats.warmupTotal = -1;
-		}
-		source->def = std::move(def);
-		source->hasError = false;
-		if (!source->def.problem.empty()) {
-			ereport(LOG, (errmsg("cachepusher: source \"%s\" cannot be served: %s", source->def.name.c_str(),
-								 source->def.problem.c_str())));
-			source->recordError(source->def.problem, lastCatalogLoad_);
-			source->pending.clear();
-		} else {
-			ereport(LOG, (errmsg("cachepusher: serving source \"%s\" as %s:*", source->def.name.c_str(),
-								 source->def.prefix.c_str())));
-			if (!firstLoad_ || settings::warmupOnStart)
-				warmup::request(*source, covers);
-		}
-		next.push_back(std::move(source));
-	}
-	for (auto &gone : sources_) {
-		if (!gone)
-			continue;
-		ereport(LOG, (errmsg("cachepusher: source \"%s\" dropped", gone->def.name.c_str())));
-		warmup::cancel(*gone);
-		forgetDocumentsPlan(*gone);
-	}
-	sources_ = std::move(next);
-	firstLoad_ = false;
-
-	std::string sweeping = forgotten_.empty() ? "" : forgotten_.front();
-	try {
-		forgotten_ = installed ? source_catalog::forgottenPrefixes() : std::vector<std::string>();
-	} catch (const pg::PgError &e) {
-		ereport(LOG, (errmsg("cachepusher: could not read the dropped prefixes: %s", e.what())));
-	}
-	if (forgotten_.empty() || forgotten_.front() != sweeping) {
-		sweepCursor_ = "0";
-		sweepDeleted_ = 0;
-		sweepRetry_.reset();
-	}
-
-	byName_.clear();
-	byChannel_.clear();
-	std::set<std::string> channels{payload::controlChannel, payload::keysChannel};
-	for (auto &source : sources_) {
-		byName_[source->def.name] = source.get();
-		for (const std::string &channel : source->def.channels) {
-			byChannel_[channel].push_back(source.get());
-			channels.insert(channel);
-		}
-	}
-	listenTo(channels);
+	sweeper_.reload(sources_.extensionInstalled());
+	sources_.listenToChannels();
 }
 
 void Worker::applyResyncRequests()
 {
-	if (lostNotifications_) {
+	if (intake_.takeLostNotifications()) {
 		ereport(LOG, (errmsg("cachepusher: notifications were lost (out of memory); resyncing every source")));
-		lostNotifications_ = false;
-		askForResync("", startedAt_);
+		intake_.askForResyncSinceStart();
 	}
-	for (auto &source : sources_) {
-		if (source->overflowed) {
-			source->overflowed = false;
-			/* The warmup stands in for the dropped keys, the oldest of which waits since then. */
-			TimestampTz oldest = source->pending.empty() ? source->overflowedSince
-														 : std::min(source->pending.oldestSince(), source->overflowedSince);
-			pendingTotal_ -= std::min(pendingTotal_, source->pending.size());
-			source->pending.clear();
-			/* A warmup already reading goes on (restarting it could starve it under a steady stream);
-			 * another one follows it for the keys dropped now. */
-			if (source->warmup.active() && !source->warmup.coversNewKeys())
-				source->rewarmCovers = source->rewarmCovers ? std::min(source->rewarmCovers, oldest) : oldest;
-			else
-				warmup::request(*source, oldest);
-		}
-	}
-	std::vector<std::string> requests;
-	requests.swap(resyncRequests_);
-	TimestampTz covers = resyncAskedAt_;
-	resyncAskedAt_ = 0;
-	for (const std::string &name : requests) {
-		for (auto &source : sources_)
-			if ((name.empty() || source->def.name == name) && source->def.problem.empty())
-				warmup::request(*source, covers);
-		if (!name.empty() && !byName_.count(name) && log_budget::allow(GetCurrentTimestamp()))
-			ereport(LOG, (errmsg("cachepusher: resync asked for unknown source \"%s\"", logExcerpt(name).c_str())));
-	}
-}
-
-bool Worker::ensureRedis()
-{
-	if (redis_.connected())
-		return true;
-	if (!redisRetry_.due(GetCurrentTimestamp()))
-		return false;
-	std::string lost;
-	try {
-		redis_.connect();
-		lost = identity_.checkMasters(redis_);
-	} catch (const RedisError &e) {
-		redisFailed(e);
-		return false;
-	}
-	connectedTo_ = redis_.describeNodes();
-	ereport(LOG, (errmsg("cachepusher: connected to Redis at %s", connectedTo_.c_str())));
-	redisRetry_.reset();
-	redisWasDown_ = false;
-	lastMarkerCheck_ = GetCurrentTimestamp();
-	if (!lost.empty())
-		redisLostData(lost);
-	if (resyncAfterConnect_) {
-		resyncAfterConnect_ = false;
-		askForResync("", targetChangedAt_);
-		targetChangedAt_ = 0;
-	}
-	return true;
-}
-
-void Worker::redisLostData(const std::string &why)
-{
-	ereport(LOG, (errmsg("cachepusher: %s; resyncing every source", why.c_str())));
-	resyncRequests_.emplace_back();
-	/* Whatever was written since the worker started may be gone. */
-	askedAt(resyncAskedAt_, startedAt_);
-}
-
-/* Reads the replies of the batch in flight, if any, now. */
-void Worker::settleWrites()
-{
-	try {
-		writer_.finish();
-	} catch (const RedisError &e) {
-		redisFailed(e);
-	}
-}
-
-void Worker::retryFailingKeys()
-{
-	TimestampTz now = GetCurrentTimestamp();
-	for (auto &source : sources_) {
-		if (source->failingKeys.empty() || now < source->failingRetryAt || !source->def.problem.empty())
-			continue;
-		for (const auto &failing : source->failingKeys)
-			if (source->pending.add(failing.first, now))
-				pendingTotal_++;
-		source->failingRetryAt = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
-	}
-}
-
-/*
- * Every second: is every marker still there (flushed), is the master still the one the Sentinel
- * names (else the target fails and is connected again)? And at once when the nodes written to changed
- * (a cluster's slot map read anew after MOVED): are they masters we wrote to before?
- */
-void Worker::checkRedisMarker()
-{
-	if (!redis_.connected())
-		return;
-	std::string lost;
-	TimestampTz now = GetCurrentTimestamp();
-	if (!identity_.checked(redis_)) {
-		/* Slots move often in a reshard: a line when the masters change, not for every slot. */
-		std::string nodes = redis_.describeNodes();
-		ereport(nodes == connectedTo_ ? DEBUG1 : LOG,
-				(errmsg("cachepusher: the Redis Cluster's slot map changed; writing to %s", nodes.c_str())));
-		connectedTo_ = nodes;
-		lost = identity_.checkMasters(writer_.settled());
-	}
-	else if (TimestampDifferenceExceeds(lastMarkerCheck_, now, markerCheckMs)) {
-		lastMarkerCheck_ = now;
-		std::string unasked = writer_.settled().confirmMaster();
-		if (!unasked.empty())
-			ereport(LOG, (errmsg("cachepusher: could not ask the Sentinel whether the master is still %s: %s",
-								 redis_.describeNodes().c_str(), unasked.c_str()),
-						  errdetail("Writes go on to that master; a failover is noticed once the Sentinel "
-									"answers again or the master fails.")));
-		lost = identity_.checkMarkers(writer_.settled());
-	}
-	if (!lost.empty())
-		redisLostData(lost);
-}
-
-void Worker::redisFailed(const RedisError &error)
-{
-	writer_.abandon();
-	redis_.disconnect();
-	TimestampTz now = GetCurrentTimestamp();
-	long delay = redisRetry_.failed(now);
-	/* One line when the outage starts, then one per retry at most at the capped interval. */
-	if (!redisWasDown_ || delay >= settings::retryMaxIntervalMs)
-		ereport(LOG, (errmsg("cachepusher: %s", error.what()),
-					  errdetail("Changes are kept and written once Redis is back; next attempt in %ld ms.", delay)));
-	/* status says why (a wrong password, say), counted once per outage. */
-	if (!redisWasDown_)
-		for (auto &source : sources_)
-			source->recordError(error.what(), now);
-	redisWasDown_ = true;
-}
-
-Source *Worker::nextSourceWithPending()
-{
-	TimestampTz now = GetCurrentTimestamp();
-	for (size_t i = 0; i < sources_.size(); i++) {
-		Source &source = *sources_[(roundRobin_ + i) % sources_.size()];
-		if (!source.pending.empty() && source.def.problem.empty() && source.fetchRetry.due(now)) {
-			roundRobin_ = (roundRobin_ + i + 1) % sources_.size();
-			return &source;
-		}
-	}
-	return nullptr;
-}
-
-bool Worker::pushOneBatch()
-{
-	Source *source = nextSourceWithPending();
-	if (source == nullptr)
-		return false;
-	TimestampTz waitingSince = source->pending.oldestSince();
-	std::vector<std::string> keys = source->pending.take(settings::batchSize);
-	pendingTotal_ -= std::min(pendingTotal_, keys.size());
-	std::vector<Document> documents;
-	std::vector<FailedKey> failed;
-	try {
-		pg::inTransaction("cachepusher: fetching documents",
-						  [&] { fetchDocuments(*source, keys, documents, failed); });
-	} catch (const pg::PgError &e) {
-		/* The source itself failed (its plan cannot be prepared): keep the keys and retry later. */
-		TimestampTz now = GetCurrentTimestamp();
-		long delay = source->fetchRetry.failed(now);
-		ereport(LOG, (errmsg("cachepusher: source \"%s\": could not build documents: %s", source->def.name.c_str(),
-							 e.what()),
-					  errdetail("%zu keys are kept and retried in %ld ms.", keys.size(), delay)));
-		source->recordError(std::string("could not build documents: ") + e.what(), now);
-		source->hasError = true;
-		forgetDocumentsPlan(*source);
-		pendingTotal_ += source->pending.requeue(keys, waitingSince);
-		return true;
-	}
-	source->fetchRetry.reset();
-	TimestampTz now = GetCurrentTimestamp();
-	for (const FailedKey &f : failed)
-		source->keyFailed(f.key, f.error, now, f.retry);
-	/* Sent while Redis still stores the previous batch; if it fails, the keys are pending again. */
-	writer_.write(*source, documents, waitingSince);
-	return true;
-}
-
-bool Worker::servesPrefix(const std::string &prefix) const
-{
-	for (auto &source : sources_)
-		if (source->def.prefix == prefix)
-			return true;
-	return false;
-}
-
-/* One SCAN page of a dropped source's prefix, its keys unlinked; the prefix is forgotten when done. */
-bool Worker::sweepForgottenStep()
-{
-	if (forgotten_.empty())
-		return false;
-	const std::string prefix = forgotten_.front();
-	if (!servesPrefix(prefix)) {
-		TimestampTz now = GetCurrentTimestamp();
-		if (!sweepRetry_.due(now))
-			return false;
-		RedisTarget &redis = writer_.settled();
-		std::vector<std::string> found;
-		std::string next = redis_sink::scanPrefix(redis, prefix, sweepCursor_, settings::batchSize, found);
-		std::string redisKey;
-		for (const std::string &key : found) {
-			redisKey = prefix + ":" + key;
-			redis.append(redisKey, {"UNLINK", redisKey});
-		}
-		std::string refusal;
-		if (!found.empty())
-			for (auto &reply : redis.exchange()) {
-				if (reply->type == REDIS_REPLY_INTEGER)
-					sweepDeleted_ += reply->integer;
-				else if (isErrorReply(reply.get()))
-					refusal = describeReply(reply.get());
-			}
-		if (!refusal.empty()) {
-			/* The page is scanned again next time; the prefix stays listed until its keys are gone. */
-			long delay = sweepRetry_.failed(now);
-			if (sweepRetry_.failures() == 1 || delay >= settings::retryMaxIntervalMs)
-				ereport(LOG, (errmsg("cachepusher: Redis refused to delete keys of dropped source prefix %s:*: %s",
-									 prefix.c_str(), refusal.c_str()),
-							  errdetail("The deletion is retried in %ld ms.", delay),
-							  errhint("The worker's Redis user needs the UNLINK command.")));
-			return true;
-		}
-		sweepRetry_.reset();
-		sweepCursor_ = next;
-		if (sweepCursor_ != "0")
-			return true;
-		ereport(LOG, (errmsg("cachepusher: deleted %lld keys of dropped source prefix %s:*",
-							 static_cast<long long>(sweepDeleted_), prefix.c_str())));
-	}
-	/* Done, or a new source uses the prefix again (add_source removed the row then). */
-	source_catalog::prefixSwept(prefix);
-	forgotten_.erase(forgotten_.begin());
-	sweepCursor_ = "0";
-	sweepDeleted_ = 0;
-	return true;
-}
-
-bool Worker::warmupStep()
-{
-	for (auto &source : sources_)
-		if (source->rewarmCovers != 0 && !source->warmup.active()) {
-			warmup::request(*source, source->rewarmCovers);
-			source->rewarmCovers = 0;
-		}
-	/*
-	 * One warmup at a time, chunk by chunk, so streaming batches go on in between. A warmup waiting
-	 * for its retry after a failure (a key query its owner may not run) does not hold up the others.
-	 */
-	for (auto &source : sources_)
-		if (source->warmup.phase != Warmup::Phase::Requested && source->warmup.active() && source->def.problem.empty())
-			return warmup::step(*source, writer_);
-	for (auto &source : sources_)
-		if (source->warmup.active() && source->def.problem.empty() && warmup::step(*source, writer_))
-			return true;
-	return false;
-}
-
-void Worker::publishStats()
-{
-	std::vector<SourceStats> stats;
-	stats.reserve(sources_.size());
-	pendingTotal_ = 0;
-	for (auto &source : sources_) {
-		SourceStats s = source->stats;
-		s.pending = source->pending.size();
-		s.oldestPendingAt = source->pending.oldestSince();
-		if (TimestampTz inFlight = writer_.inFlightSince(*source); inFlight != 0)
-			s.oldestPendingAt = s.oldestPendingAt ? std::min(s.oldestPendingAt, inFlight) : inFlight;
-		pendingTotal_ += source->pending.size();
-		if (!source->def.problem.empty() || source->hasError)
-			s.state = SourceState::Error;
-		else if (!redis_.connected())
-			s.state = SourceState::RedisDown;
-		else if (source->warmup.active())
-			s.state = SourceState::Warming;
-		else
-			s.state = SourceState::Streaming;
-		stats.push_back(s);
-	}
-	shared_state::publish(stats.data(), stats.size());
+	sources_.resolveOverflows();
+	std::vector<std::string> names;
+	TimestampTz covers = intake_.takeResyncRequests(names);
+	sources_.resync(names, covers);
 }
 
 long Worker::idleTimeoutMs(TimestampTz now) const
 {
-	TimestampTz wake = TimestampTzPlusMilliseconds(lastCatalogLoad_, catalogRefreshMs);
-	if (!redis_.connected() && !sources_.empty())
-		wake = std::min(wake, redisRetry_.nextAttempt());
-	if (redis_.connected())
-		wake = std::min(wake, TimestampTzPlusMilliseconds(lastMarkerCheck_, markerCheckMs));
-	for (auto &source : sources_) {
-		if (source->warmup.phase == Warmup::Phase::Requested)
-			wake = std::min(wake, source->warmup.retry.nextAttempt());
-		if (!source->pending.empty())
-			wake = std::min(wake, source->fetchRetry.nextAttempt());
-		if (!source->failingKeys.empty())
-			wake = std::min(wake, source->failingRetryAt);
-	}
-	if (!forgotten_.empty())
-		wake = std::min(wake, sweepRetry_.nextAttempt());
+	TimestampTz wake = TimestampTzPlusMilliseconds(sources_.lastLoad(), catalogRefreshMs);
+	wake = health_.wakeAt(wake, !sources_.empty());
+	wake = sources_.wakeAt(wake);
+	if (!sweeper_.idle())
+		wake = std::min(wake, sweeper_.nextAttempt());
 	if (TimestampTz report = log_budget::reportDueAt(); report != 0)
 		wake = std::min(wake, report);
 	/* COMMIT PREPARED sets no latch: look for it this often. */
-	if (!prepared_.empty() || !preparedUnknown_.empty())
+	if (intake_.preparedWaiting())
 		wake = std::min(wake, TimestampTzPlusMilliseconds(now, preparedPollMs));
 	return std::max<long>(1, TimestampDifferenceMilliseconds(now, wake));
 }
@@ -916,10 +173,8 @@ void Worker::waitWhileStandby()
 	TimestampTz lastLoad = 0;
 	while (RecoveryInProgress()) {
 		pg::checkInterrupts();
-		if (ConfigReloadPending) {
-			ConfigReloadPending = false;
-			pg::call([] { ProcessConfigFile(PGC_SIGHUP); });
-		}
+		if (ConfigReloadPending)
+			readConfigFile();
 		TimestampTz now = GetCurrentTimestamp();
 		if (TimestampDifferenceExceeds(lastLoad, now, catalogRefreshMs)) {
 			lastLoad = now;
@@ -941,18 +196,16 @@ void Worker::waitWhileStandby()
 		waitOnLatch(standbyPollMs);
 	}
 	ereport(LOG, (errmsg("cachepusher: the server was promoted; starting and warming every source")));
-	startedAt_ = GetCurrentTimestamp();
+	intake_.restarted(GetCurrentTimestamp());
 }
 
 void Worker::run()
 {
 	key_queue::attachReader(MyLatch);
 	waitWhileStandby();
-	findPreparedTransactions();
-	listener::listen(payload::controlChannel);
-	listener::listen(payload::keysChannel);
-	listening_ = {payload::controlChannel, payload::keysChannel};
-	redis_.configure(settings::redisAddress());
+	intake_.findPrepared();
+	sources_.listenToOwnChannels();
+	health_.configure(settings::redisAddress());
 
 	for (;;) {
 		try {
@@ -972,38 +225,39 @@ void Worker::runOnce()
 	pg::checkInterrupts();
 	if (ConfigReloadPending)
 		reloadSettings();
-	drainNotifications();
-	resolvePreparedTransactions();
+	intake_.drain();
+	intake_.resolvePrepared();
 	bool syncBlocked = takeSyncRequest();
 	TimestampTz now = GetCurrentTimestamp();
-	if (reloadRequested_ || TimestampDifferenceExceeds(lastCatalogLoad_, now, catalogRefreshMs))
+	if (intake_.reloadRequested() || TimestampDifferenceExceeds(sources_.lastLoad(), now, catalogRefreshMs))
 		reloadSources();
 	applyResyncRequests();
-	retryFailingKeys();
+	sources_.retryFailingKeys();
 
 	bool worked = false;
-	if ((!sources_.empty() || !forgotten_.empty()) && ensureRedis()) {
+	if ((!sources_.empty() || !sweeper_.idle()) && health_.ensure()) {
+		redis_sink::DocumentWriter &writer = health_.writer();
 		try {
-			worked |= pushOneBatch();
-			worked |= warmupStep();
-			worked |= sweepForgottenStep();
-			checkRedisMarker();
+			worked |= sources_.pushOneBatch(writer);
+			worked |= sources_.warmupStep(writer);
+			worked |= sweeper_.step(writer, sources_);
+			health_.check();
 			/* Nothing left to overlap the batch in flight with: read its replies now. */
 			if (!worked)
-				writer_.finish();
+				writer.finish();
 		} catch (const RedisError &e) {
-			redisFailed(e);
+			health_.failed(e);
 		}
 	}
 	/* Published first: whoever wait_for_sync() wakes reads the state that made it true. */
-	publishStats();
+	sources_.publish(health_.writer(), health_.connected());
 	reportSync();
 	log_budget::reportNotLogged(GetCurrentTimestamp());
 
 	/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
-	bool queueWaiting = (key_queue::hasNew() && !full()) || key_queue::overflowed();
-	if (!worked && !listener::pending() && !queueWaiting && !ConfigReloadPending && !reloadRequested_ &&
-		resyncRequests_.empty() && (syncBlocked || shared_state::syncRequested() == syncAsked_))
+	bool queueWaiting = (key_queue::hasNew() && !intake_.full()) || key_queue::overflowed();
+	if (!worked && !listener::pending() && !queueWaiting && !ConfigReloadPending && !intake_.reloadRequested() &&
+		!intake_.resyncRequested() && (syncBlocked || shared_state::syncRequested() == sync_.taken()))
 		waitOnLatch(idleTimeoutMs(GetCurrentTimestamp()));
 }
 

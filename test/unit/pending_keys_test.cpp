@@ -108,5 +108,48 @@ TEST(PendingKeys, ManyKeysStayConsistent)
 		EXPECT_EQ(all[i], std::to_string(i));
 }
 
+TEST(PendingTotal, FollowsEverySetAttachedToIt)
+{
+	PendingTotal total;
+	PendingKeys a(&total), b(&total);
+	a.add("1", 1);
+	a.add("2", 2);
+	a.add("1", 3); /* already waiting: not counted again */
+	b.add("1", 4);
+	EXPECT_EQ(total.value(), 3u);
+	Keys taken = a.take(1);
+	EXPECT_EQ(total.value(), 2u);
+	a.add("3", 5);
+	EXPECT_EQ(a.requeue(Keys{"1", "3"}, 0), 1u); /* "3" was waiting */
+	EXPECT_EQ(total.value(), 4u);
+	b.clear();
+	EXPECT_EQ(total.value(), 3u);
+	a.take(100);
+	EXPECT_EQ(total.value(), 0u);
+}
+
+TEST(PendingTotal, ASetGoneOrMovedTakesItsKeysAlong)
+{
+	PendingTotal total;
+	{
+		PendingKeys gone(&total);
+		gone.add("a", 1);
+		gone.add("b", 2);
+		EXPECT_EQ(total.value(), 2u);
+	}
+	EXPECT_EQ(total.value(), 0u);
+	std::vector<PendingKeys> sets;
+	sets.emplace_back(&total);
+	sets.back().add("a", 1);
+	for (int i = 0; i < 10; i++)
+		sets.emplace_back(&total).add(std::to_string(i), i); /* reallocates: the sets are moved */
+	EXPECT_EQ(total.value(), 11u);
+	EXPECT_TRUE(sets.front().contains("a"));
+	sets.front() = PendingKeys(&total);
+	EXPECT_EQ(total.value(), 10u);
+	sets.clear();
+	EXPECT_EQ(total.value(), 0u);
+}
+
 } // namespace
 } // namespace cachepusher

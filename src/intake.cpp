@@ -1,0 +1,214 @@
+#include "intake.hpp"
+
+#include "log_budget.hpp"
+#include "log_text.hpp"
+#include "notification_payload.hpp"
+#include "settings.hpp"
+#include "source_set.hpp"
+
+extern "C" {
+#include "utils/timestamp.h"
+}
+
+namespace cachepusher {
+
+namespace payload = notification_payload;
+
+Intake::Intake(SourceSet &sources) : sources_(sources), startedAt_(GetCurrentTimestamp()) {}
+
+void Intake::deferLog(std::string line)
+{
+	if (log_budget::allow(drainTime_))
+		deferredLog_.push_back(std::move(line));
+}
+
+bool Intake::full() const
+{
+	return sources_.pendingTotal() >= static_cast<size_t>(settings::maxPending);
+}
+
+void Intake::onNotification(std::string_view channel, std::string_view message)
+{
+	if (channel == payload::controlChannel) {
+		onControlMessage(message);
+		return;
+	}
+	if (channel == payload::keysChannel) {
+		acceptKeysPayload(message, "notification on channel \"cachepusher\"", false);
+		return;
+	}
+	if (const std::vector<Source *> *listeners = sources_.onChannel(channel))
+		for (Source *source : *listeners)
+			acceptKey(*source, message);
+}
+
+void Intake::acceptKeysPayload(std::string_view message, const char *from, bool queued)
+{
+	payload::Keys parsed;
+	if (!payload::parseKeys(message, parsed)) {
+		deferLog(std::string(from) + " names no source: \"" + logExcerpt(message) + "\"");
+		return;
+	}
+	Source *source = sources_.find(parsed.source);
+	if (source == nullptr) {
+		deferLog(std::string(from) + " for unknown source \"" + logExcerpt(parsed.source) + "\"");
+		return;
+	}
+	for (const std::string &key : parsed.keys)
+		acceptKey(*source, key, queued);
+}
+
+void Intake::askReload(TimestampTz at)
+{
+	reloadRequested_ = true;
+	reloadAskedAt_.ask(at);
+}
+
+TimestampTz Intake::takeReload()
+{
+	reloadRequested_ = false;
+	return reloadAskedAt_.take();
+}
+
+void Intake::askForResync(const std::string &source, TimestampTz covers)
+{
+	resyncRequests_.push_back(source);
+	resyncAskedAt_.ask(covers);
+}
+
+TimestampTz Intake::takeResyncRequests(std::vector<std::string> &names)
+{
+	names.clear();
+	names.swap(resyncRequests_);
+	return resyncAskedAt_.take();
+}
+
+bool Intake::takeLostNotifications()
+{
+	bool lost = lostNotifications_;
+	lostNotifications_ = false;
+	return lost;
+}
+
+void Intake::onEntry(key_queue::Kind kind, std::string_view payload)
+{
+	try {
+		if (kind == key_queue::Kind::Keys)
+			acceptKeysPayload(payload, "commit queue entry", true);
+		else if (kind == key_queue::Kind::Resync)
+			askForResync(std::string(payload), drainTime_);
+	} catch (...) {
+		lostNotifications_ = true; /* out of memory: a resync of every source stands in for it */
+	}
+}
+
+void Intake::onPreparedEntry(key_queue::Kind kind, std::string_view payload, TransactionId xid)
+{
+	try {
+		prepared_.add(xid, kind, payload);
+	} catch (...) {
+		lostNotifications_ = true;
+	}
+}
+
+void Intake::onControlMessage(std::string_view message)
+{
+	if (message == "reload") {
+		askReload(drainTime_);
+	} else if (message == "resync") {
+		askForResync("", drainTime_);
+	} else if (message.substr(0, 7) == "resync\n") {
+		askForResync(std::string(message.substr(7)), drainTime_);
+	} else
+		deferLog("unknown message on channel \"cachepusher_control\": \"" + logExcerpt(message) + "\"");
+}
+
+void Intake::acceptKey(Source &source, std::string_view key, bool queued)
+{
+	source.stats.keysReceived++;
+	/* An empty key names no document; it is pending like any key so that the bare "prefix:" is deleted. */
+	if (key.empty()) {
+		source.stats.errors++;
+		deferLog("source \"" + source.def.name + "\": an empty key names no document");
+	}
+	/* Keys covered by a resync that has not started reading yet, or of a source we cannot serve. */
+	if (!source.def.problem.empty() || source.warmup.coversNewKeys())
+		return;
+	/*
+	 * A key already waiting costs nothing more: only new keys can overflow the pending set. Keys from
+	 * the commit queue do not: the queue is read only while there is room (an entry may go a little
+	 * past it), and what does not fit waits there.
+	 */
+	if (!queued && full() && !source.pending.contains(key)) {
+		if (!source.overflowed) {
+			source.overflowedSince = drainTime_;
+			deferLog("source \"" + source.def.name + "\": more than cachepusher.max_pending (" +
+					 std::to_string(settings::maxPending) + ") keys waiting; falling back to a full resync");
+		}
+		source.overflowed = true;
+		return;
+	}
+	source.pending.add(key, drainTime_); /* counted in the pending total by the set itself */
+}
+
+void Intake::drain(bool force)
+{
+	bool notified = force || listener::pending();
+	bool queued = force || key_queue::hasNew() || key_queue::overflowed();
+	if (!notified && !queued)
+		return;
+	drainTime_ = GetCurrentTimestamp();
+	if (notified)
+		listener::drain(*this, force);
+	if (queued)
+		drainQueue();
+	for (const std::string &line : deferredLog_)
+		ereport(LOG, (errmsg("cachepusher: %s", line.c_str())));
+	deferredLog_.clear();
+}
+
+void Intake::drainQueue()
+{
+	queueFrontier_ = key_queue::drain(*this);
+	if (key_queue::overflowed())
+		queueOverflowed();
+}
+
+/* Commits found the queue full: their keys were not queued, so their sources are warmed again. */
+void Intake::queueOverflowed()
+{
+	key_queue::Overflow overflow = key_queue::takeOverflow();
+	if (overflow.dropped == 0)
+		return;
+	std::string names;
+	for (const std::string &name : overflow.sources) {
+		askForResync(name, drainTime_);
+		names += (names.empty() ? "" : ", ") + (name.empty() ? std::string("every source") : "\"" + name + "\"");
+		sources_.recordError(name, "the commit queue was full (cachepusher.queue_size); resyncing", drainTime_);
+	}
+	/* Said once a minute at most: a worker far behind would otherwise say it for every commit. */
+	queueFullUnlogged_ += overflow.dropped;
+	if (TimestampDifferenceExceeds(queueFullLoggedAt_, drainTime_, 60000)) {
+		ereport(LOG, (errmsg("cachepusher: the commit queue was full: the keys of %llu transactions were not "
+							 "queued; resyncing %s",
+							 static_cast<unsigned long long>(queueFullUnlogged_), names.c_str()),
+					  errdetail("Their commits succeeded; the resync writes what they changed."),
+					  errhint("Raise cachepusher.queue_size (now %d kB) if the worker is often this far behind.",
+							  settings::queueSizeKb)));
+		queueFullLoggedAt_ = drainTime_;
+		queueFullUnlogged_ = 0;
+	}
+}
+
+/* COMMIT PREPARED sends no signal: the worker looks whether each prepared transaction has ended. */
+void Intake::resolvePrepared()
+{
+	if (!prepared_.waiting())
+		return;
+	TimestampTz now = GetCurrentTimestamp();
+	drainTime_ = now;
+	prepared_.resolve([this](key_queue::Kind kind, std::string_view payload) { onEntry(kind, payload); },
+					  [this, now] { askForResync("", now); });
+}
+
+} // namespace cachepusher

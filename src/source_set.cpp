@@ -1,0 +1,317 @@
+#include "source_set.hpp"
+
+#include "document_fetcher.hpp"
+#include "listener.hpp"
+#include "log_budget.hpp"
+#include "log_text.hpp"
+#include "notification_payload.hpp"
+#include "pg_boundary.hpp"
+#include "settings.hpp"
+#include "shared_state.hpp"
+#include "source_catalog.hpp"
+#include "transaction.hpp"
+#include "warmup.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+extern "C" {
+#include "utils/timestamp.h"
+}
+
+namespace cachepusher {
+
+namespace payload = notification_payload;
+
+void SourceSet::listenToOwnChannels()
+{
+	listener::listen(payload::controlChannel);
+	listener::listen(payload::keysChannel);
+	listening_ = {payload::controlChannel, payload::keysChannel};
+}
+
+bool SourceSet::reload(TimestampTz askedAt, TimestampTz startedAt)
+{
+	lastLoad_ = GetCurrentTimestamp();
+	/* What the warmups of new or changed sources stand in for: at the first load, everything. */
+	TimestampTz covers = firstLoad_ ? startedAt : (askedAt ? askedAt : lastLoad_);
+	std::optional<std::vector<SourceDefinition>> definitions;
+	try {
+		definitions = source_catalog::load();
+	} catch (const pg::PgError &e) {
+		ereport(LOG, (errmsg("cachepusher: could not read the sources: %s", e.what())));
+		catalogFailed_ = true;
+		return false;
+	}
+	catalogFailed_ = false;
+	bool installed = definitions.has_value();
+	if (installed != extensionInstalled_)
+		ereport(
+			LOG,
+			(errmsg(installed ? "cachepusher: extension found in database \"%s\""
+							  : "cachepusher: extension not installed in database \"%s\"; waiting for CREATE EXTENSION",
+					settings::database)));
+	extensionInstalled_ = installed;
+	if (!installed)
+		definitions.emplace();
+
+	std::vector<std::unique_ptr<Source>> next;
+	for (SourceDefinition &def : *definitions) {
+		auto found = std::find_if(sources_.begin(), sources_.end(),
+								  [&](const std::unique_ptr<Source> &s) { return s && s->def.name == def.name; });
+		std::unique_ptr<Source> source;
+		if (found != sources_.end()) {
+			source = std::move(*found);
+			if (source->def.sameAs(def)) {
+				next.push_back(std::move(source));
+				continue;
+			}
+			warmup::cancel(*source);
+			forgetDocumentsPlan(*source);
+		} else {
+			source = std::make_unique<Source>(pendingTotal_);
+			strlcpy(source->stats.name, def.name.c_str(), sizeof(source->stats.name));
+			source->stats.warmupTotal = -1;
+		}
+		source->def = std::move(def);
+		source->hasError = false;
+		if (!source->def.problem.empty()) {
+			ereport(LOG, (errmsg("cachepusher: source \"%s\" cannot be served: %s", source->def.name.c_str(),
+								 source->def.problem.c_str())));
+			source->recordError(source->def.problem, lastLoad_);
+			source->pending.clear();
+		} else {
+			ereport(LOG, (errmsg("cachepusher: serving source \"%s\" as %s:*", source->def.name.c_str(),
+								 source->def.prefix.c_str())));
+			if (!firstLoad_ || settings::warmupOnStart)
+				warmup::request(*source, covers);
+		}
+		next.push_back(std::move(source));
+	}
+	for (auto &gone : sources_) {
+		if (!gone)
+			continue;
+		ereport(LOG, (errmsg("cachepusher: source \"%s\" dropped", gone->def.name.c_str())));
+		warmup::cancel(*gone);
+		forgetDocumentsPlan(*gone);
+	}
+	sources_ = std::move(next); /* the dropped ones' pending keys leave the total with them */
+	firstLoad_ = false;
+
+	byName_.clear();
+	byChannel_.clear();
+	wanted_ = {payload::controlChannel, payload::keysChannel};
+	for (auto &source : sources_) {
+		byName_[source->def.name] = source.get();
+		for (const std::string &channel : source->def.channels) {
+			byChannel_[channel].push_back(source.get());
+			wanted_.insert(channel);
+		}
+	}
+	return true;
+}
+
+void SourceSet::listenToChannels()
+{
+	for (const std::string &channel : listening_)
+		if (!wanted_.count(channel))
+			listener::unlisten(channel.c_str());
+	for (const std::string &channel : wanted_)
+		if (!listening_.count(channel))
+			listener::listen(channel.c_str());
+	listening_ = wanted_;
+}
+
+Source *SourceSet::find(std::string_view name) const
+{
+	auto it = byName_.find(std::string(name));
+	return it == byName_.end() ? nullptr : it->second;
+}
+
+const std::vector<Source *> *SourceSet::onChannel(std::string_view channel) const
+{
+	auto it = byChannel_.find(std::string(channel));
+	return it == byChannel_.end() ? nullptr : &it->second;
+}
+
+bool SourceSet::servesPrefix(const std::string &prefix) const
+{
+	for (auto &source : sources_)
+		if (source->def.prefix == prefix)
+			return true;
+	return false;
+}
+
+void SourceSet::recordError(const std::string &name, const std::string &message, TimestampTz now)
+{
+	for (auto &source : sources_)
+		if (name.empty() || source->def.name == name)
+			source->recordError(message, now);
+}
+
+void SourceSet::resolveOverflows()
+{
+	for (auto &source : sources_) {
+		if (!source->overflowed)
+			continue;
+		source->overflowed = false;
+		/* The warmup stands in for the dropped keys, the oldest of which waits since then. */
+		TimestampTz oldest = source->pending.empty() ? source->overflowedSince
+													 : std::min(source->pending.oldestSince(), source->overflowedSince);
+		source->pending.clear();
+		/* A warmup already reading goes on (restarting it could starve it under a steady stream);
+		 * another one follows it for the keys dropped now. */
+		if (source->warmup.active() && !source->warmup.coversNewKeys())
+			source->rewarmCovers = source->rewarmCovers ? std::min(source->rewarmCovers, oldest) : oldest;
+		else
+			warmup::request(*source, oldest);
+	}
+}
+
+void SourceSet::resync(const std::vector<std::string> &names, TimestampTz covers)
+{
+	for (const std::string &name : names) {
+		for (auto &source : sources_)
+			if ((name.empty() || source->def.name == name) && source->def.problem.empty())
+				warmup::request(*source, covers);
+		if (!name.empty() && !byName_.count(name) && log_budget::allow(GetCurrentTimestamp()))
+			ereport(LOG, (errmsg("cachepusher: resync asked for unknown source \"%s\"", logExcerpt(name).c_str())));
+	}
+}
+
+void SourceSet::retryFailingKeys()
+{
+	TimestampTz now = GetCurrentTimestamp();
+	for (auto &source : sources_) {
+		if (source->failingKeys.empty() || now < source->failingRetryAt || !source->def.problem.empty())
+			continue;
+		for (const auto &failing : source->failingKeys)
+			source->pending.add(failing.first, now);
+		source->failingRetryAt = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
+	}
+}
+
+Source *SourceSet::nextWithPending()
+{
+	TimestampTz now = GetCurrentTimestamp();
+	for (size_t i = 0; i < sources_.size(); i++) {
+		Source &source = *sources_[(roundRobin_ + i) % sources_.size()];
+		if (!source.pending.empty() && source.def.problem.empty() && source.fetchRetry.due(now)) {
+			roundRobin_ = (roundRobin_ + i + 1) % sources_.size();
+			return &source;
+		}
+	}
+	return nullptr;
+}
+
+/*
+ * The keys are taken (copied out of the pending set) before anything waits: a drain during the Redis
+ * wait in write() (intake.hpp) may add keys to the set, and that is all it may do.
+ */
+bool SourceSet::pushOneBatch(redis_sink::DocumentWriter &writer)
+{
+	Source *source = nextWithPending();
+	if (source == nullptr)
+		return false;
+	TimestampTz waitingSince = source->pending.oldestSince();
+	std::vector<std::string> keys = source->pending.take(settings::batchSize);
+	std::vector<Document> documents;
+	std::vector<FailedKey> failed;
+	try {
+		pg::inTransaction("cachepusher: fetching documents", [&] { fetchDocuments(*source, keys, documents, failed); });
+	} catch (const pg::PgError &e) {
+		/* The source itself failed (its plan cannot be prepared): keep the keys and retry later. */
+		TimestampTz now = GetCurrentTimestamp();
+		long delay = source->fetchRetry.failed(now);
+		ereport(LOG, (errmsg("cachepusher: source \"%s\": could not build documents: %s", source->def.name.c_str(),
+							 e.what()),
+					  errdetail("%zu keys are kept and retried in %ld ms.", keys.size(), delay)));
+		source->recordError(std::string("could not build documents: ") + e.what(), now);
+		source->hasError = true;
+		forgetDocumentsPlan(*source);
+		source->pending.requeue(keys, waitingSince);
+		return true;
+	}
+	source->fetchRetry.reset();
+	TimestampTz now = GetCurrentTimestamp();
+	for (const FailedKey &f : failed)
+		source->keyFailed(f.key, f.error, now, f.retry);
+	/* Sent while Redis still stores the previous batch; if it fails, the keys are pending again. */
+	writer.write(*source, documents, waitingSince);
+	return true;
+}
+
+bool SourceSet::warmupStep(redis_sink::DocumentWriter &writer)
+{
+	for (auto &source : sources_)
+		if (source->rewarmCovers != 0 && !source->warmup.active()) {
+			warmup::request(*source, source->rewarmCovers);
+			source->rewarmCovers = 0;
+		}
+	/*
+	 * One warmup at a time, chunk by chunk, so streaming batches go on in between. A warmup waiting
+	 * for its retry after a failure (a key query its owner may not run) does not hold up the others.
+	 */
+	for (auto &source : sources_)
+		if (source->warmup.phase != Warmup::Phase::Requested && source->warmup.active() && source->def.problem.empty())
+			return warmup::step(*source, writer);
+	for (auto &source : sources_)
+		if (source->warmup.active() && source->def.problem.empty() && warmup::step(*source, writer))
+			return true;
+	return false;
+}
+
+bool SourceSet::caughtUpTo(TimestampTz t) const
+{
+	if (catalogFailed_)
+		return false;
+	for (auto &source : sources_) {
+		if (!source->def.problem.empty())
+			continue; /* not served: nothing of it will ever be in Redis */
+		if (source->overflowed || (source->rewarmCovers != 0 && source->rewarmCovers <= t) ||
+			(source->warmup.active() && source->warmup.requestedAt <= t))
+			return false;
+		TimestampTz oldest = source->pending.oldestSince();
+		if (oldest != 0 && oldest <= t)
+			return false;
+	}
+	return true;
+}
+
+void SourceSet::publish(const redis_sink::DocumentWriter &writer, bool redisConnected) const
+{
+	std::vector<SourceStats> stats;
+	stats.reserve(sources_.size());
+	for (auto &source : sources_) {
+		SourceStats s = source->stats;
+		s.pending = source->pending.size();
+		s.oldestPendingAt = source->pending.oldestSince();
+		if (TimestampTz inFlight = writer.inFlightSince(*source); inFlight != 0)
+			s.oldestPendingAt = s.oldestPendingAt ? std::min(s.oldestPendingAt, inFlight) : inFlight;
+		if (!source->def.problem.empty() || source->hasError)
+			s.state = SourceState::Error;
+		else if (!redisConnected)
+			s.state = SourceState::RedisDown;
+		else if (source->warmup.active())
+			s.state = SourceState::Warming;
+		else
+			s.state = SourceState::Streaming;
+		stats.push_back(s);
+	}
+	shared_state::publish(stats.data(), stats.size());
+}
+
+TimestampTz SourceSet::wakeAt(TimestampTz wake) const
+{
+	for (auto &source : sources_) {
+		if (source->warmup.phase == Warmup::Phase::Requested)
+			wake = std::min(wake, source->warmup.retry.nextAttempt());
+		if (!source->pending.empty())
+			wake = std::min(wake, source->fetchRetry.nextAttempt());
+		if (!source->failingKeys.empty())
+			wake = std::min(wake, source->failingRetryAt);
+	}
+	return wake;
+}
+
+} // namespace cachepusher
