@@ -134,7 +134,10 @@ $node->safe_psql('postgres', q{
 	UPDATE customer SET name = 'across a server restart' WHERE id_customer = 43;
 	PREPARE TRANSACTION 'p4';
 });
-$node->restart;
+# stop and start, not restart: pg_ctl restart runs the binary postmaster.opts names, which under
+# test/run-sanitized is not the wrapper that preloads the ASan runtime.
+$node->stop;
+$node->start;
 is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'in step after a server restart');
 $node->safe_psql('postgres', q{COMMIT PREPARED 'p4'});
 is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'in step after COMMIT PREPARED');
