@@ -144,24 +144,34 @@ bool waitForSockets(SocketWait *sockets, int count, long timeoutMs)
 	});
 }
 
-} // namespace
-
-bool RedisConnection::waitWritable(long timeoutMs)
+/*
+ * Waits until one of the sockets is ready (true) or the deadline passes (false). A latch set in
+ * between is reset, interrupts are checked and onWake runs: the one way a Redis wait lets the worker
+ * take in keys (see intake.hpp), whichever wait it is.
+ */
+bool waitUntil(SocketWait *sockets, int count, TimestampTz deadline, const std::function<void()> &onWake)
 {
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs);
 	for (;;) {
 		long remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (remaining <= 0)
 			return false;
-		SocketWait wait{context_->fd, WL_SOCKET_WRITEABLE, 0};
-		if (waitForSockets(&wait, 1, remaining)) {
+		if (waitForSockets(sockets, count, remaining)) {
 			ResetLatch(MyLatch);
 			pg::checkInterrupts();
-			onWake_();
+			onWake();
 		}
-		if (wait.occurred)
-			return true;
+		for (int i = 0; i < count; i++)
+			if (sockets[i].occurred != 0)
+				return true;
 	}
+}
+
+} // namespace
+
+bool RedisConnection::waitWritable(long timeoutMs)
+{
+	SocketWait wait{context_->fd, WL_SOCKET_WRITEABLE, 0};
+	return waitUntil(&wait, 1, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs), onWake_);
 }
 
 void RedisConnection::connect(Role role)
@@ -224,15 +234,9 @@ void RedisConnection::handshake(const std::string &target)
 	try {
 		redis_tls::Handshake tls(context_, a.tls, a.host);
 		for (unsigned events; (events = tls.step()) != 0;) {
-			long remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-			if (remaining <= 0)
-				throw RedisError("the TLS handshake timed out after " + std::to_string(a.connectTimeoutMs) + " ms");
 			SocketWait wait{context_->fd, events, 0};
-			if (waitForSockets(&wait, 1, remaining)) {
-				ResetLatch(MyLatch);
-				pg::checkInterrupts();
-				onWake_();
-			}
+			if (!waitUntil(&wait, 1, deadline, onWake_))
+				throw RedisError("the TLS handshake timed out after " + std::to_string(a.connectTimeoutMs) + " ms");
 		}
 	} catch (const RedisError &e) {
 		disconnect();
@@ -358,20 +362,8 @@ std::vector<std::vector<RedisReplyPtr>> receiveAll(const std::vector<RedisConnec
 			RedisConnection &first = *connections[waiting[0]];
 			long timeoutMs = first.address_.commandTimeoutMs;
 			TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs);
-			bool ready = false;
-			while (!ready) {
-				long remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-				if (remaining <= 0)
-					first.fail("Redis at " + first.where() + " did not answer within " +
-							   std::to_string(timeoutMs) + " ms");
-				if (waitForSockets(waits.data(), static_cast<int>(waits.size()), remaining)) {
-					ResetLatch(MyLatch);
-					pg::checkInterrupts();
-					first.onWake_();
-				}
-				for (const SocketWait &w : waits)
-					ready |= w.occurred != 0;
-			}
+			if (!waitUntil(waits.data(), static_cast<int>(waits.size()), deadline, first.onWake_))
+				first.fail("Redis at " + first.where() + " did not answer within " + std::to_string(timeoutMs) + " ms");
 			for (size_t k = 0; k < waits.size(); k++) {
 				RedisConnection &c = *connections[waiting[k]];
 				if ((waits[k].occurred & WL_SOCKET_READABLE) && redisBufferRead(c.context_) == REDIS_ERR)
