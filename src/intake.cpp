@@ -131,8 +131,8 @@ void Intake::acceptKey(Source &source, std::string_view key, bool queued)
 		source.stats.errors++;
 		deferLog("source \"" + source.def.name + "\": an empty key names no document");
 	}
-	/* Keys covered by a resync that has not started reading yet, or of a source we cannot serve. */
-	if (!source.def.problem.empty() || source.warmup.coversNewKeys())
+	/* Keys covered by a warmup that has not started reading yet, or of a source we cannot serve. */
+	if (!source.def.problem.empty() || source.warmupCoversNewKeys())
 		return;
 	/*
 	 * A key already waiting costs nothing more: only new keys can overflow the pending set. Keys from
@@ -140,12 +140,11 @@ void Intake::acceptKey(Source &source, std::string_view key, bool queued)
 	 * past it), and what does not fit waits there.
 	 */
 	if (!queued && full() && !source.pending.contains(key)) {
-		if (!source.overflowed) {
-			source.overflowedSince = drainTime_;
-			deferLog("source \"" + source.def.name + "\": more than cachepusher.max_pending (" +
-					 std::to_string(settings::maxPending) + ") keys waiting; falling back to a full resync");
-		}
+		/* Once per episode: until the warmup it asks for opens its cursor, that warmup covers new keys. */
 		source.overflowed = true;
+		source.overflowedSince = drainTime_;
+		deferLog("source \"" + source.def.name + "\": more than cachepusher.max_pending (" +
+				 std::to_string(settings::maxPending) + ") keys waiting; falling back to a full resync");
 		return;
 	}
 	source.pending.add(key, drainTime_); /* counted in the pending total by the set itself */

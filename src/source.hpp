@@ -81,6 +81,12 @@ struct Source {
 	TimestampTz overflowedSince = 0;
 	/* Non-zero: another warmup is owed once the running one ends, standing in for changes since then. */
 	TimestampTz rewarmCovers = 0;
+	/*
+	 * A warmup that has not opened its key cursor yet stands in for every key changed now: one
+	 * requested, one owed after the running warmup, or one an overflow is about to ask for. Such keys
+	 * are not kept, so a writer faster than the worker costs one more warmup, not one per burst.
+	 */
+	bool warmupCoversNewKeys() const { return warmup.coversNewKeys() || rewarmCovers != 0 || overflowed; }
 	Backoff fetchRetry = settings::retryBackoff();
 
 	/*

@@ -111,6 +111,39 @@ $redis->start;
 is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'the resync completes');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM cachepusher.verify()'), '0', 'verify() finds nothing');
 
+# Overload during a warmup: bursts of more than max_pending keys on a NOTIFY-fed source while its
+# resync reads. The first burst owes one more warmup after the running one, and that warmup covers
+# every later key: one overflow, two warmups in all, however many bursts; then Redis is in step.
+$node->safe_psql('postgres', q{
+	CREATE TABLE busy (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+	INSERT INTO busy SELECT i FROM generate_series(1, 2000) i;
+	CREATE FUNCTION busy_doc(k int) RETURNS json LANGUAGE plpgsql STABLE AS $$
+	BEGIN PERFORM pg_sleep(0.002); RETURN (SELECT json_build_object('id', id, 'n', n) FROM busy WHERE id = k); END $$;
+	CREATE FUNCTION busy_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN PERFORM pg_notify('busy_changed', NEW.id::text); RETURN NULL; END $$;
+	CREATE TRIGGER busy_changed AFTER UPDATE ON busy FOR EACH ROW EXECUTE FUNCTION busy_notify();
+	SELECT cachepusher.add_source('busy', 'busy_doc(int)', 'SELECT id FROM busy', channels => ARRAY['busy_changed']);
+});
+is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'the busy source is warm');
+my $log_from = -s $node->logfile;
+$node->safe_psql('postgres', q{SELECT cachepusher.resync('busy')});
+ok(poll_until(sub { $node->safe_psql('postgres',
+	q{SELECT state = 'warming' AND warmup_done > 0 FROM cachepusher.status WHERE source = 'busy'}) eq 't' }),
+	'its resync is reading');
+for my $burst (1 .. 4)
+{
+	$node->safe_psql('postgres', "UPDATE busy SET n = $burst WHERE id % 5 = 0");    # 400 keys
+	Time::HiRes::sleep(0.4);
+}
+is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('120 s')}), 't', 'in step after the bursts');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('busy')}), '0', 'verify() finds nothing');
+my $said = slurp_file($node->logfile, $log_from);
+my $overflows = () = $said =~ /source "busy": more than cachepusher.max_pending/g;
+my $warmups = () = $said =~ /warming source "busy": 2000 keys/g;
+is($overflows, 1, 'four bursts during one warmup: one overflow');
+is($warmups, 2, 'and two warmups: the running one and the one it owed');
+$node->safe_psql('postgres', q{SELECT cachepusher.drop_source('busy', delete_keys => true)});
+
 # A Redis that accepts the connection and then hangs: SIGTERM still ends the worker at once, and
 # the worker holds no transaction open while it waits.
 my $hang = IPC::Run::start([ CachePusher::Redis::cli_program(), '-p', $redis->port, 'DEBUG', 'SLEEP', '5' ]);
