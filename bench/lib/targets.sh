@@ -72,10 +72,11 @@ use_target() {  # single|cluster|tls
 }
 
 target_stream() {  # target name first_tx rows_per_s (0: flat out)
-  local target=$1 name=$2 first=$3 rows_rate=$4 t0 t_end t_sync out
+  local target=$1 name=$2 first=$3 rows_rate=$4 t0 t_end t_sync out written
   q -c "VACUUM customer"
   "$bt" wait-sql --pg "$pgc" --timeout 600 \
     --sql "SELECT state = 'streaming' AND pending = 0 FROM cachepusher.status WHERE source = 'customer'" >/dev/null
+  written=$(value "SELECT documents_written FROM cachepusher.status WHERE source = 'customer'")
   t0=$(now_us)
   out=$("$bt" stream --pg "$pgc" --customers "$scale" --rows 1000 --seconds "$seconds" --first "$first" \
     --rate "$(awk -v r="$rows_rate" 'BEGIN {print r / 1000}')" --log "$data/${target}_$name.log")
@@ -86,6 +87,8 @@ target_stream() {  # target name first_tx rows_per_s (0: flat out)
   fact "${target}_${name}_writer" "$out"
   fact "${target}_${name}_converge_s" "$(seconds_between "$t_end" "$t_sync")"
   fact "${target}_${name}_delivered" "$(awk -v r="$rows" -v a="$t0" -v b="$t_sync" 'BEGIN {printf "%.0f", r / ((b - a) / 1e6)}')"
+  written=$(( $(value "SELECT documents_written FROM cachepusher.status WHERE source = 'customer'") - written ))
+  fact "${target}_${name}_written" "$(awk -v w="$written" -v a="$t0" -v b="$t_sync" 'BEGIN {printf "%.0f", w / ((b - a) / 1e6)}')"
   say "  $target $name: $out; in sync $(seconds_between "$t_end" "$t_sync") s after the writer stopped"
 }
 
@@ -177,9 +180,13 @@ changed again while it waits, so flat out this counts rows, not SETs).
 | stream at $(get stream_rate) rows/s: in sync after / delivered | $(get ${a}_stream_converge_s) s / $(get ${a}_stream_delivered) rows/s | $(get ${b}_stream_converge_s) s / $(get ${b}_stream_delivered) rows/s |
 | flat-out stream: writer | $(get ${a}_flat_writer) | $(get ${b}_flat_writer) |
 | flat-out stream: in sync after / delivered | $(get ${a}_flat_converge_s) s / $(get ${a}_flat_delivered) rows/s | $(get ${b}_flat_converge_s) s / $(get ${b}_flat_delivered) rows/s |
+| flat-out stream: documents written/s (SETs, until in sync) | $(get ${a}_flat_written) | $(get ${b}_flat_written) |
 | verify() at the end | $(get ${a}_final_verify) | $(get ${b}_final_verify) |
 
-$col_b against $col_a: warmup rate $(ratio "$(get ${b}_warmup_s)" "$(get ${a}_warmup_s)")x, delivered at $(get stream_rate) rows/s $(ratio "$(get ${a}_stream_delivered)" "$(get ${b}_stream_delivered)")x, delivered flat out $(ratio "$(get ${a}_flat_delivered)" "$(get ${b}_flat_delivered)")x.
+$col_b against $col_a: warmup rate $(ratio "$(get ${b}_warmup_s)" "$(get ${a}_warmup_s)")x, delivered at $(get stream_rate) rows/s $(ratio "$(get ${a}_stream_delivered)" "$(get ${b}_stream_delivered)")x, documents written/s flat out $(ratio "$(get ${a}_flat_written)" "$(get ${b}_flat_written)")x.
+Flat out, rows delivered/s depends on the writer's own rate (a faster writer changes more rows that
+the worker coalesces), so the worker's throughput there is the documents it wrote per second. The
+targets run in this order, $col_a first, on a machine that other work shares.
 EOF2
   [ "$kind" = cluster ] && printf '\nDocuments per master at the end: %s (DBSIZE, marker keys included).\n' "$(get cluster_keys_per_master)" >>"$file"
   say "wrote $file"
