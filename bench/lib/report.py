@@ -227,7 +227,7 @@ def main():
     results = {}
     for sys in SYSTEMS:
         obs = read_watch(os.path.join(d, f"watch_{sys}.log"))
-        for kind in ("stream", "flat", "single", "stream_set", "flat_set"):
+        for kind in ("stream", "flat", "single", "stream_set", "flat_set", "flat_watch"):
             name = f"{sys}_{kind}"
             writer = read_writer(os.path.join(d, f"{name}.log"), "single" if kind == "single" else "stream")
             if not writer or name not in phases:
@@ -308,7 +308,8 @@ def batch_size(data):
 
 def workload_name(name, facts):
     kind = name.split("_")[1]
-    source = ", set-based source" if name.endswith("_set") else ""
+    source = (", set-based source" if name.endswith("_set") else
+              ", set-based source fed by watch()" if name.endswith("_watch") else "")
     if kind == "stream":
         return f"1000-row UPDATEs at {int(facts.get('stream_rate', 0)):,} rows/s{source}"
     if kind == "flat":
@@ -347,6 +348,7 @@ def write_plot(out, facts, phases, samples, results, bare):
     ax = axes[0][1]
     styles = {"cp_stream": ("tab:blue", "-"), "cp_single": ("tab:blue", "--"), "cp_flat": ("tab:blue", ":"),
               "cp_stream_set": ("tab:cyan", "-"), "cp_flat_set": ("tab:cyan", ":"),
+              "cp_flat_watch": ("tab:green", ":"),
               "bl_stream": ("tab:orange", "-"), "bl_single": ("tab:orange", "--"), "bl_flat": ("tab:orange", ":")}
     for name, r in results.items():
         lags = [max(x, 0.01) for x in r["lags"]]
@@ -474,6 +476,13 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
     stream_target("≥ 50,000 distinct documents/s sustained on the 1000-row stream: per-key function source",
                   "cp_stream", "cp_flat")
     stream_target("the same, set-based source (`documents_query`)", "cp_stream_set", "cp_flat_set")
+    fw = results.get("cp_flat_watch", {})
+    if fw:
+        w(f"| the set-based source fed by `watch()` (the commit queue) instead of NOTIFY, flat out: no fallback to a resync | "
+          f"writer offered {fmt(fw.get('offered'), 0)} rows/s: **{fmt(fw.get('sets_per_s'), 0)} distinct documents written/s**, "
+          f"{'all in Redis ' + fmt(fw.get('tail_s'), 2) + ' s after the writer stopped' if fw.get('converged') else 'not converged'}; "
+          f"`falling back to a full resync` logged {events.get('cp_flat_watch', {}).get('overflow', 0)}× | "
+          f"{verdict(bool(fw.get('converged')) and not events.get('cp_flat_watch', {}).get('overflow'))} |")
     p99 = css.get("p99")
     w(f"| lag p99 ≤ 50 ms at {facts.get('rate')} single-row transactions/s | **{fmt(p99, 1)} ms** "
       f"(p50 {fmt(css.get('p50'), 1)} ms) | {verdict(p99 is not None and p99 <= 50) if css else 'n/a'} |")
@@ -521,7 +530,7 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
     w("Redis compared with the database after each (`benchtool verify`: every document, and no other key):")
     w("")
     for key in ("cp_warmup_verify", "cp_bulk_verify", "cp_final_verify", "cp_warmup_set_verify",
-                "cp_set_final_verify", "bl_warmup_verify",
+                "cp_set_final_verify", "cp_watch_final_verify", "bl_warmup_verify",
                 "bl_bulk_verify"):
         if key in facts:
             w(f"- {key.replace('_verify', '').replace('_', ' ')}: `{facts[key]}`")
