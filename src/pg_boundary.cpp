@@ -86,6 +86,13 @@ void detail::capture(CaughtError &error) noexcept
 	}
 }
 
+const char *detail::describe(const CaughtError &error) noexcept
+{
+	if (error.pgError)
+		return error.pgError->message ? error.pgError->message : "an error without a message";
+	return error.outOfMemory ? "out of memory" : error.message;
+}
+
 void detail::report(const CaughtError &error)
 {
 	if (error.pgError)

@@ -58,6 +58,8 @@ struct CaughtError {
 /* Call inside a catch block only: copies the exception being handled into error. */
 void capture(CaughtError &error) noexcept;
 [[noreturn]] void report(const CaughtError &error);
+/* The captured error's message, for a log line. */
+const char *describe(const CaughtError &error) noexcept;
 } // namespace detail
 
 template <typename Fn>

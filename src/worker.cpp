@@ -291,21 +291,19 @@ void cachepusher_worker_main(Datum)
 	on_shmem_exit(clearWorkerPid, 0);
 	ereport(LOG, (errmsg("cachepusher: worker started in database \"%s\"", settings::database)));
 
-	/* Nothing may unwind out of here: the loop only ends through proc_exit (SIGTERM, postmaster death). */
+	/*
+	 * Nothing may unwind out of here: the loop only ends through proc_exit (SIGTERM, postmaster death).
+	 * An error that escapes it is copied into plain memory in the catch block, where the exception
+	 * dies, and logged after it; the postmaster then starts the worker again.
+	 */
 	static Worker *worker = nullptr;
-	std::exception_ptr error;
+	pg::detail::CaughtError error;
 	try {
 		worker = new Worker();
 		worker->run();
 	} catch (...) {
-		error = std::current_exception();
+		pg::detail::capture(error);
 	}
-	try {
-		std::rethrow_exception(error);
-	} catch (const std::exception &e) {
-		ereport(LOG, (errmsg("cachepusher: worker stopped by an unexpected error: %s", e.what())));
-	} catch (...) {
-		ereport(LOG, (errmsg("cachepusher: worker stopped by an unexpected error")));
-	}
+	ereport(LOG, (errmsg("cachepusher: worker stopped by an unexpected error: %s", pg::detail::describe(error))));
 	proc_exit(1);
 }
