@@ -130,9 +130,16 @@ HandOver handOverTentative(TransactionId xid)
 /* Keys added after the hand-over (no trigger should fire then) are covered by a resync. */
 void coverLateKeys()
 {
-	for (const Item &item : items)
-		if (item.source < sourceNames.size())
-			key_queue::markForResync(sourceNames[item.source]);
+	/*
+	 * Once per source: each mark takes the queue's lock and counts one transaction dropped. Nothing
+	 * is allocated: this runs in PostgreSQL's commit callback, where no exception may be thrown.
+	 */
+	for (size_t source = 0; source < sourceNames.size(); source++)
+		for (const Item &item : items)
+			if (item.source == source) {
+				key_queue::markForResync(sourceNames[source]);
+				break;
+			}
 }
 
 void onTransactionEnd(XactEvent event, void *)
