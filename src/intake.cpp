@@ -181,9 +181,9 @@ void Intake::queueOverflowed()
 		return;
 	std::string names;
 	for (const std::string &name : overflow.sources) {
-		askForResync(name, drainTime_);
+		/* As a max_pending overflow: a warmup reading now goes on, and another one is owed after it. */
+		sources_.markOverflowed(name, drainTime_, "the commit queue was full (cachepusher.queue_size); resyncing");
 		names += (names.empty() ? "" : ", ") + (name.empty() ? std::string("every source") : "\"" + name + "\"");
-		sources_.recordError(name, "the commit queue was full (cachepusher.queue_size); resyncing", drainTime_);
 	}
 	/* Said once a minute at most: a worker far behind would otherwise say it for every commit. */
 	queueFullUnlogged_ += overflow.dropped;

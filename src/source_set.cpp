@@ -72,6 +72,7 @@ bool SourceSet::reload(TimestampTz askedAt, TimestampTz startedAt)
 			source = std::make_unique<Source>(pendingTotal_);
 			strlcpy(source->stats.name, def.name.c_str(), sizeof(source->stats.name));
 			source->stats.warmupTotal = -1;
+			source->stats.statsSince = lastLoad_;
 		}
 		source->def = std::move(def);
 		source->hasError = false;
@@ -149,6 +150,17 @@ void SourceSet::recordError(const std::string &name, const std::string &message,
 			source->recordError(message, now);
 }
 
+void SourceSet::markOverflowed(const std::string &name, TimestampTz since, const std::string &message)
+{
+	for (auto &source : sources_) {
+		if ((!name.empty() && source->def.name != name) || source->warmupCoversNewKeys())
+			continue;
+		source->overflowed = true;
+		source->overflowedSince = since;
+		source->recordError(message, since);
+	}
+}
+
 void SourceSet::resolveOverflows()
 {
 	for (auto &source : sources_) {
@@ -217,6 +229,7 @@ bool SourceSet::pushOneBatch(redis_sink::DocumentWriter &writer)
 	std::vector<std::string> keys = source->pending.take(settings::batchSize);
 	std::vector<Document> documents;
 	std::vector<FailedKey> failed;
+	TimestampTz started = GetCurrentTimestamp();
 	try {
 		pg::inTransaction("cachepusher: fetching documents", [&] { fetchDocuments(*source, keys, documents, failed); });
 	} catch (const pg::PgError &e) {
@@ -234,6 +247,7 @@ bool SourceSet::pushOneBatch(redis_sink::DocumentWriter &writer)
 	}
 	source->fetchRetry.reset();
 	TimestampTz now = GetCurrentTimestamp();
+	source->documentsBuilt(keys.size(), now - started, now);
 	for (const FailedKey &f : failed)
 		source->keyFailed(f.key, f.error, now, f.retry);
 	/* Sent while Redis still stores the previous batch; if it fails, the keys are pending again. */

@@ -46,6 +46,12 @@ public:
 
 	/* Counts an error on the named source, or on every source when name is empty. */
 	void recordError(const std::string &name, const std::string &message, TimestampTz now);
+	/*
+	 * Keys of source name ("" means every source) were dropped since `since`: the source is marked
+	 * overflowed, as a max_pending overflow marks it, and the error is recorded; unless a warmup that
+	 * has not opened its cursor yet already covers them (one episode, one error).
+	 */
+	void markOverflowed(const std::string &name, TimestampTz since, const std::string &message);
 	/* Sources whose pending keys overflowed max_pending: their keys are dropped and a warmup owed. */
 	void resolveOverflows();
 	/* Warmups asked for ("" names every source), standing in for changes since covers. */
