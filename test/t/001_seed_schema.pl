@@ -1,5 +1,6 @@
-# The 2015 seed's schema, unchanged: its own triggers and channels drive the cache.
-# Warmup (with stale and wrong keys already in Redis), then every kind of row change.
+# The customer/address schema of examples/schema.sql (our version of the 2015 seed's): its own
+# triggers and channels drive the cache. Warmup (with stale and wrong keys already in Redis), then
+# every kind of row change.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;

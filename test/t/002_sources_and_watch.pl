@@ -11,10 +11,8 @@ my $products = 'SELECT sku, shop.product_doc(sku) FROM shop.product';
 
 my $redis = start_redis();
 my $node = new_node('sources', $redis);
-load_seed_schema($node);
+load_seed_schema($node, customers => 50);
 $node->safe_psql('postgres', q{
-	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 50) i;
-
 	-- Text keys, a jsonb document, a schema of its own, a child table with no triggers of its own.
 	CREATE SCHEMA shop;
 	CREATE TABLE shop.product (sku text PRIMARY KEY, title text NOT NULL, price numeric);

@@ -16,9 +16,8 @@ my $node = new_node('bad_input', $redis, conf => <<'CONF');
 cachepusher.redis_username = 'pusher'
 cachepusher.redis_password = 's3cret'
 CONF
-load_seed_schema($node);
+load_seed_schema($node, customers => 30);
 $node->safe_psql('postgres', q{
-	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 30) i;
 	-- A document function that fails for one key only (as long as the table says so).
 	CREATE TABLE unlucky (id int);
 	INSERT INTO unlucky VALUES (13);

@@ -12,11 +12,7 @@ my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
 
 my $redis = start_redis();
 my $node = new_node('redis_down', $redis);
-load_seed_schema($node);
-$node->safe_psql('postgres', q{
-	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 200) i;
-	INSERT INTO address (fk_customer, city) SELECT 1 + i % 200, 'city ' || i FROM generate_series(1, 400) i;
-});
+load_seed_schema($node, customers => 200, addresses => 400);
 add_seed_source($node);
 cache_matches($node, $redis, 'customer', $docs, 'warm before the outage');
 

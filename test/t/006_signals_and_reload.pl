@@ -11,10 +11,7 @@ my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
 
 my $redis = start_redis();
 my $node = new_node('signals', $redis);
-load_seed_schema($node);
-$node->safe_psql('postgres', q{
-	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 100) i;
-});
+load_seed_schema($node, customers => 100);
 add_seed_source($node);
 cache_matches($node, $redis, 'customer', $docs, 'warm');
 

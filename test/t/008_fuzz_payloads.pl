@@ -195,10 +195,8 @@ sub fuzz_database
 	my $redis = start_redis();
 	my $node = new_node('fuzz_' . lc($encoding), $redis,
 		init => { extra => [ "--encoding=$encoding", '--locale=C' ] });
-	load_seed_schema($node);
+	load_seed_schema($node, customers => 300, addresses => 600);
 	$node->safe_psql('postgres', q{
-		INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 300) i;
-		INSERT INTO address (fk_customer, city) SELECT 1 + i % 300, 'city ' || i FROM generate_series(1, 600) i;
 		CREATE FUNCTION fuzz_text(h text) RETURNS text LANGUAGE sql STABLE
 		    AS $$ SELECT convert_from(decode(h, 'hex'), current_setting('server_encoding')) $$;
 		-- Text keys of any bytes, watched by the statement triggers of watch().

@@ -11,9 +11,8 @@ my $mirror = 'SELECT id_customer, mirror_get(id_customer) FROM customer';
 
 my $redis = start_redis();
 my $node = new_node('broken_source', $redis);
-load_seed_schema($node);
+load_seed_schema($node, customers => 20);
 $node->safe_psql('postgres', q{
-	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 20) i;
 	CREATE FUNCTION mirror_get(id int) RETURNS json LANGUAGE sql STABLE AS $$ SELECT customer_get(id) $$;
 });
 add_seed_source($node);

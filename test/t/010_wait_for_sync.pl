@@ -10,11 +10,7 @@ my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
 
 my $redis = start_redis();
 my $node = new_node('sync', $redis);
-load_seed_schema($node);
-$node->safe_psql('postgres', q{
-	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 2000) i;
-	INSERT INTO address (fk_customer, city) SELECT 1 + i % 2000, 'city ' || i FROM generate_series(1, 3000) i;
-});
+load_seed_schema($node, customers => 2000, addresses => 3000);
 
 # After add_source, its warmup is part of what the call waits for.
 add_seed_source($node);

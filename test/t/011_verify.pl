@@ -9,10 +9,8 @@ use CachePusher::Test;
 my $redis = start_redis();
 # A small batch size, so verify and the worker go through many batches and SCAN pages.
 my $node = new_node('verify', $redis, conf => "cachepusher.batch_size = 50\n");
-load_seed_schema($node);
+load_seed_schema($node, customers => 1000, addresses => 1500);
 $node->safe_psql('postgres', q{
-	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 1000) i;
-	INSERT INTO address (fk_customer, city) SELECT 1 + i % 1000, 'city ' || i FROM generate_series(1, 1500) i;
 	CREATE TABLE tag (name text PRIMARY KEY, color text);
 	INSERT INTO tag SELECT 'tag-' || i, 'red' FROM generate_series(1, 120) i;
 	CREATE FUNCTION tag_doc(n text) RETURNS text LANGUAGE sql STABLE

@@ -11,11 +11,7 @@ my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
 
 my $redis = start_redis();
 my $node = new_node('lost_data', $redis);
-load_seed_schema($node);
-$node->safe_psql('postgres', q{
-	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 500) i;
-	INSERT INTO address (fk_customer, city) SELECT 1 + i % 500, 'city ' || i FROM generate_series(1, 800) i;
-});
+load_seed_schema($node, customers => 500, addresses => 800);
 add_seed_source($node);
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'warm');
 

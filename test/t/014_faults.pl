@@ -16,10 +16,8 @@ cachepusher.statement_timeout = 3000
 cachepusher.command_timeout = 60000
 restart_after_crash = on
 CONF
-load_seed_schema($node);
+load_seed_schema($node, customers => 1000, addresses => 1500);
 $node->safe_psql('postgres', <<'SQL');
-	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 1000) i;
-	INSERT INTO address (fk_customer, city) SELECT 1 + i % 1000, 'city ' || i FROM generate_series(1, 1500) i;
 
 	-- One source whose function misbehaves for a few keys, each in its own way.
 	CREATE TABLE thing (id int PRIMARY KEY, kind text NOT NULL DEFAULT 'fine');

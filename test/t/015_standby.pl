@@ -10,10 +10,7 @@ my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
 
 my $primary_redis = start_redis();
 my $primary = new_node('primary', $primary_redis, init => { allows_streaming => 1 });
-load_seed_schema($primary);
-$primary->safe_psql('postgres', q{
-	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 300) i;
-});
+load_seed_schema($primary, customers => 300);
 add_seed_source($primary);
 is($primary->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'the primary is warm');
 

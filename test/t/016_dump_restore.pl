@@ -18,9 +18,8 @@ $old->safe_psql('postgres', q{
 	GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cachepusher TO app_admin;
 	ALTER EXTENSION cachepusher UPDATE;
 });
-load_seed_schema($old);
+load_seed_schema($old, customers => 200);
 $old->safe_psql('postgres', q{
-	INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 200) i;
 	CREATE TABLE note (id int PRIMARY KEY, body text);
 	INSERT INTO note SELECT i, 'note ' || i FROM generate_series(1, 50) i;
 	CREATE FUNCTION note_doc(k int) RETURNS jsonb LANGUAGE sql STABLE
@@ -51,6 +50,8 @@ is($new->safe_psql('postgres', q{SELECT string_agg(tgname, ',' ORDER BY tgname) 
 	'and the watch() triggers of both');
 is($new->safe_psql('postgres', q{SELECT has_function_privilege('app_admin', 'cachepusher.add_source(text, regprocedure, text, text, text[], text)', 'EXECUTE')}),
 	't', 'EXECUTE granted on add_source before the update to 1.2 came with the dump');
+is($new->safe_psql('postgres', q{SELECT has_function_privilege('app_admin', 'cachepusher._source_status()', 'EXECUTE')}),
+	't', 'and on the function status reads since 1.3, carried over from the one before');
 is($new->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't',
 	'wait_for_sync() waits for the restored sources to be warm');
 is(scalar(cache_differences($new, $new_redis, 'customer', $docs)), 0, 'the new Redis holds every customer');

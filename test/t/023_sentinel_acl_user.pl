@@ -20,8 +20,7 @@ cachepusher.redis_sentinel_master = 'cache'
 cachepusher.redis_username = 'pusher'
 cachepusher.redis_password = 'sentinel-test-secret'
 CONF
-load_seed_schema($node);
-$node->safe_psql('postgres', q{INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, 100) i;});
+load_seed_schema($node, customers => 100);
 add_seed_source($node);
 
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'warmed');

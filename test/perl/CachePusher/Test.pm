@@ -48,12 +48,21 @@ CONF
 	return $node;
 }
 
-# The 2015 seed's tables, triggers and customer_get(), unchanged (examples/schema.sql).
+# The 2015 seed's tables, triggers and customer_get() (examples/schema.sql), in database "postgres".
+# customers => N inserts customers 1..N ('customer i'); addresses => M then M addresses spread over
+# them (address i belongs to customer 1 + i % N, in 'city i'): the data most tests start from.
 sub load_seed_schema
 {
-	my ($node, $dbname) = @_;
-	my $schema = slurp_file("$repo/examples/schema.sql");
-	$node->safe_psql($dbname // 'postgres', $schema);
+	my ($node, %opts) = @_;
+	$node->safe_psql('postgres', slurp_file("$repo/examples/schema.sql"));
+	my $customers = $opts{customers} // 0;
+	my $addresses = $opts{addresses} // 0;
+	die 'load_seed_schema: addresses need customers' if $addresses && !$customers;
+	$node->safe_psql('postgres', qq{
+		INSERT INTO customer (name) SELECT 'customer ' || i FROM generate_series(1, $customers) i;
+		INSERT INTO address (fk_customer, city)
+		SELECT 1 + i % $customers, 'city ' || i FROM generate_series(1, $addresses) i;
+	}) if $customers;
 	return;
 }
 
@@ -131,7 +140,7 @@ sub worker_pid
 sub source_status
 {
 	my ($node, $source) = @_;
-	my @cols = qw(state keys_received documents_written keys_deleted errors pending);
+	my @cols = qw(state keys_received documents_written keys_deleted errors pending keys_ignored ms_per_document stats_reset);
 	my $row = $node->safe_psql('postgres',
 		'SELECT ' . join(', ', @cols) . " FROM cachepusher.status WHERE source = '$source'");
 	my %status;
