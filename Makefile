@@ -1,7 +1,7 @@
 # cachepusher: built by PGXS. Only what differs from a plain C extension is said here.
 EXTENSION = cachepusher
 MODULE_big = cachepusher
-DATA = cachepusher--1.0.sql cachepusher--1.1.sql cachepusher--1.2.sql cachepusher--1.0--1.1.sql cachepusher--1.1--1.2.sql
+DATA = cachepusher--1.0.sql cachepusher--1.1.sql cachepusher--1.2.sql cachepusher--1.3.sql cachepusher--1.0--1.1.sql cachepusher--1.1--1.2.sql cachepusher--1.2--1.3.sql
 OBJS = $(patsubst %.cpp,%.o,$(wildcard src/*.cpp))
 
 PG_CONFIG ?= pg_config
@@ -62,7 +62,7 @@ override CXXFLAGS += -MMD -MP $(SANITIZER_FLAGS)
 
 # make unit: the unit tests of the modules that are plain C++ (each includes src/cpp_only.hpp), built
 # without PostgreSQL's headers and run at once; test/run runs them before the end-to-end tests.
-UNIT_MODULES = cluster_slot notification_payload pending_keys backoff log_window sync_tracker
+UNIT_MODULES = cluster_slot notification_payload pending_keys backoff log_window sync_tracker document_cost
 UNIT_DIR = tmp_unit$(if $(SANITIZE),-sanitized)
 UNIT_OBJS = $(patsubst %,$(UNIT_DIR)/src/%.o,$(UNIT_MODULES)) \
 	$(patsubst $(srcdir)/%.cpp,$(UNIT_DIR)/%.o,$(wildcard $(srcdir)/test/unit/*.cpp))

@@ -1,5 +1,6 @@
--- The customer/address schema of the original 2015 cache seed, unchanged: cachepusher serves it
--- by naming its channels (see examples/demo.sh), no new triggers needed.
+-- Our version of the customer/address schema of the original 2015 cache seed (seed_schema.sql is
+-- the seed's as published; examples/README.md says what differs): cachepusher serves it by naming
+-- its channels (see examples/demo.sh), no new triggers needed.
 --
 --   customer:<id>  =  customer_get(id)  =  the customer with its addresses embedded
 --

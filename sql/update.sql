@@ -93,6 +93,17 @@ SELECT name, key_prefix FROM cachepusher.source;
 SELECT cachepusher.drop_source('doc');
 
 DROP EXTENSION cachepusher;
+
+-- A role named like the extension's schema has it first on its default search_path: CREATE
+-- EXTENSION says so, and not once the role has a search_path of its own.
+CREATE ROLE cachepusher;
+CREATE EXTENSION cachepusher;
+DROP EXTENSION cachepusher;
+ALTER ROLE cachepusher SET search_path = public;
+CREATE EXTENSION cachepusher;
+DROP EXTENSION cachepusher;
+DROP ROLE cachepusher;
+
 DROP PROCEDURE grant_api();
 DROP FUNCTION installation();
 DROP FUNCTION doc(int);

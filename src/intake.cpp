@@ -38,8 +38,30 @@ void Intake::onNotification(std::string_view channel, std::string_view message)
 		return;
 	}
 	if (const std::vector<Source *> *listeners = sources_.onChannel(channel))
-		for (Source *source : *listeners)
-			acceptKey(*source, message);
+		for (Source *source : *listeners) {
+			if (message.empty())
+				ignoreEmptyKey(*source, channel);
+			else
+				acceptKey(*source, message);
+		}
+}
+
+/*
+ * A trigger's pg_notify(channel, NULL or '') names no document: a row that belongs to none (the
+ * 2015 seed's address trigger sends the customer id of an address that has no customer). Not an
+ * error: counted in keys_ignored, and said once per source every ten minutes, naming the channel.
+ */
+void Intake::ignoreEmptyKey(Source &source, std::string_view channel)
+{
+	source.stats.keysReceived++;
+	source.stats.keysIgnored++;
+	if (source.emptyKeyLoggedAt != 0 && !TimestampDifferenceExceeds(source.emptyKeyLoggedAt, drainTime_, 600 * 1000))
+		return;
+	source.emptyKeyLoggedAt = drainTime_;
+	deferLog("source \"" + source.def.name + "\": ignored an empty notification on channel \"" + logExcerpt(channel) +
+			 "\": the trigger that sent it gave NULL or '' as the key, which names no document (a row that "
+			 "belongs to none); such notifications are counted in status.keys_ignored and said at most every "
+			 "10 minutes");
 }
 
 void Intake::acceptKeysPayload(std::string_view message, const char *from, bool queued)

@@ -86,6 +86,7 @@ private:
 	void onControlMessage(std::string_view message);
 	void acceptKeysPayload(std::string_view message, const char *from, bool queued);
 	void acceptKey(Source &source, std::string_view key, bool queued = false);
+	void ignoreEmptyKey(Source &source, std::string_view channel);
 	void drainQueue();
 	void queueOverflowed();
 	void deferLog(std::string line);

@@ -28,6 +28,9 @@ struct SourceStats {
 	int64 warmupDone;
 	int64 warmupTotal; /* -1 while unknown */
 	TimestampTz lastPushAt;
+	int64 keysIgnored;		 /* empty notifications on the source's channels: they name no document */
+	double msPerDocument;	 /* what one document cost to build lately (DocumentCost); 0: none built */
+	TimestampTz statsSince; /* when the worker began counting for this source (it keeps no counts across restarts) */
 };
 
 namespace shared_state {

@@ -1,6 +1,7 @@
 /* A source as the worker sees it: its definition from cachepusher.source and its runtime state. */
 #pragma once
 
+#include "document_cost.hpp"
 #include "pending_keys.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
@@ -98,8 +99,14 @@ struct Source {
 	TimestampTz failingRetryAt = 0;
 	/* When the worker last said that a batch of this source ran past statement_timeout (0, in 2000: never). */
 	TimestampTz batchTooSlowHintAt = 0;
+	/* What a document costs to build; said when slow (DocumentCost). */
+	DocumentCost documentCost;
+	/* When the worker last said that an empty notification was ignored, and how many since. */
+	TimestampTz emptyKeyLoggedAt = 0;
 
 	void recordError(const std::string &message, TimestampTz now);
+	/* One query built (or found gone) this many documents in so many microseconds; may log the hint. */
+	void documentsBuilt(size_t documents, int64 microseconds, TimestampTz now);
 	/*
 	 * A key whose document could not be built or written: one log line naming source and key (within
 	 * log_budget), an error counted. retry: false when no later attempt can succeed (the key is not of

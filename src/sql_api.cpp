@@ -352,8 +352,9 @@ Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
 				if (!shown[i])
 					continue;
 				const SourceStats &s = stats[i];
-				Datum values[13];
-				bool nulls[13] = {false};
+				/* 13 columns as 1.2 declares the function, 16 as 1.3 does: a new library serves both. */
+				Datum values[16];
+				bool nulls[16] = {false};
 				values[0] = CStringGetTextDatum(s.name);
 				values[1] = CStringGetTextDatum(sourceStateName(s.state));
 				values[2] = Int64GetDatum(s.keysReceived);
@@ -371,6 +372,15 @@ Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
 				nulls[11] = s.warmupTotal < 0;
 				values[12] = TimestampTzGetDatum(s.lastPushAt);
 				nulls[12] = s.lastPushAt == 0;
+				values[13] = Int64GetDatum(s.keysIgnored);
+				values[14] = Float8GetDatum(s.msPerDocument);
+				nulls[14] = s.msPerDocument <= 0;
+				values[15] = TimestampTzGetDatum(s.statsSince);
+				nulls[15] = s.statsSince == 0;
+				if (rsinfo->setDesc->natts != 13 && rsinfo->setDesc->natts != 16)
+					ereport(ERROR, (errmsg("cachepusher's status function is declared with %d columns; this library "
+										   "returns 13 or 16", rsinfo->setDesc->natts),
+									errhint("ALTER EXTENSION cachepusher UPDATE")));
 				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			}
 		});

@@ -132,6 +132,7 @@ void readChunk(Source &source, redis_sink::DocumentWriter &writer)
 	std::vector<Document> documents;
 	std::vector<FailedKey> failed;
 	uint64 rows = 0;
+	TimestampTz fetchStarted = 0, fetchEnded = 0;
 	try {
 		pg::inTransaction("cachepusher: warmup", [&] {
 			rows = spi::fetchFromCursor(w.cursorName, settings::batchSize);
@@ -142,8 +143,11 @@ void readChunk(Source &source, redis_sink::DocumentWriter &writer)
 				if (key && !key->empty())
 					keys.push_back(std::move(*key));
 			}
-			if (!keys.empty())
+			if (!keys.empty()) {
+				fetchStarted = GetCurrentTimestamp();
 				fetchDocuments(source, keys, documents, failed);
+				fetchEnded = GetCurrentTimestamp();
+			}
 		});
 	} catch (const pg::PgError &e) {
 		fail(source, "warmup failed", e.what());
@@ -159,6 +163,8 @@ void readChunk(Source &source, redis_sink::DocumentWriter &writer)
 	}
 
 	TimestampTz now = GetCurrentTimestamp();
+	if (!keys.empty())
+		source.documentsBuilt(keys.size(), fetchEnded - fetchStarted, now);
 	for (const FailedKey &f : failed)
 		source.keyFailed(f.key, f.error, now, f.retry);
 	for (const std::string &key : keys)

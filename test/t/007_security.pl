@@ -246,7 +246,7 @@ is(as_role('alice', q{SELECT string_agg(name, ',' ORDER BY name) FROM cachepushe
 	'alice', 'the catalog table shows alice only her source');
 is(as_role('alice', q{SELECT string_agg(source, ',' ORDER BY source) FROM cachepusher.status}),
 	'alice', 'so does the status view');
-is(as_role('alice', q{SELECT string_agg(source, ',' ORDER BY source) FROM cachepusher._worker_status()}),
+is(as_role('alice', q{SELECT string_agg(source, ',' ORDER BY source) FROM cachepusher._source_status()}),
 	'alice', 'and the function behind it, called directly');
 is(as_role('alice', q{SELECT count(*) FROM cachepusher.verify()}), '0', 'verify() checks only her source');
 like($node->safe_psql('postgres', q{SELECT string_agg(source, ',' ORDER BY source) FROM cachepusher.status}),
