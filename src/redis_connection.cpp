@@ -214,7 +214,21 @@ void RedisConnection::connect(Role role)
 	std::string db = std::to_string(a.db);
 	if (role == Role::Data)
 		append({"SELECT", db});
-	for (auto &reply : exchange()) {
+	std::vector<RedisReplyPtr> replies;
+	try {
+		replies = exchange();
+	} catch (const RedisError &e) {
+		/*
+		 * TLS 1.3 ends the client's side of the handshake before the server has checked the client:
+		 * a server that wants a client certificate closes the connection at the first command.
+		 */
+		if (tls && a.tls.certFile.empty())
+			throw RedisError(std::string(e.what()) +
+							 " (right after the TLS handshake: does the server want a client certificate? "
+							 "cachepusher.redis_tls_cert_file is not set)");
+		throw;
+	}
+	for (auto &reply : replies) {
 		/*
 		 * A Sentinel often has no password, or not the data nodes' ACL user: it refuses our AUTH
 		 * ("called without any password configured", or WRONGPASS for AUTH user password) and lets us

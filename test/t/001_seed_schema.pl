@@ -75,4 +75,17 @@ ok($status->{keys_received} >= 170, "keys received counted ($status->{keys_recei
 ok($status->{keys_deleted} >= 1, 'deletions counted');
 is($status->{pending}, 0, 'nothing pending');
 
+# The README's quick start on this schema, line by line: its triggers replaced by watch()'s (with
+# both, every change would be sent twice), the source added again.
+$node->safe_psql('postgres', q{
+	SELECT cachepusher.drop_source('customer');
+	DROP TRIGGER customer_notify ON customer;
+	DROP TRIGGER address_notify ON address;
+});
+$node->safe_psql('postgres', readme_quick_start());
+converged($node, $redis, 'customer', $docs, 'after the README\'s quick start');
+$node->safe_psql('postgres', "UPDATE address SET fk_customer = 12 WHERE id_address = $moved");
+$node->safe_psql('postgres', "UPDATE customer SET name = 'quick' WHERE id_customer = 3");
+converged($node, $redis, 'customer', $docs, 'after changes through watch()\'s triggers');
+
 done_testing();

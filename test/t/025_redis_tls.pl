@@ -116,6 +116,8 @@ $redis->start;
 ok(poll_until(sub { slurp_file($node->logfile, $log_at) =~ /cachepusher: (?!connected).*127\.0\.0\.1:$tls_port over TLS/ }),
 	'a server that asks for a client certificate refuses the worker without one');
 unlike(slurp_file($node->logfile, $log_at), qr/connected to Redis at 127\.0\.0\.1:$tls_port/, 'it never gets in');
+like(slurp_file($node->logfile, $log_at), qr/does the server want a client certificate\? cachepusher\.redis_tls_cert_file is not set/,
+	'and the log says what is likely missing');
 
 chmod 0644, $client_key;
 $log_at = -s $node->logfile;

@@ -100,4 +100,20 @@ $node->safe_psql('postgres', q{SELECT cachepusher.resync('customer')});
 is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'resynced with the index');
 cmp_ok(source_status($node, 'customer')->{ms_per_document}, '<', 0.5, 'the cost falls below the hint\'s threshold');
 
+# The README's quick start on this schema too, line by line, with the seed's triggers dropped.
+$node->safe_psql('postgres', q{
+	SELECT cachepusher.drop_source('customer');
+	SELECT cachepusher.drop_source('customer_set');
+	DROP TRIGGER customer_updated_trigger ON customer;
+	DROP TRIGGER address_updated_trigger ON address;
+});
+$node->safe_psql('postgres', readme_quick_start());
+converged($node, $redis, 'customer', $docs, 'after the README\'s quick start');
+$node->safe_psql('postgres', q{
+	UPDATE address SET fk_customer = 12 WHERE id_address = (SELECT min(id_address) FROM address WHERE fk_customer = 11);
+	UPDATE address SET fk_customer = 13 WHERE fk_customer IS NULL AND id_address < 100;
+	UPDATE customer SET name = 'quick' WHERE id_customer = 3;
+});
+converged($node, $redis, 'customer', $docs, 'after changes through watch()\'s triggers, an address moved too');
+
 done_testing();

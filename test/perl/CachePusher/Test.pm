@@ -17,7 +17,7 @@ use CachePusher::Redis;
 our @EXPORT = qw(
   start_redis new_node load_seed_schema add_seed_source poll_until
   cache_differences cache_matches worker_pid source_status keys_received
-  load_random_writes start_churn churn_ok converged);
+  load_random_writes start_churn churn_ok converged readme_quick_start);
 
 my $repo = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
 our $timeout = $PostgreSQL::Test::Utils::timeout_default;
@@ -64,6 +64,17 @@ sub load_seed_schema
 		SELECT 1 + i % $customers, 'city ' || i FROM generate_series(1, $addresses) i;
 	}) if $customers;
 	return;
+}
+
+# The SQL of the README's quick start, as a newcomer copies it: the first ```sql block under
+# "## Quick start", without its CREATE EXTENSION (the test made it).
+sub readme_quick_start
+{
+	my $readme = slurp_file("$repo/README.md");
+	$readme =~ /^## Quick start\n.*?^```sql\n(.*?)^```/ms or die 'README.md has no quick start SQL';
+	my $sql = $1;
+	$sql =~ s/^CREATE EXTENSION cachepusher;\n//m;
+	return $sql;
 }
 
 # The seed's source, served through its own channels, as the README shows.
