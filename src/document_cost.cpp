@@ -8,6 +8,11 @@ void DocumentCost::add(int64_t documents, int64_t microseconds)
 {
 	if (documents <= 0)
 		return;
+	/* A query that built a whole window's documents is judged on its own, not with what came before. */
+	if (documents >= windowDocuments) {
+		windowDocuments_ = 0;
+		windowMicroseconds_ = 0;
+	}
 	windowDocuments_ += documents;
 	windowMicroseconds_ += microseconds > 0 ? microseconds : 0;
 	if (windowDocuments_ < windowDocuments)

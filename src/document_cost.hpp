@@ -21,7 +21,10 @@ public:
 	/* How often the slow cost of one source is said at most. */
 	static constexpr long hintIntervalMs = 3600 * 1000;
 
-	/* Documents built (or found gone) by one query, and the microseconds it took. */
+	/*
+	 * Documents built (or found gone) by one query, and the microseconds it took. Queries add up to a
+	 * window; one of a window's size or more is a window of its own.
+	 */
 	void add(int64_t documents, int64_t microseconds);
 	/* Of the last full window; before the first one is full, of what was measured so far; 0: nothing. */
 	double msPerDocument() const;

@@ -53,6 +53,15 @@ TEST(DocumentCost, TheNextWindowDecides)
 	EXPECT_FALSE(cost.slow());
 }
 
+TEST(DocumentCost, ABigQueryIsAWindowOfItsOwn)
+{
+	DocumentCost cost;
+	cost.add(1500, 1'500'000); /* slow, a partial window */
+	cost.add(3000, 60'000);	   /* a whole warmup chunk after the index was made */
+	EXPECT_NEAR(cost.msPerDocument(), 0.02, 1e-9);
+	EXPECT_FALSE(cost.slow());
+}
+
 TEST(DocumentCost, TheHintIsSaidOnceAnHourAtMost)
 {
 	DocumentCost cost;
