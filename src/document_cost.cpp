@@ -33,11 +33,7 @@ double DocumentCost::msPerDocument() const
 
 bool DocumentCost::hintDue(Timestamp now)
 {
-	if (!slow() || (hinted_ && now - hintedAt_ < hintIntervalMs * microsecondsPerMs))
-		return false;
-	hinted_ = true;
-	hintedAt_ = now;
-	return true;
+	return slow() && hint_.due(now);
 }
 
 } // namespace cachepusher

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include "log_window.hpp"
 #include "timestamp.hpp"
 
 #include <cstdint>
@@ -37,8 +38,7 @@ private:
 	int64_t windowDocuments_ = 0;
 	int64_t windowMicroseconds_ = 0;
 	double lastMs_ = -1; /* -1: no full window yet */
-	Timestamp hintedAt_ = 0;
-	bool hinted_ = false;
+	LogInterval hint_{hintIntervalMs};
 };
 
 } // namespace cachepusher

@@ -117,10 +117,8 @@ void prepare(Source &source)
  */
 void hintBatchTooSlow(Source &source, size_t keys)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	if (!TimestampDifferenceExceeds(source.batchTooSlowHintAt, now, 600 * 1000))
+	if (!source.batchTooSlowHint.due(GetCurrentTimestamp()))
 		return;
-	source.batchTooSlowHintAt = now;
 	ereport(LOG, (errmsg("cachepusher: source \"%s\": a batch of %zu keys ran past cachepusher.statement_timeout "
 						 "(%d ms); each of its keys alone did not",
 						 source.def.name.c_str(), keys, settings::statementTimeoutMs),

@@ -55,9 +55,8 @@ void Intake::ignoreEmptyKey(Source &source, std::string_view channel)
 {
 	source.stats.keysReceived++;
 	source.stats.keysIgnored++;
-	if (source.emptyKeyLoggedAt != 0 && !TimestampDifferenceExceeds(source.emptyKeyLoggedAt, drainTime_, 600 * 1000))
+	if (!source.emptyKeyLine.due(drainTime_))
 		return;
-	source.emptyKeyLoggedAt = drainTime_;
 	deferLog("source \"" + source.def.name + "\": ignored an empty notification on channel \"" + logExcerpt(channel) +
 			 "\": the trigger that sent it gave NULL or '' as the key, which names no document (a row that "
 			 "belongs to none); such notifications are counted in status.keys_ignored and said at most every "
@@ -209,14 +208,13 @@ void Intake::queueOverflowed()
 	}
 	/* Said once a minute at most: a worker far behind would otherwise say it for every commit. */
 	queueFullUnlogged_ += overflow.dropped;
-	if (TimestampDifferenceExceeds(queueFullLoggedAt_, drainTime_, 60000)) {
+	if (queueFullLine_.due(drainTime_)) {
 		ereport(LOG, (errmsg("cachepusher: the commit queue was full: the keys of %llu transactions were not "
 							 "queued; resyncing %s",
 							 static_cast<unsigned long long>(queueFullUnlogged_), names.c_str()),
 					  errdetail("Their commits succeeded; the resync writes what they changed."),
 					  errhint("Raise cachepusher.queue_size (now %d kB) if the worker is often this far behind.",
 							  settings::queueSizeKb)));
-		queueFullLoggedAt_ = drainTime_;
 		queueFullUnlogged_ = 0;
 	}
 }

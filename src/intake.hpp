@@ -13,6 +13,7 @@
 #pragma once
 
 #include "key_queue.hpp"
+#include "log_window.hpp"
 #include "listener.hpp"
 #include "prepared_transactions.hpp"
 #include "sync_tracker.hpp"
@@ -107,7 +108,7 @@ private:
 
 	/* The commit queue: read up to here; when the last full queue was said, and how often since. */
 	uint64 queueFrontier_ = 0;
-	TimestampTz queueFullLoggedAt_ = 0;
+	LogInterval queueFullLine_{60000};
 	uint64 queueFullUnlogged_ = 0;
 };
 

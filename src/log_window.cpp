@@ -32,4 +32,13 @@ std::optional<LogWindow::NotLogged> LogWindow::close(Timestamp now)
 	return result;
 }
 
+bool LogInterval::due(Timestamp now)
+{
+	if (said_ && now - saidAt_ < intervalMs_ * microsecondsPerMs)
+		return false;
+	said_ = true;
+	saidAt_ = now;
+	return true;
+}
+
 } // namespace cachepusher

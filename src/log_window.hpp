@@ -40,4 +40,19 @@ private:
 	int64_t notLogged_ = 0;
 };
 
+/*
+ * One kind of line said at most once per interval (a hint, a warning that would repeat): due() says
+ * whether it may be said now and, if so, counts now as when it was said.
+ */
+class LogInterval {
+public:
+	explicit LogInterval(long intervalMs) : intervalMs_(intervalMs) {}
+	bool due(Timestamp now);
+
+private:
+	long intervalMs_;
+	Timestamp saidAt_ = 0;
+	bool said_ = false;
+};
+
 } // namespace cachepusher

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "document_cost.hpp"
+#include "log_window.hpp"
 #include "pending_keys.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
@@ -97,12 +98,12 @@ struct Source {
 	 */
 	std::unordered_map<std::string, std::string> failingKeys;
 	TimestampTz failingRetryAt = 0;
-	/* When the worker last said that a batch of this source ran past statement_timeout (0, in 2000: never). */
-	TimestampTz batchTooSlowHintAt = 0;
+	/* The hint that a batch of this source ran past statement_timeout: every ten minutes at most. */
+	LogInterval batchTooSlowHint{600 * 1000};
 	/* What a document costs to build; said when slow (DocumentCost). */
 	DocumentCost documentCost;
-	/* When the worker last said that an empty notification was ignored, and how many since. */
-	TimestampTz emptyKeyLoggedAt = 0;
+	/* The line that an empty notification was ignored: every ten minutes at most. */
+	LogInterval emptyKeyLine{600 * 1000};
 
 	void recordError(const std::string &message, TimestampTz now);
 	/* One query built (or found gone) this many documents in so many microseconds; may log the hint. */

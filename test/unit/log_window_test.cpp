@@ -56,5 +56,16 @@ TEST(LogWindow, AQuietWindowEndsQuietly)
 	EXPECT_FALSE(window.allow(t + 10000 * ms));
 }
 
+TEST(LogInterval, OnceAtFirstThenOncePerInterval)
+{
+	LogInterval line(60000);
+	Timestamp t = 0; /* the very first moment counts too: nothing was said yet */
+	EXPECT_TRUE(line.due(t));
+	EXPECT_FALSE(line.due(t));
+	EXPECT_FALSE(line.due(t + 59999 * ms));
+	EXPECT_TRUE(line.due(t + 60000 * ms));
+	EXPECT_FALSE(line.due(t + 60001 * ms));
+}
+
 } // namespace
 } // namespace cachepusher
