@@ -56,6 +56,17 @@ public:
 	bool empty() const { return live_ == 0; }
 	/* When the oldest waiting key arrived; 0 when none is waiting. */
 	Timestamp oldestSince() const { return live_ == 0 ? 0 : queue_.front().since; }
+	/*
+	 * When the next batch of up to batchSize keys is due: at once when that many wait, else once the
+	 * oldest has waited delayMs for more to join it (a batch costs the worker far more than a key).
+	 * 0 when none is waiting.
+	 */
+	Timestamp batchDueAt(size_t batchSize, long delayMs) const
+	{
+		if (live_ == 0)
+			return 0;
+		return live_ >= batchSize ? oldestSince() : plusMs(oldestSince(), delayMs);
+	}
 	void clear();
 
 private:

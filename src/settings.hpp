@@ -19,6 +19,7 @@ extern char *redisPassword;
 extern bool redisCluster;
 extern char *redisSentinelMaster;
 extern int batchSize;
+extern int batchDelayMs;
 extern int maxPending;
 extern bool warmupOnStart;
 extern int connectTimeoutMs;

@@ -203,12 +203,22 @@ void SourceSet::retryFailingKeys()
 	}
 }
 
+namespace {
+/* When source's next batch is due; 0 when it has none to build (no keys, or a failure to wait out). */
+TimestampTz batchDueAt(const Source &source, TimestampTz now)
+{
+	if (!source.def.problem.empty() || !source.fetchRetry.due(now))
+		return 0;
+	return source.pending.batchDueAt(static_cast<size_t>(settings::batchSize), settings::batchDelayMs);
+}
+} // namespace
+
 Source *SourceSet::nextWithPending()
 {
 	TimestampTz now = GetCurrentTimestamp();
 	for (size_t i = 0; i < sources_.size(); i++) {
 		Source &source = *sources_[(roundRobin_ + i) % sources_.size()];
-		if (!source.pending.empty() && source.def.problem.empty() && source.fetchRetry.due(now)) {
+		if (TimestampTz due = batchDueAt(source, now); due != 0 && due <= now) {
 			roundRobin_ = (roundRobin_ + i + 1) % sources_.size();
 			return &source;
 		}
@@ -313,6 +323,15 @@ void SourceSet::publish(const redis_sink::DocumentWriter &writer, bool redisConn
 		stats.push_back(s);
 	}
 	shared_state::publish(stats.data(), stats.size());
+}
+
+TimestampTz SourceSet::batchesDueAt(TimestampTz now) const
+{
+	TimestampTz first = 0;
+	for (auto &source : sources_)
+		if (TimestampTz due = batchDueAt(*source, now); due != 0 && (first == 0 || due < first))
+			first = due;
+	return first;
 }
 
 TimestampTz SourceSet::wakeAt(TimestampTz wake) const

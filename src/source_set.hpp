@@ -59,8 +59,13 @@ public:
 	/* Keys that failed, pending again every retry_max_interval. */
 	void retryFailingKeys();
 
-	/* One batch of one source's pending keys (round robin) built and sent; whether there was one. */
+	/*
+	 * One batch of one source's pending keys (round robin) built and sent; whether there was one. A
+	 * source's keys make a batch once batch_size of them wait or the oldest waited batch_delay.
+	 */
 	bool pushOneBatch(redis_sink::DocumentWriter &writer);
+	/* When the first batch that waits for more keys is due; 0 when no keys wait for more. */
+	TimestampTz batchesDueAt(TimestampTz now) const;
 	/* One step of one warmup; whether there was one. */
 	bool warmupStep(redis_sink::DocumentWriter &writer);
 

@@ -64,6 +64,8 @@ private:
 	long idleTimeoutMs(TimestampTz now) const;
 	void runOnce();
 	void waitOnLatch(long timeoutMs);
+	/* A wait that no latch cuts short: SIGTERM and SIGHUP are heard when it ends (it is short). */
+	static void sleepFor(long timeoutMs);
 
 	/* In this order: each is given the ones before it (intake.hpp says why Redis waits may drain). */
 	SourceSet sources_;
@@ -254,11 +256,26 @@ void Worker::runOnce()
 	reportSync();
 	log_budget::reportNotLogged(GetCurrentTimestamp());
 
+	if (worked || ConfigReloadPending || intake_.reloadRequested() || intake_.resyncRequested() ||
+		key_queue::overflowed() || (!syncBlocked && shared_state::syncRequested() != sync_.taken()))
+		return;
+	now = GetCurrentTimestamp();
+	if (TimestampTz due = sources_.batchesDueAt(now); due != 0) {
+		/*
+		 * Keys wait for more to join their batch. New ones need no wake-up meanwhile: they join at
+		 * the next drain, and a commit that sets the latch then finds no one asleep on it to signal.
+		 */
+		sleepFor(std::min(idleTimeoutMs(now), TimestampDifferenceMilliseconds(now, due)));
+		return;
+	}
 	/* Anything that waited on the latch (even a document function) may have eaten our wake-up. */
-	bool queueWaiting = (key_queue::hasNew() && !intake_.full()) || key_queue::overflowed();
-	if (!worked && !listener::pending() && !queueWaiting && !ConfigReloadPending && !intake_.reloadRequested() &&
-		!intake_.resyncRequested() && (syncBlocked || shared_state::syncRequested() == sync_.taken()))
-		waitOnLatch(idleTimeoutMs(GetCurrentTimestamp()));
+	if (!listener::pending() && !(key_queue::hasNew() && !intake_.full()))
+		waitOnLatch(idleTimeoutMs(now));
+}
+
+void Worker::sleepFor(long timeoutMs)
+{
+	pg::call([timeoutMs] { WaitLatch(nullptr, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeoutMs, PG_WAIT_EXTENSION); });
 }
 
 void Worker::waitOnLatch(long timeoutMs)

@@ -151,5 +151,22 @@ TEST(PendingTotal, ASetGoneOrMovedTakesItsKeysAlong)
 	EXPECT_EQ(total.value(), 0u);
 }
 
+TEST(PendingKeys, ABatchIsDueWhenFullOrOnceItsOldestKeyWaitedTheDelay)
+{
+	PendingKeys pending;
+	EXPECT_EQ(pending.batchDueAt(3, 2), 0);
+	pending.add("a", plusMs(0, 10));
+	pending.add("b", plusMs(0, 11));
+	/* Two of three: due 2 ms after the oldest arrived, whenever the others did. */
+	EXPECT_EQ(pending.batchDueAt(3, 2), plusMs(0, 12));
+	/* No delay: due as soon as one waits. */
+	EXPECT_EQ(pending.batchDueAt(3, 0), plusMs(0, 10));
+	pending.add("c", plusMs(0, 11));
+	/* A full batch waits for nothing. */
+	EXPECT_EQ(pending.batchDueAt(3, 2), plusMs(0, 10));
+	pending.take(3);
+	EXPECT_EQ(pending.batchDueAt(3, 2), 0);
+}
+
 } // namespace
 } // namespace cachepusher
