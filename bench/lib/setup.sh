@@ -30,11 +30,13 @@ fact() { printf '%s %s\n' "$1" "$2" >>"$data/facts"; }
 
 pids=()               # background processes we started, stopped by cleanup
 redis_pids=()
+stopped_pids=()       # processes a benchmark paused (SIGSTOP): continued first, or they would not stop
 
 bench_cleanup() {
   local status=$?
   set +e
   trap - EXIT INT TERM
+  for pid in "${stopped_pids[@]}"; do kill -CONT "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
   [ -f "$pgrun/data/postmaster.pid" ] && as_pg "$bindir/pg_ctl" -D "$pgrun/data" -m fast -w stop >/dev/null 2>&1
