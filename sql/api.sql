@@ -75,6 +75,22 @@ SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELEC
 SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT name, NULL::json FROM customer WHERE id_customer = ANY($1)');
 SELECT cachepusher.add_source('bad', NULL, 'SELECT 1', documents_query => 'SELECT id_customer, 1 FROM customer WHERE id_customer = ANY($1)');
 
+-- A TTL: documents live that long after each write. From 1 ms to 100 years; set_ttl changes it
+-- (NULL: no TTL), and only for an existing source.
+SELECT cachepusher.add_source('session', 'customer_get(int)', 'SELECT 1', ttl => '15 minutes');
+SELECT name, ttl FROM cachepusher.source WHERE name = 'session';
+SELECT cachepusher.set_ttl('session', '1.5 s');
+SELECT name, ttl FROM cachepusher.source WHERE name = 'session';
+SELECT cachepusher.set_ttl('session', NULL);
+SELECT name, ttl FROM cachepusher.source WHERE name = 'session';
+SELECT cachepusher.set_ttl('session', '0.5 ms');
+SELECT cachepusher.set_ttl('session', '-1 hour');
+SELECT cachepusher.set_ttl('session', '101 years');
+SELECT cachepusher.set_ttl('nosuch', '1 hour');
+SELECT cachepusher.set_ttl(NULL, '1 hour');
+SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', ttl => '0 s');
+SELECT cachepusher.drop_source('session');
+
 -- Channels.
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', channels => ARRAY['cachepusher']);
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', channels => ARRAY[repeat('c', 64)]);

@@ -94,6 +94,22 @@ SELECT cachepusher.drop_source('doc');
 
 DROP EXTENSION cachepusher;
 
+-- From 1.3 with the API granted: add_source gained ttl in 1.4, and set_ttl is granted to whoever
+-- may add sources; a source registered before gets a TTL.
+CREATE EXTENSION cachepusher VERSION '1.3';
+CALL grant_api();
+SELECT cachepusher.add_source('doc', 'doc(int)', 'SELECT 1');
+ALTER EXTENSION cachepusher UPDATE;
+(SELECT * FROM installation() EXCEPT SELECT * FROM fresh_granted)
+UNION ALL
+(SELECT * FROM fresh_granted EXCEPT SELECT * FROM installation());
+SELECT p.oid::regprocedure AS function, has_function_privilege('regress_cp_admin', p.oid, 'EXECUTE') AS granted
+FROM pg_catalog.pg_proc p WHERE p.proname IN ('add_source', 'set_ttl') ORDER BY 1;
+SELECT cachepusher.set_ttl('doc', '1 day');
+SELECT name, ttl FROM cachepusher.source;
+
+DROP EXTENSION cachepusher;
+
 -- A role named like the extension's schema has it first on its default search_path: CREATE
 -- EXTENSION says so, and not once the role has a search_path of its own.
 CREATE ROLE cachepusher;

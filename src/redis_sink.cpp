@@ -36,9 +36,13 @@ void DocumentWriter::write(Source &source, const std::vector<Document> &document
 	}
 	try {
 		std::string redisKey;
+		/* SET without PX clears a TTL the key had: a source whose TTL was removed loses it on rewrite. */
+		const std::string ttl = std::to_string(source.def.ttlMs);
 		for (const Document &doc : documents) {
 			redisKey = source.def.redisKey(doc.key);
-			if (doc.body)
+			if (doc.body && source.def.ttlMs > 0)
+				redis_.append(redisKey, {"SET", redisKey, *doc.body, "PX", ttl});
+			else if (doc.body)
 				redis_.append(redisKey, {"SET", redisKey, *doc.body});
 			else
 				redis_.append(redisKey, {"DEL", redisKey});

@@ -17,7 +17,8 @@ namespace {
  * Resolves each document function now, so a dropped or changed function is reported per source. Names
  * are quoted with quote_ident, which gives NULL for a function that is gone (format's %I would raise
  * and stop every source from loading), or for a set-based source, which has none.
- * $documents_query: the column, or NULL before the extension is updated to 1.2.
+ * $documents_query and $ttl: the columns, or NULL before the extension is updated to 1.2 and 1.4.
+ * The TTL in whole milliseconds, as Redis takes it (rounded up: never shorter than asked).
  */
 const char *const sourcesSql = R"SQL(
 SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
@@ -27,7 +28,8 @@ SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
        p.proargtypes[0] AS argument_type,
        EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner) AS owner_exists,
        p.prorettype = 'text'::regtype AS returns_text,
-       $documents_query AS documents_query
+       $documents_query AS documents_query,
+       pg_catalog.ceil(EXTRACT(epoch FROM $ttl) * 1000)::pg_catalog.int8 AS ttl_ms
 FROM cachepusher.source s
 LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(s.document_function)
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
@@ -75,10 +77,18 @@ void describeDocumentsQuery(SourceDefinition &def)
 	def.documentsSql.clear();
 }
 
-bool hasDocumentsQueryColumn()
+/* The column of cachepusher.source, or a NULL of its type while the extension is older than it. */
+std::string columnOrNull(const std::string &column, const char *type)
 {
-	return spi::execute("SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'cachepusher.source'::pg_catalog.regclass "
-						"AND attname = 'documents_query' AND NOT attisdropped") > 0;
+	bool exists = spi::execute("SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'cachepusher.source'::pg_catalog.regclass "
+							   "AND attname = $1 AND NOT attisdropped",
+							   {column}) > 0;
+	return exists ? "s." + column : std::string("NULL::") + type;
+}
+
+void replaceMarker(std::string &sql, const std::string &marker, const std::string &with)
+{
+	sql.replace(sql.find(marker), marker.size(), with);
 }
 
 } // namespace
@@ -87,10 +97,9 @@ std::vector<SourceDefinition> read()
 {
 	std::vector<SourceDefinition> result;
 	{
-		/* Before ALTER EXTENSION cachepusher UPDATE to 1.2 there is no documents query. */
 		std::string sql = sourcesSql;
-		const std::string marker = "$documents_query";
-		sql.replace(sql.find(marker), marker.size(), hasDocumentsQueryColumn() ? "s.documents_query" : "NULL::text");
+		replaceMarker(sql, "$documents_query", columnOrNull("documents_query", "text"));
+		replaceMarker(sql, "$ttl", columnOrNull("ttl", "interval"));
 		uint64 rows = spi::execute(sql.c_str());
 		std::vector<uint64> setBased;
 		for (uint64 row = 0; row < rows; row++) {
@@ -104,6 +113,7 @@ std::vector<SourceDefinition> read()
 				def.setBased = true;
 				def.documentsSql = *query;
 			}
+			def.ttlMs = std::stoll(spi::valueOr(row, 14, "0"));
 			def.problem = describeProblem(row, def);
 			if (def.setBased) {
 				if (def.problem.empty())

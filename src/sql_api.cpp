@@ -1,9 +1,10 @@
 /*
- * The SQL functions written in C++: add_source and drop_source (they check their caller, then write
- * cachepusher.source with the rights of its owner) and the status of the worker. The watch() trigger
- * is in watch_trigger.cpp.
- * watch, unwatch and resync are PL/pgSQL in cachepusher--1.2.sql.
+ * The SQL functions written in C++ that change the sources: add_source, drop_source and set_ttl
+ * (they check their caller, then write cachepusher.source with the rights of its owner). The status is
+ * in sql_status.cpp, the watch() trigger in watch_trigger.cpp.
+ * watch, unwatch and resync are PL/pgSQL in the extension script (cachepusher--1.4.sql).
  */
+#include "catalog_owner.hpp"
 #include "documents_query.hpp"
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
@@ -41,10 +42,10 @@ extern "C" {
 
 PGDLLEXPORT Datum cachepusher_add_source(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cachepusher_drop_source(PG_FUNCTION_ARGS);
-PGDLLEXPORT Datum cachepusher_worker_status(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cachepusher_set_ttl(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(cachepusher_add_source);
 PG_FUNCTION_INFO_V1(cachepusher_drop_source);
-PG_FUNCTION_INFO_V1(cachepusher_worker_status);
+PG_FUNCTION_INFO_V1(cachepusher_set_ttl);
 }
 
 namespace cachepusher {
@@ -98,6 +99,47 @@ std::vector<std::string> channelsArg(FunctionCallInfo fcinfo, int n)
 			channels.push_back(channel);
 	}
 	return channels;
+}
+
+/*
+ * A source's TTL: NULL for none. Redis counts in milliseconds, and a document should outlive the
+ * worker's next write by more than a rounding: from 1 millisecond to 100 years (as the table checks).
+ * Given back as text, for a query parameter.
+ */
+std::optional<std::string> ttlArg(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return std::nullopt;
+	bool inRange = pg::call([&] {
+		Datum ttl = PG_GETARG_DATUM(n);
+		Datum least = DirectFunctionCall3(interval_in, CStringGetDatum("1 millisecond"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		Datum most = DirectFunctionCall3(interval_in, CStringGetDatum("100 years"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		return DatumGetBool(DirectFunctionCall2(interval_ge, ttl, least)) &&
+			   DatumGetBool(DirectFunctionCall2(interval_le, ttl, most));
+	});
+	if (!inRange)
+		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "ttl must be between 1 millisecond and 100 years",
+				  "Pass NULL to keep documents in Redis until they change.");
+	return std::string(pg::call([&] { return DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(n))); }));
+}
+
+/*
+ * The source's owner, after checking that the source exists and that the caller has the owner's
+ * privileges. With SPI connected.
+ */
+Oid requireOwnedSource(const std::optional<std::string> &name)
+{
+	std::optional<std::string> owner;
+	asCatalogOwner([&] {
+		if (spi::execute("SELECT owner::oid FROM cachepusher.source WHERE name = $1", {name}) > 0)
+			owner = spi::value(0, 1);
+	});
+	if (!owner)
+		pg::raise(ERRCODE_UNDEFINED_OBJECT, "cachepusher source \"" + name.value_or("") + "\" does not exist");
+	Oid ownerOid = static_cast<Oid>(std::stoul(*owner));
+	if (!pg::call([&] { return has_privs_of_role(GetUserId(), ownerOid); }))
+		pg::raise(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of cachepusher source \"" + *name + "\"");
+	return ownerOid;
 }
 
 /* The function must take one argument and return a document; the caller must be allowed to run it. */
@@ -175,45 +217,6 @@ void checkDocumentsQuery(const std::string &query)
 		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, shape.problem, shape.detail);
 }
 
-/* Runs fn with the rights of the owner of cachepusher.source: the only way its rows are written. */
-template <typename Fn>
-void asCatalogOwner(Fn &&fn)
-{
-	Oid owner = pg::call([] {
-		Oid relid = get_relname_relid("source", get_namespace_oid("cachepusher", false));
-		HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-		if (!HeapTupleIsValid(tuple))
-			elog(ERROR, "cachepusher.source is missing");
-		Oid relowner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-		ReleaseSysCache(tuple);
-		return relowner;
-	});
-	pg::asRole(owner, fn);
-}
-
-/*
- * The sources whose status the caller may see: those of roles whose privileges it has, as the
- * catalog's row security says. The worker's shared memory knows no owners.
- */
-std::set<std::string> sourcesVisibleToCaller()
-{
-	std::string caller = std::to_string(GetUserId());
-	std::set<std::string> names;
-	pg::call([] {
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-	});
-	asCatalogOwner([&] {
-		uint64 rows = spi::execute("SELECT name FROM cachepusher.source "
-								   "WHERE pg_catalog.pg_has_role($1::pg_catalog.oid, owner, 'USAGE')",
-								   {caller});
-		for (uint64 row = 0; row < rows; row++)
-			names.insert(spi::valueOr(row, 1, ""));
-	});
-	pg::call([] { SPI_finish(); });
-	return names;
-}
-
 void notifyWorker(const std::string &message)
 {
 	pg::call([&] { Async_Notify(payload::controlChannel, message.c_str()); });
@@ -243,6 +246,8 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 		std::optional<std::string> prefix = PG_ARGISNULL(3) ? name : textArg(fcinfo, 3);
 		checkName("key prefix", prefix);
 		std::vector<std::string> channels = channelsArg(fcinfo, 4);
+		/* Through the 1.3 SQL definition there are six arguments, and no ttl. */
+		std::optional<std::string> ttl = ttlArg(fcinfo, 6);
 		std::optional<std::string> signature;
 		if (!documentsQuery)
 			signature = checkDocumentFunction(PG_GETARG_OID(1));
@@ -270,12 +275,18 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 			 * table while the extension is still at 1.0.) */
 			if (spi::execute("SELECT 1 WHERE pg_catalog.to_regclass('cachepusher.forgotten_prefix') IS NOT NULL") > 0)
 				spi::execute("DELETE FROM cachepusher.forgotten_prefix WHERE key_prefix = $1", {prefix});
-			/* The column documents_query is new in 1.2: named only when it is given. */
-			std::string columns = documentsQuery ? "documents_query" : "document_function";
-			spi::execute(("INSERT INTO cachepusher.source (name, " + columns + ", key_query, key_prefix, channels, owner) "
-						  "VALUES ($1, $2, $3, $4, array_remove(string_to_array($5, E'\\n'), ''), $6::oid::regrole)").c_str(),
-						 {name, documentsQuery ? documentsQuery : signature, keyQuery, prefix, channelLines,
-						  std::to_string(caller)});
+			/* The columns documents_query (1.2) and ttl (1.4) are named only when given. */
+			std::string columns = std::string("name, ") + (documentsQuery ? "documents_query" : "document_function") +
+								  ", key_query, key_prefix, channels, owner";
+			std::string values = "$1, $2, $3, $4, array_remove(string_to_array($5, E'\\n'), ''), $6::oid::regrole";
+			std::vector<std::optional<std::string>> params = {
+				name, documentsQuery ? documentsQuery : signature, keyQuery, prefix, channelLines, std::to_string(caller)};
+			if (ttl) {
+				columns += ", ttl";
+				values += ", $7::interval";
+				params.push_back(ttl);
+			}
+			spi::execute(("INSERT INTO cachepusher.source (" + columns + ") VALUES (" + values + ")").c_str(), params);
 		});
 		pg::call([] { SPI_finish(); });
 		notifyWorker("reload");
@@ -292,16 +303,7 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
 		});
-		std::optional<std::string> owner;
-		asCatalogOwner([&] {
-			if (spi::execute("SELECT owner::oid FROM cachepusher.source WHERE name = $1", {name}) > 0)
-				owner = spi::value(0, 1);
-		});
-		if (!owner)
-			pg::raise(ERRCODE_UNDEFINED_OBJECT, "cachepusher source \"" + *name + "\" does not exist");
-		Oid ownerOid = static_cast<Oid>(std::stoul(*owner));
-		if (!pg::call([&] { return has_privs_of_role(GetUserId(), ownerOid); }))
-			pg::raise(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of cachepusher source \"" + *name + "\"");
+		requireOwnedSource(name);
 
 		/*
 		 * The triggers watch() installed, dropped as the caller (who must own those tables): those of
@@ -334,56 +336,26 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 	});
 }
 
-Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
+Datum cachepusher_set_ttl(PG_FUNCTION_ARGS)
 {
 	return pg::entry([&] {
-		std::vector<SourceStats> stats(settings::maxSources);
-		int count = shared_state::snapshot(stats.data(), stats.size());
-		TimestampTz now = GetCurrentTimestamp();
-		/* Callable directly, not only through the status view: it shows only the caller's sources. */
-		std::set<std::string> visible = sourcesVisibleToCaller();
-		std::vector<bool> shown(count);
-		for (int i = 0; i < count; i++)
-			shown[i] = visible.count(stats[i].name) > 0;
-		pg::call([&] {
-			InitMaterializedSRF(fcinfo, 0);
-			ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-			for (int i = 0; i < count; i++) {
-				if (!shown[i])
-					continue;
-				const SourceStats &s = stats[i];
-				/* 13 columns as 1.2 declares the function, 16 as 1.3 does: a new library serves both. */
-				Datum values[16];
-				bool nulls[16] = {false};
-				values[0] = CStringGetTextDatum(s.name);
-				values[1] = CStringGetTextDatum(sourceStateName(s.state));
-				values[2] = Int64GetDatum(s.keysReceived);
-				values[3] = Int64GetDatum(s.documentsWritten);
-				values[4] = Int64GetDatum(s.keysDeleted);
-				values[5] = Int64GetDatum(s.errors);
-				values[6] = Int64GetDatum(s.pending);
-				values[7] = Int64GetDatum(s.oldestPendingAt ? (now - s.oldestPendingAt) / 1000 : 0);
-				values[8] = CStringGetTextDatum(s.lastError);
-				nulls[8] = s.lastError[0] == '\0';
-				values[9] = TimestampTzGetDatum(s.lastErrorAt);
-				nulls[9] = s.lastErrorAt == 0;
-				values[10] = Int64GetDatum(s.warmupDone);
-				values[11] = Int64GetDatum(s.warmupTotal);
-				nulls[11] = s.warmupTotal < 0;
-				values[12] = TimestampTzGetDatum(s.lastPushAt);
-				nulls[12] = s.lastPushAt == 0;
-				values[13] = Int64GetDatum(s.keysIgnored);
-				values[14] = Float8GetDatum(s.msPerDocument);
-				nulls[14] = s.msPerDocument <= 0;
-				values[15] = TimestampTzGetDatum(s.statsSince);
-				nulls[15] = s.statsSince == 0;
-				if (rsinfo->setDesc->natts != 13 && rsinfo->setDesc->natts != 16)
-					ereport(ERROR, (errmsg("cachepusher's status function is declared with %d columns; this library "
-										   "returns 13 or 16", rsinfo->setDesc->natts),
-									errhint("ALTER EXTENSION cachepusher UPDATE")));
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			}
+		std::optional<std::string> name = textArg(fcinfo, 0);
+		if (!name)
+			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "source must not be NULL");
+		std::optional<std::string> ttl = ttlArg(fcinfo, 1);
+		pg::call([] {
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
 		});
+		requireOwnedSource(name);
+		/* A changed definition makes the worker resync the source: every document written anew. */
+		asCatalogOwner([&] {
+			spi::execute("UPDATE cachepusher.source SET ttl = $2::interval WHERE name = $1 "
+						 "AND ttl IS DISTINCT FROM $2::interval",
+						 {name, ttl});
+		});
+		pg::call([] { SPI_finish(); });
+		notifyWorker("reload");
 		return (Datum) 0;
 	});
 }

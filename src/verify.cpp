@@ -105,8 +105,11 @@ private:
 				const Document &doc = documents[i];
 				const redisReply *reply = replies[i].get();
 				bool inRedis = reply->type == REDIS_REPLY_STRING;
-				if (doc.body && !inRedis)
+				/* A source's documents with a TTL may have expired: rebuilt on their next change. */
+				if (doc.body && !inRedis && source.def.ttlMs == 0)
 					findings.push_back({doc.key, "missing"});
+				else if (doc.body && !inRedis)
+					continue;
 				else if (doc.body && (reply->len != doc.body->size() || doc.body->compare(0, std::string::npos, reply->str, reply->len) != 0))
 					findings.push_back({doc.key, "stale"});
 				else if (!doc.body && inRedis)

@@ -1,0 +1,62 @@
+-- cachepusher 1.3 -> 1.4: documents that expire. A source may have a TTL (add_source(..., ttl) or
+-- set_ttl()): every write of its documents sets it anew, so a document lives that long after its last
+-- change, and verify() does not count an expired one as missing.
+\echo Use "ALTER EXTENSION cachepusher UPDATE TO '1.4'" to load this file. \quit
+
+ALTER TABLE cachepusher.source
+    ADD COLUMN ttl interval,
+    ADD CONSTRAINT source_ttl_check CHECK (ttl BETWEEN interval '1 millisecond' AND interval '100 years');
+
+-- add_source gains ttl. A new argument with a default: the old signature has to go (a call with three
+-- arguments would be ambiguous), but EXECUTE granted on it carries over, to set_ttl too: who may add
+-- sources may set their TTL. (As in 1.1 -> 1.2, which says why the initial privileges are set back
+-- afterwards.)
+CREATE FUNCTION cachepusher.add_source(
+    name text,
+    document_function regprocedure,
+    key_query text,
+    key_prefix text DEFAULT NULL,
+    channels text[] DEFAULT NULL,
+    documents_query text DEFAULT NULL,
+    ttl interval DEFAULT NULL)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'cachepusher_add_source';
+COMMENT ON FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[], text, interval) IS
+'Caches document_function(key), or the rows of documents_query, in Redis as key_prefix:key for every key of key_query, and keeps it in step';
+REVOKE ALL ON FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[], text, interval) FROM PUBLIC;
+
+CREATE FUNCTION cachepusher.set_ttl(source text, ttl interval)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'cachepusher_set_ttl';
+COMMENT ON FUNCTION cachepusher.set_ttl IS
+'Sets how long the documents of a source live in Redis after their last write (NULL: until changed); the worker rewrites them all';
+REVOKE ALL ON FUNCTION cachepusher.set_ttl(text, interval) FROM PUBLIC;
+
+DO $$
+DECLARE
+    old_signature regprocedure := 'cachepusher.add_source(text, regprocedure, text, text, text[], text)';
+    new_function regprocedure;
+    initial aclitem[];
+    granted record;
+BEGIN
+    FOREACH new_function IN ARRAY ARRAY['cachepusher.add_source(text, regprocedure, text, text, text[], text, interval)',
+                                        'cachepusher.set_ttl(text, interval)']::regprocedure[] LOOP
+        SELECT p.proacl INTO initial FROM pg_catalog.pg_proc p WHERE p.oid = new_function;
+        FOR granted IN
+            SELECT a.grantee, a.is_grantable
+            FROM pg_catalog.pg_proc p,
+                 pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+            WHERE p.oid = old_signature AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+        LOOP
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', new_function,
+                                      CASE WHEN granted.grantee = 0 THEN 'PUBLIC' ELSE granted.grantee::regrole::text END,
+                                      CASE WHEN granted.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+        END LOOP;
+        UPDATE pg_catalog.pg_init_privs SET initprivs = initial
+        WHERE objoid = new_function AND classoid = 'pg_catalog.pg_proc'::regclass AND objsubid = 0;
+    END LOOP;
+END
+$$;
+DROP FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[], text);
