@@ -1,16 +1,19 @@
--- cachepusher 1.3 -> 1.4: documents that expire. A source may have a TTL (add_source(..., ttl) or
--- set_ttl()): every write of its documents sets it anew, so a document lives that long after its last
--- change, and verify() does not count an expired one as missing.
+-- cachepusher 1.3 -> 1.4: documents shaped as readers want them. A source may have a TTL
+-- (add_source(..., ttl) or set_ttl()): every write of its documents sets it anew, so a document lives
+-- that long after its last change, and verify() does not count an expired one as missing. And a value
+-- type (add_source(..., value_type) or set_value_type()): a JSON string, or the fields of a hash.
 \echo Use "ALTER EXTENSION cachepusher UPDATE TO '1.4'" to load this file. \quit
 
 ALTER TABLE cachepusher.source
     ADD COLUMN ttl interval,
+    ADD COLUMN value_type text NOT NULL DEFAULT 'string'
+        CONSTRAINT source_value_type_check CHECK (value_type IN ('string', 'hash')),
     ADD CONSTRAINT source_ttl_check CHECK (ttl BETWEEN interval '1 millisecond' AND interval '100 years');
 
--- add_source gains ttl. A new argument with a default: the old signature has to go (a call with three
--- arguments would be ambiguous), but EXECUTE granted on it carries over, to set_ttl too: who may add
--- sources may set their TTL. (As in 1.1 -> 1.2, which says why the initial privileges are set back
--- afterwards.)
+-- add_source gains ttl and value_type. New arguments with defaults: the old signature has to go (a call
+-- with three arguments would be ambiguous), but EXECUTE granted on it carries over, to set_ttl and
+-- set_value_type too: who may add sources may shape them. (As in 1.1 -> 1.2, which says why the
+-- initial privileges are set back afterwards.)
 CREATE FUNCTION cachepusher.add_source(
     name text,
     document_function regprocedure,
@@ -18,13 +21,14 @@ CREATE FUNCTION cachepusher.add_source(
     key_prefix text DEFAULT NULL,
     channels text[] DEFAULT NULL,
     documents_query text DEFAULT NULL,
-    ttl interval DEFAULT NULL)
+    ttl interval DEFAULT NULL,
+    value_type text DEFAULT 'string')
 RETURNS void
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'cachepusher_add_source';
-COMMENT ON FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[], text, interval) IS
+COMMENT ON FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[], text, interval, text) IS
 'Caches document_function(key), or the rows of documents_query, in Redis as key_prefix:key for every key of key_query, and keeps it in step';
-REVOKE ALL ON FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[], text, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[], text, interval, text) FROM PUBLIC;
 
 CREATE FUNCTION cachepusher.set_ttl(source text, ttl interval)
 RETURNS void
@@ -34,6 +38,14 @@ COMMENT ON FUNCTION cachepusher.set_ttl IS
 'Sets how long the documents of a source live in Redis after their last write (NULL: until changed); the worker rewrites them all';
 REVOKE ALL ON FUNCTION cachepusher.set_ttl(text, interval) FROM PUBLIC;
 
+CREATE FUNCTION cachepusher.set_value_type(source text, value_type text)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'cachepusher_set_value_type';
+COMMENT ON FUNCTION cachepusher.set_value_type IS
+'Sets how the documents of a source are stored in Redis (string: the JSON text; hash: the fields of a JSON object); the worker rewrites them all';
+REVOKE ALL ON FUNCTION cachepusher.set_value_type(text, text) FROM PUBLIC;
+
 DO $$
 DECLARE
     old_signature regprocedure := 'cachepusher.add_source(text, regprocedure, text, text, text[], text)';
@@ -41,8 +53,9 @@ DECLARE
     initial aclitem[];
     granted record;
 BEGIN
-    FOREACH new_function IN ARRAY ARRAY['cachepusher.add_source(text, regprocedure, text, text, text[], text, interval)',
-                                        'cachepusher.set_ttl(text, interval)']::regprocedure[] LOOP
+    FOREACH new_function IN ARRAY ARRAY['cachepusher.add_source(text, regprocedure, text, text, text[], text, interval, text)',
+                                        'cachepusher.set_ttl(text, interval)',
+                                        'cachepusher.set_value_type(text, text)']::regprocedure[] LOOP
         SELECT p.proacl INTO initial FROM pg_catalog.pg_proc p WHERE p.oid = new_function;
         FOR granted IN
             SELECT a.grantee, a.is_grantable

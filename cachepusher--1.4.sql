@@ -15,6 +15,8 @@ CREATE TABLE cachepusher.source (
     created_at        timestamptz NOT NULL DEFAULT now(),
     documents_query   text,            -- set-based: (key, document) rows for the array of keys $1
     ttl               interval,        -- how long a document lives in Redis after its last write
+    value_type        text NOT NULL DEFAULT 'string'   -- how a document is stored: string or hash
+                      CONSTRAINT source_value_type_check CHECK (value_type IN ('string', 'hash')),
     -- A source builds its documents with a function of one key or with one query for many.
     CONSTRAINT source_documents_check CHECK ((document_function IS NULL) <> (documents_query IS NULL)),
     CONSTRAINT source_ttl_check CHECK (ttl BETWEEN interval '1 millisecond' AND interval '100 years')
@@ -34,7 +36,8 @@ CREATE FUNCTION cachepusher.add_source(
     key_prefix text DEFAULT NULL,
     channels text[] DEFAULT NULL,
     documents_query text DEFAULT NULL,
-    ttl interval DEFAULT NULL)
+    ttl interval DEFAULT NULL,
+    value_type text DEFAULT 'string')
 RETURNS void
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'cachepusher_add_source';
@@ -47,6 +50,13 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'cachepusher_set_ttl';
 COMMENT ON FUNCTION cachepusher.set_ttl IS
 'Sets how long the documents of a source live in Redis after their last write (NULL: until changed); the worker rewrites them all';
+
+CREATE FUNCTION cachepusher.set_value_type(source text, value_type text)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'cachepusher_set_value_type';
+COMMENT ON FUNCTION cachepusher.set_value_type IS
+'Sets how the documents of a source are stored in Redis (string: the JSON text; hash: the fields of a JSON object); the worker rewrites them all';
 
 -- Prefixes of dropped sources whose keys the worker is to delete from Redis (drop_source with
 -- delete_keys). A row stays until the worker has swept the prefix, so a worker that is down at the

@@ -89,6 +89,17 @@ SELECT cachepusher.set_ttl('session', '101 years');
 SELECT cachepusher.set_ttl('nosuch', '1 hour');
 SELECT cachepusher.set_ttl(NULL, '1 hour');
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', ttl => '0 s');
+-- A value type: string (the JSON text, the default) or hash (the fields of a JSON object).
+SELECT cachepusher.add_source('cart', 'customer_get(int)', 'SELECT 1', value_type => 'hash');
+SELECT name, value_type FROM cachepusher.source WHERE name IN ('cart', 'session') ORDER BY name;
+SELECT cachepusher.set_value_type('cart', 'string');
+SELECT cachepusher.set_value_type('session', 'hash');
+SELECT name, value_type FROM cachepusher.source WHERE name IN ('cart', 'session') ORDER BY name;
+SELECT cachepusher.set_value_type('cart', 'json');
+SELECT cachepusher.set_value_type('cart', NULL);
+SELECT cachepusher.set_value_type('nosuch', 'hash');
+SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', value_type => 'list');
+SELECT cachepusher.drop_source('cart');
 SELECT cachepusher.drop_source('session');
 
 -- Channels.

@@ -66,6 +66,7 @@ SELECT cachepusher.watch('alice', 'alice_item', 'id');
 SELECT cachepusher.unwatch('alice', 'alice_item');
 SELECT cachepusher.resync('alice');
 SELECT cachepusher.set_ttl('alice', '1 s');
+SELECT cachepusher.set_value_type('alice', 'hash');
 SELECT cachepusher.add_source('bob', 'alice_get(int)', 'SELECT 1', key_prefix => 'alice');
 UPDATE cachepusher.source SET key_query = 'SELECT 1';
 DELETE FROM cachepusher.source;

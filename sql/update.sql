@@ -94,8 +94,8 @@ SELECT cachepusher.drop_source('doc');
 
 DROP EXTENSION cachepusher;
 
--- From 1.3 with the API granted: add_source gained ttl in 1.4, and set_ttl is granted to whoever
--- may add sources; a source registered before gets a TTL.
+-- From 1.3 with the API granted: add_source gained ttl and value_type in 1.4, set_ttl and
+-- set_value_type are granted to whoever may add sources, and a source registered before takes both.
 CREATE EXTENSION cachepusher VERSION '1.3';
 CALL grant_api();
 SELECT cachepusher.add_source('doc', 'doc(int)', 'SELECT 1');
@@ -104,9 +104,10 @@ ALTER EXTENSION cachepusher UPDATE;
 UNION ALL
 (SELECT * FROM fresh_granted EXCEPT SELECT * FROM installation());
 SELECT p.oid::regprocedure AS function, has_function_privilege('regress_cp_admin', p.oid, 'EXECUTE') AS granted
-FROM pg_catalog.pg_proc p WHERE p.proname IN ('add_source', 'set_ttl') ORDER BY 1;
+FROM pg_catalog.pg_proc p WHERE p.proname IN ('add_source', 'set_ttl', 'set_value_type') ORDER BY 1;
 SELECT cachepusher.set_ttl('doc', '1 day');
-SELECT name, ttl FROM cachepusher.source;
+SELECT cachepusher.set_value_type('doc', 'hash');
+SELECT name, ttl, value_type FROM cachepusher.source;
 
 DROP EXTENSION cachepusher;
 

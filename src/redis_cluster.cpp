@@ -57,6 +57,12 @@ public:
 		commands_.emplace_back(argv.begin(), argv.end());
 	}
 
+	void append(std::string_view key, const std::vector<std::string> &argv) override
+	{
+		RedisNodes::append(key, argv);
+		commands_.push_back(argv);
+	}
+
 	std::vector<RedisReplyPtr> receive() override
 	{
 		std::vector<std::vector<std::string>> commands = std::move(commands_);

@@ -100,6 +100,13 @@ void RedisNodes::append(std::string_view key, std::initializer_list<std::string_
 	order_.push_back(node);
 }
 
+void RedisNodes::append(std::string_view key, const std::vector<std::string> &argv)
+{
+	size_t node = nodeFor(key);
+	nodes_[node].connection->append(argv);
+	order_.push_back(node);
+}
+
 void RedisNodes::send()
 {
 	for (Node &node : nodes_)

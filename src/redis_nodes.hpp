@@ -42,6 +42,8 @@ public:
 	virtual std::string keyOnNode(size_t i, const std::string &base) const { return base; }
 
 	virtual void append(std::string_view key, std::initializer_list<std::string_view> argv);
+	/* The same for a command whose length is known only at run time (a hash of many fields). */
+	virtual void append(std::string_view key, const std::vector<std::string> &argv);
 	void send();
 	bool inFlight() const { return !order_.empty(); }
 	virtual std::vector<RedisReplyPtr> receive();

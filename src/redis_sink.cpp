@@ -29,23 +29,29 @@ void DocumentWriter::write(Source &source, const std::vector<Document> &document
 	/*
 	 * hiredis copies each command into its buffer: only the keys are kept until the replies come (and,
 	 * in a cluster, the target's copy of each command, to resend it where a redirection says).
+	 * A plain SET (no TTL) also clears a TTL the key had: a source whose TTL went loses it on rewrite.
 	 */
-	for (const Document &doc : documents) {
-		keys_.push_back(doc.key);
-		deleted_.push_back(!doc.body);
-	}
 	try {
 		std::string redisKey;
-		/* SET without PX clears a TTL the key had: a source whose TTL was removed loses it on rewrite. */
-		const std::string ttl = std::to_string(source.def.ttlMs);
+		std::vector<std::string> argv;
+		std::string error;
 		for (const Document &doc : documents) {
 			redisKey = source.def.redisKey(doc.key);
-			if (doc.body && source.def.ttlMs > 0)
-				redis_.append(redisKey, {"SET", redisKey, *doc.body, "PX", ttl});
-			else if (doc.body)
-				redis_.append(redisKey, {"SET", redisKey, *doc.body});
-			else
+			if (!doc.body)
 				redis_.append(redisKey, {"DEL", redisKey});
+			else if (value_type::writeCommand(source.def.valueType, redisKey, *doc.body, source.def.ttlMs, argv, error))
+				redis_.append(redisKey, argv);
+			else {
+				/* Not storable as the source's type (a hash needs an object): this key fails, the batch goes on. */
+				source.keyFailed(doc.key, error, GetCurrentTimestamp());
+				continue;
+			}
+			keys_.push_back(doc.key);
+			deleted_.push_back(!doc.body);
+		}
+		if (keys_.empty()) {
+			clear();
+			return;
 		}
 		redis_.send();
 	} catch (...) {
@@ -80,7 +86,8 @@ void DocumentWriter::finish()
 	for (size_t i = 0; i < keys_.size(); i++) {
 		const redisReply *reply = replies[i].get();
 		if (isErrorReply(reply)) {
-			std::string message = "Redis refused " + std::string(deleted_[i] ? "DEL" : "SET") + ": " +
+			std::string message = "Redis refused " +
+								  std::string(deleted_[i] ? "DEL" : value_type::writeCommandName(source.def.valueType)) + ": " +
 								  describeReply(reply);
 			source.keyFailed(keys_[i], message, now);
 			continue;

@@ -101,6 +101,11 @@ void RedisTarget::append(std::string_view key, std::initializer_list<std::string
 	nodes_->append(key, argv);
 }
 
+void RedisTarget::append(std::string_view key, const std::vector<std::string> &argv)
+{
+	nodes_->append(key, argv);
+}
+
 void RedisTarget::send()
 {
 	nodes_->send();

@@ -72,6 +72,7 @@ public:
 
 	/* Queues one command about key on the node that stores key; nothing is sent until send(). */
 	void append(std::string_view key, std::initializer_list<std::string_view> argv);
+	void append(std::string_view key, const std::vector<std::string> &argv);
 	/* Starts sending every node's queued commands without waiting (RedisConnection::send()). */
 	void send();
 	bool inFlight() const;

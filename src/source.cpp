@@ -18,7 +18,8 @@ bool SourceDefinition::sameAs(const SourceDefinition &o) const
 	return name == o.name && prefix == o.prefix && documentFunction == o.documentFunction &&
 		   keyQuery == o.keyQuery && owner == o.owner && channels == o.channels &&
 		   documentsSql == o.documentsSql && setBased == o.setBased && keyType == o.keyType &&
-		   keyTypeOid == o.keyTypeOid && textDocuments == o.textDocuments && ttlMs == o.ttlMs && problem == o.problem;
+		   keyTypeOid == o.keyTypeOid && textDocuments == o.textDocuments && ttlMs == o.ttlMs && valueType == o.valueType &&
+		   problem == o.problem;
 }
 
 std::string SourceDefinition::redisKey(std::string_view key) const

@@ -6,6 +6,7 @@
 #include "pending_keys.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
+#include "value_type.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -41,6 +42,7 @@ struct SourceDefinition {
 	bool textDocuments = false;
 	/* How long a document lives in Redis after each write, in milliseconds; 0: until it changes. */
 	int64 ttlMs = 0;
+	value_type::ValueType valueType = value_type::ValueType::String;
 	/* Why the source cannot be served (function gone, wrong signature, owner gone); empty if fine. */
 	std::string problem;
 

@@ -17,7 +17,8 @@ namespace {
  * Resolves each document function now, so a dropped or changed function is reported per source. Names
  * are quoted with quote_ident, which gives NULL for a function that is gone (format's %I would raise
  * and stop every source from loading), or for a set-based source, which has none.
- * $documents_query and $ttl: the columns, or NULL before the extension is updated to 1.2 and 1.4.
+ * $documents_query, $ttl and $value_type: the columns, or NULL before the extension is updated to 1.2
+ * and 1.4.
  * The TTL in whole milliseconds, as Redis takes it (rounded up: never shorter than asked).
  */
 const char *const sourcesSql = R"SQL(
@@ -29,7 +30,8 @@ SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
        EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner) AS owner_exists,
        p.prorettype = 'text'::regtype AS returns_text,
        $documents_query AS documents_query,
-       pg_catalog.ceil(EXTRACT(epoch FROM $ttl) * 1000)::pg_catalog.int8 AS ttl_ms
+       pg_catalog.ceil(EXTRACT(epoch FROM $ttl) * 1000)::pg_catalog.int8 AS ttl_ms,
+       $value_type AS value_type
 FROM cachepusher.source s
 LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(s.document_function)
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
@@ -100,6 +102,7 @@ std::vector<SourceDefinition> read()
 		std::string sql = sourcesSql;
 		replaceMarker(sql, "$documents_query", columnOrNull("documents_query", "text"));
 		replaceMarker(sql, "$ttl", columnOrNull("ttl", "interval"));
+		replaceMarker(sql, "$value_type", columnOrNull("value_type", "text"));
 		uint64 rows = spi::execute(sql.c_str());
 		std::vector<uint64> setBased;
 		for (uint64 row = 0; row < rows; row++) {
@@ -114,7 +117,11 @@ std::vector<SourceDefinition> read()
 				def.documentsSql = *query;
 			}
 			def.ttlMs = std::stoll(spi::valueOr(row, 14, "0"));
-			def.problem = describeProblem(row, def);
+			/* The table checks the name; a newer one this library does not know cannot be served. */
+			std::string valueType = spi::valueOr(row, 15, "string");
+			auto type = value_type::parse(valueType);
+			def.valueType = type.value_or(value_type::ValueType::String);
+			def.problem = type ? describeProblem(row, def) : "value type \"" + valueType + "\" is unknown to this cachepusher library";
 			if (def.setBased) {
 				if (def.problem.empty())
 					setBased.push_back(result.size());

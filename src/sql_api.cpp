@@ -1,7 +1,7 @@
 /*
- * The SQL functions written in C++ that change the sources: add_source, drop_source and set_ttl
- * (they check their caller, then write cachepusher.source with the rights of its owner). The status is
- * in sql_status.cpp, the watch() trigger in watch_trigger.cpp.
+ * The SQL functions written in C++ that change the sources: add_source, drop_source, set_ttl and
+ * set_value_type (they check their caller, then write cachepusher.source with the rights of its
+ * owner). The status is in sql_status.cpp, the watch() trigger in watch_trigger.cpp.
  * watch, unwatch and resync are PL/pgSQL in the extension script (cachepusher--1.4.sql).
  */
 #include "catalog_owner.hpp"
@@ -13,6 +13,7 @@
 #include "settings.hpp"
 #include "shared_state.hpp"
 #include "spi.hpp"
+#include "value_type.hpp"
 
 #include <optional>
 #include <set>
@@ -43,9 +44,11 @@ extern "C" {
 PGDLLEXPORT Datum cachepusher_add_source(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cachepusher_drop_source(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cachepusher_set_ttl(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cachepusher_set_value_type(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(cachepusher_add_source);
 PG_FUNCTION_INFO_V1(cachepusher_drop_source);
 PG_FUNCTION_INFO_V1(cachepusher_set_ttl);
+PG_FUNCTION_INFO_V1(cachepusher_set_value_type);
 }
 
 namespace cachepusher {
@@ -121,6 +124,18 @@ std::optional<std::string> ttlArg(FunctionCallInfo fcinfo, int n)
 		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "ttl must be between 1 millisecond and 100 years",
 				  "Pass NULL to keep documents in Redis until they change.");
 	return std::string(pg::call([&] { return DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(n))); }));
+}
+
+/* A value type: 'string' or 'hash' (value_type.hpp); NULL: fallback. */
+std::optional<std::string> valueTypeArg(FunctionCallInfo fcinfo, int n, std::optional<std::string> fallback)
+{
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return fallback;
+	std::string type = *textArg(fcinfo, n);
+	if (!value_type::parse(type))
+		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "invalid value_type \"" + type + "\"",
+				  "string writes each document as its JSON text, hash as the fields of a JSON object.");
+	return type;
 }
 
 /*
@@ -222,6 +237,29 @@ void notifyWorker(const std::string &message)
 	pg::call([&] { Async_Notify(payload::controlChannel, message.c_str()); });
 }
 
+/*
+ * Sets one column of the caller's source (a name and type of ours, never the caller's). A changed
+ * definition makes the worker resync the source at the reload: every document written anew.
+ */
+void changeSource(const std::optional<std::string> &name, const char *column, const char *type,
+				  const std::optional<std::string> &value)
+{
+	if (!name)
+		pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "source must not be NULL");
+	pg::call([] {
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+	});
+	requireOwnedSource(name);
+	asCatalogOwner([&] {
+		std::string sql = std::string("UPDATE cachepusher.source SET ") + column + " = $2::" + type +
+						  " WHERE name = $1 AND " + column + " IS DISTINCT FROM $2::" + type;
+		spi::execute(sql.c_str(), {name, value});
+	});
+	pg::call([] { SPI_finish(); });
+	notifyWorker("reload");
+}
+
 } // namespace
 } // namespace cachepusher
 
@@ -246,8 +284,9 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 		std::optional<std::string> prefix = PG_ARGISNULL(3) ? name : textArg(fcinfo, 3);
 		checkName("key prefix", prefix);
 		std::vector<std::string> channels = channelsArg(fcinfo, 4);
-		/* Through the 1.3 SQL definition there are six arguments, and no ttl. */
+		/* Through the 1.3 SQL definition there are six arguments: no ttl, no value type. */
 		std::optional<std::string> ttl = ttlArg(fcinfo, 6);
+		std::optional<std::string> valueType = valueTypeArg(fcinfo, 7, std::nullopt);
 		std::optional<std::string> signature;
 		if (!documentsQuery)
 			signature = checkDocumentFunction(PG_GETARG_OID(1));
@@ -283,8 +322,13 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 				name, documentsQuery ? documentsQuery : signature, keyQuery, prefix, channelLines, std::to_string(caller)};
 			if (ttl) {
 				columns += ", ttl";
-				values += ", $7::interval";
+				values += ", $" + std::to_string(params.size() + 1) + "::interval";
 				params.push_back(ttl);
+			}
+			if (valueType) {
+				columns += ", value_type";
+				values += ", $" + std::to_string(params.size() + 1);
+				params.push_back(valueType);
 			}
 			spi::execute(("INSERT INTO cachepusher.source (" + columns + ") VALUES (" + values + ")").c_str(), params);
 		});
@@ -340,22 +384,18 @@ Datum cachepusher_set_ttl(PG_FUNCTION_ARGS)
 {
 	return pg::entry([&] {
 		std::optional<std::string> name = textArg(fcinfo, 0);
-		if (!name)
-			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "source must not be NULL");
-		std::optional<std::string> ttl = ttlArg(fcinfo, 1);
-		pg::call([] {
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-		});
-		requireOwnedSource(name);
-		/* A changed definition makes the worker resync the source: every document written anew. */
-		asCatalogOwner([&] {
-			spi::execute("UPDATE cachepusher.source SET ttl = $2::interval WHERE name = $1 "
-						 "AND ttl IS DISTINCT FROM $2::interval",
-						 {name, ttl});
-		});
-		pg::call([] { SPI_finish(); });
-		notifyWorker("reload");
+		changeSource(name, "ttl", "interval", ttlArg(fcinfo, 1));
+		return (Datum) 0;
+	});
+}
+
+Datum cachepusher_set_value_type(PG_FUNCTION_ARGS)
+{
+	return pg::entry([&] {
+		std::optional<std::string> name = textArg(fcinfo, 0);
+		if (PG_ARGISNULL(1))
+			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "value_type must not be NULL");
+		changeSource(name, "value_type", "text", valueTypeArg(fcinfo, 1, std::nullopt));
 		return (Datum) 0;
 	});
 }

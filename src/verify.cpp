@@ -94,27 +94,19 @@ private:
 			std::vector<FailedKey> failed;
 			fetchDocuments(source, keys, documents, failed);
 
-			std::string redisKey;
 			for (const Document &doc : documents) {
-				redisKey = source.def.redisKey(doc.key);
-				redis_.append(redisKey, {"GET", redisKey});
+				std::string redisKey = source.def.redisKey(doc.key);
+				redis_.append(redisKey, value_type::readCommand(source.def.valueType, redisKey));
 			}
 			std::vector<RedisReplyPtr> replies = redis_.exchange();
 			std::vector<Finding> findings;
-			for (size_t i = 0; i < documents.size(); i++) {
-				const Document &doc = documents[i];
-				const redisReply *reply = replies[i].get();
-				bool inRedis = reply->type == REDIS_REPLY_STRING;
-				/* A source's documents with a TTL may have expired: rebuilt on their next change. */
-				if (doc.body && !inRedis && source.def.ttlMs == 0)
-					findings.push_back({doc.key, "missing"});
-				else if (doc.body && !inRedis)
-					continue;
-				else if (doc.body && (reply->len != doc.body->size() || doc.body->compare(0, std::string::npos, reply->str, reply->len) != 0))
-					findings.push_back({doc.key, "stale"});
-				else if (!doc.body && inRedis)
-					findings.push_back({doc.key, "orphan"});
-			}
+			std::string why;
+			for (size_t i = 0; i < documents.size(); i++)
+				if (const char *problem = compare(source, documents[i], replies[i].get(), why)) {
+					if (!why.empty())
+						notice(source, documents[i].key, why);
+					findings.push_back({documents[i].key, problem});
+				}
 			for (const FailedKey &f : failed) {
 				notice(source, f.key, f.error);
 				findings.push_back({f.key, "error"});
@@ -122,6 +114,43 @@ private:
 			report(source, findings);
 		}
 		spi::closeCursor(cursorName);
+	}
+
+	/*
+	 * A document against what Redis holds for it (GET's or HGETALL's reply): the problem, or nullptr.
+	 * An error reply is a key of another type (WRONGTYPE: written before the source's type changed).
+	 * "error" with why: the document cannot be stored as the source's type (the worker counts it).
+	 */
+	static const char *compare(const Source &source, const Document &doc, const redisReply *reply, std::string &why)
+	{
+		why.clear();
+		using value_type::ValueType;
+		bool hash = source.def.valueType == ValueType::Hash;
+		bool wrongType = reply->type == REDIS_REPLY_ERROR;
+		/* Redis has no empty hash: an object without members is written as no key. */
+		bool inRedis = wrongType || (hash ? reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+										  : reply->type == REDIS_REPLY_STRING);
+		if (!doc.body)
+			return inRedis ? "orphan" : nullptr;
+		if (wrongType)
+			return "stale";
+		if (hash) {
+			json_fields::Fields fields;
+			if (!json_fields::split(*doc.body, fields, why))
+				return "error";
+			fields.clear();
+			for (size_t f = 0; inRedis && f + 1 < reply->elements; f += 2)
+				fields.emplace_back(std::string(reply->element[f]->str, reply->element[f]->len),
+									std::string(reply->element[f + 1]->str, reply->element[f + 1]->len));
+			if (value_type::sameHash(*doc.body, fields))
+				return nullptr;
+			/* A source's documents with a TTL may have expired: rebuilt on their next change. */
+			return !inRedis ? (source.def.ttlMs == 0 ? "missing" : nullptr) : "stale";
+		}
+		if (!inRedis)
+			return source.def.ttlMs == 0 ? "missing" : nullptr;
+		bool same = reply->len == doc.body->size() && doc.body->compare(0, std::string::npos, reply->str, reply->len) == 0;
+		return same ? nullptr : "stale";
 	}
 
 	/* Every key under the prefix: does the key query still return it? */

@@ -10,8 +10,8 @@
 #   bench_start_postgres         initdb + start + database bench ($pgc, $PGHOST..., q, value)
 #   bench_load_dataset SCALE     examples/schema.sql + examples/generate.sql, VACUUM ANALYZE
 #   bench_preload_worker REDIS_PORT [NAME=VALUE ...]   restart with the worker; sets worker_pid
-#   bench_add_source fn|set      the seed's source "customer": customer_get() per key, or the set-based
-#                                examples/customer_documents.sql
+#   bench_add_source fn|set [TYPE]  the seed's source "customer": customer_get() per key, or the
+#                                set-based examples/customer_documents.sql; value_type TYPE (string)
 #   bench_wait_warmed N          until the source has written N documents; prints when
 #   bench_synced                 cachepusher.wait_for_sync(), or die
 #   bench_drop_source_keys       drop_source with delete_keys, until the worker deleted the keys
@@ -186,16 +186,19 @@ EOF
   worker_pid=$(bench_worker_pid)
 }
 
-bench_add_source() {  # fn | set
+bench_add_source() {  # fn | set, then optionally a value type (string, hash)
+  local value_type=${2:-string}
   if [ "$1" = set ]; then
-    q -v documents_query="$(cat examples/customer_documents.sql)" >/dev/null <<'SQL'
+    q -v documents_query="$(cat examples/customer_documents.sql)" -v value_type="$value_type" >/dev/null <<'SQL'
 SELECT cachepusher.add_source('customer', NULL, 'SELECT id_customer FROM customer',
                               documents_query => :'documents_query',
-                              channels => ARRAY['customer_updated', 'customer_deleted']);
+                              channels => ARRAY['customer_updated', 'customer_deleted'],
+                              value_type => :'value_type');
 SQL
   else
     q -c "SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer',
-                                        channels => ARRAY['customer_updated', 'customer_deleted'])" >/dev/null
+                                        channels => ARRAY['customer_updated', 'customer_deleted'],
+                                        value_type => '$value_type')" >/dev/null
   fi
 }
 

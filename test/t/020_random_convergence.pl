@@ -1,8 +1,9 @@
 # Randomized convergence: concurrent clients make random inserts, updates, deletes and child moves
 # on the seed's schema while faults strike at random moments (Redis killed empty, flushed, away for
 # a while, hung; the worker terminated; resyncs). At the end Redis equals the database, verify()
-# finds nothing, and no application transaction failed. Two sources of the same documents: one fed by
-# the seed's NOTIFY triggers (channels), one by watch()'s triggers (the commit queue).
+# finds nothing, and no application transaction failed. Three sources of the same documents: one fed
+# by the seed's NOTIFY triggers (channels), one by watch()'s triggers (the commit queue), and one of
+# those written as hashes (value_type => 'hash').
 #
 # Seeded: the seed is printed; CACHEPUSHER_SEED=<n> replays the same choices (the interleaving of
 # concurrent clients can still differ). CACHEPUSHER_RANDOM_SECONDS sets the duration (default 60).
@@ -30,6 +31,10 @@ $node->safe_psql('postgres', q{
 	SELECT cachepusher.add_source('watched', 'customer_get(int)', 'SELECT id_customer FROM customer');
 	SELECT cachepusher.watch('watched', 'customer', 'id_customer');
 	SELECT cachepusher.watch('watched', 'address', 'fk_customer');
+	SELECT cachepusher.add_source('hashed', 'customer_get(int)', 'SELECT id_customer FROM customer',
+	                              value_type => 'hash');
+	SELECT cachepusher.watch('hashed', 'customer', 'id_customer');
+	SELECT cachepusher.watch('hashed', 'address', 'fk_customer');
 });
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'warm before the storm');
 
@@ -66,5 +71,7 @@ cache_matches($node, $redis, 'customer', 'SELECT id_customer, customer_get(id_cu
 	"Redis equals the database: the source fed by NOTIFY (seed $seed)");
 cache_matches($node, $redis, 'watched', 'SELECT id_customer, customer_get(id_customer) FROM customer',
 	"Redis equals the database: the source fed by watch()'s triggers (seed $seed)");
+cache_matches($node, $redis, 'hashed', 'SELECT id_customer, customer_get(id_customer) FROM customer',
+	"Redis equals the database: the source written as hashes (seed $seed)", \&hash_differences);
 
 done_testing();

@@ -2,7 +2,9 @@
 # The warmup spreads the documents over every master, each change reaches the master of its key's
 # hash slot (after MOVED or ASK where slots move), and Redis converges to the database while slots are
 # resharded under a write load, while a master is killed and its replica takes over, and after one
-# master is flushed. Each phase ends with verify() empty and no failed application transaction.
+# master is flushed. Each phase ends with verify() empty and no failed application transaction. A
+# second source writes the same documents as hashes (value_type => 'hash'), its one script per key
+# routed and redirected like any command.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -30,6 +32,12 @@ CREATE FUNCTION churn(r bigint) RETURNS void LANGUAGE sql AS $$
 $$;
 SQL
 add_seed_source($node);
+$node->safe_psql('postgres', q{
+	SELECT cachepusher.add_source('hashed', 'customer_get(int)', 'SELECT id_customer FROM customer',
+	                              value_type => 'hash');
+	SELECT cachepusher.watch('hashed', 'customer', 'id_customer');
+	SELECT cachepusher.watch('hashed', 'address', 'fk_customer');
+});
 
 # Warmup: every document, spread over the three masters.
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'warmed');
@@ -99,6 +107,7 @@ churn_ok($churn, 'during the reshard');
 my $moved = $cluster->errors_answered('MOVED');
 cmp_ok($moved, '>', 0, "the worker was redirected ($moved MOVED, " . $cluster->errors_answered('ASK') . ' ASK answered)');
 converged_after('after the reshard');
+cache_matches($node, $cluster, 'hashed', $docs, 'the hashes too', \&hash_differences);
 cmp_ok(scalar keys %{ $to->all_under('customer') }, '>', scalar keys %{ $from->all_under('customer') },
 	'the documents moved with their slots');
 
@@ -128,5 +137,6 @@ $victim->start;
 ok($cluster->wait_until_ok, 'the old master rejoined');
 $node->safe_psql('postgres', q{UPDATE customer SET email = 'last' WHERE id_customer % 10 = 0});
 converged_after('at the end');
+cache_matches($node, $cluster, 'hashed', $docs, 'the hashes too, at the end', \&hash_differences);
 
 done_testing();

@@ -213,4 +213,30 @@ sub all_under
 	return \%values;
 }
 
+# Every hash under "prefix:" with its fields, as { key => { field => value } }; keys of another
+# type come as the string '(type)' instead of a hash.
+sub all_hashes_under
+{
+	my ($self, $prefix) = @_;
+	my (%hashes, @keys);
+	my $cursor = '0';
+	do
+	{
+		my $reply = $self->command('SCAN', $cursor, 'MATCH', "$prefix:*", 'COUNT', 1000);
+		$cursor = $reply->[0];
+		push @keys, @{ $reply->[1] };
+	} while ($cursor ne '0');
+	while (my @chunk = splice(@keys, 0, 500))
+	{
+		my @got = $self->pipeline(map { [ 'HGETALL', $_ ] } @chunk);
+		for my $i (0 .. $#chunk)
+		{
+			my $reply = $got[$i];
+			if (ref $reply eq 'HASH') { $hashes{ $chunk[$i] } = "($reply->{error})"; }
+			elsif (@$reply) { $hashes{ $chunk[$i] } = { @$reply }; }
+		}
+	}
+	return \%hashes;
+}
+
 1;

@@ -144,6 +144,18 @@ sub all_under
 	return \%all;
 }
 
+sub all_hashes_under
+{
+	my ($self, $prefix) = @_;
+	my %all;
+	for my $m ($self->masters)
+	{
+		my $found = eval { $m->all_hashes_under($prefix) } // {};
+		%all = (%all, %$found);
+	}
+	return \%all;
+}
+
 # How often the live nodes answered with an error (MOVED, ASK, CLUSTERDOWN), from INFO errorstats.
 sub errors_answered
 {

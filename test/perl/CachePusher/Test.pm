@@ -16,7 +16,7 @@ use CachePusher::Redis;
 
 our @EXPORT = qw(
   start_redis new_node load_seed_schema add_seed_source poll_until
-  cache_differences cache_matches worker_pid source_status keys_received
+  cache_differences cache_matches hash_differences worker_pid source_status keys_received
   load_random_writes start_churn churn_ok converged readme_quick_start);
 
 my $repo = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
@@ -130,12 +130,45 @@ sub cache_differences
 	return @sorted;    # in scalar context: how many differ
 }
 
+# The same for a source whose value_type is hash: each document's members as PostgreSQL's
+# json_each_text() splits them (a string as its characters, anything else as its JSON text; its
+# JSON null as "null") against the fields of the hash. A document without members has no key.
+sub hash_differences
+{
+	my ($node, $redis, $prefix, $documents) = @_;
+	my $out = $node->safe_psql('postgres',
+		"SELECT encode(convert_to(k::text, 'SQL_ASCII'), 'hex'), encode(convert_to(f.key, 'SQL_ASCII'), 'hex'),
+		        encode(convert_to(coalesce(f.value, 'null'), 'SQL_ASCII'), 'hex')
+		   FROM ($documents) AS docs(k, d), json_each_text(d::json) f WHERE d IS NOT NULL");
+	my %db;
+	for my $line (split /\n/, $out)
+	{
+		my ($k, $f, $v) = split /\|/, $line;
+		$db{ "$prefix:" . pack('H*', $k) }{ pack('H*', $f) } = pack('H*', $v // '');
+	}
+	my $cache = $redis->all_hashes_under($prefix);
+	my @diff;
+	for my $key (keys %db)
+	{
+		my ($want, $got) = ($db{$key}, $cache->{$key});
+		if (!defined $got) { push @diff, "missing $key"; next; }
+		my $same = ref $got eq 'HASH' && keys %$want == keys %$got
+		  && !grep { !exists $got->{$_} || $got->{$_} ne $want->{$_} } keys %$want;
+		push @diff, "stale $key" unless $same;
+	}
+	push @diff, map { "orphan $_" } grep { !exists $db{$_} } keys %$cache;
+	my @sorted = sort @diff;
+	return @sorted;
+}
+
 # Polls until Redis equals the database for the prefix; one test, which shows the differences left.
+# $differences: cache_differences (the default) or hash_differences.
 sub cache_matches
 {
-	my ($node, $redis, $prefix, $documents, $name) = @_;
+	my ($node, $redis, $prefix, $documents, $name, $differences) = @_;
+	$differences //= \&cache_differences;
 	my @diff;
-	poll_until(sub { @diff = cache_differences($node, $redis, $prefix, $documents); !@diff });
+	poll_until(sub { @diff = $differences->($node, $redis, $prefix, $documents); !@diff });
 	my $shown = @diff > 10 ? join(', ', @diff[0 .. 9]) . ', ...' : join(', ', @diff);
 	return is(scalar(@diff), 0, $name) || diag("differences (" . scalar(@diff) . "): $shown");
 }

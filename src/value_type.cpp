@@ -1,0 +1,92 @@
+#include "value_type.hpp"
+
+#include <map>
+
+#include "cpp_only.hpp"
+
+namespace cachepusher::value_type {
+namespace {
+
+/*
+ * KEYS[1] the key; ARGV[1] the TTL in ms ("0": none), then name, value, ... One script runs alone in
+ * Redis, so the old hash and the new never mix. HSET takes the fields 500 at a time: unpack() of more
+ * arguments than Lua's stack holds would fail.
+ */
+const char *const hashScript = R"LUA(redis.call('DEL', KEYS[1])
+for i = 2, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+if ARGV[1] ~= '0' and #ARGV > 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return (#ARGV - 1) / 2)LUA";
+
+} // namespace
+
+std::optional<ValueType> parse(std::string_view text)
+{
+	if (text == "string")
+		return ValueType::String;
+	if (text == "hash")
+		return ValueType::Hash;
+	return std::nullopt;
+}
+
+const char *name(ValueType type)
+{
+	return type == ValueType::Hash ? "hash" : "string";
+}
+
+bool writeCommand(ValueType type, const std::string &redisKey, const std::string &document, int64_t ttlMs,
+				  std::vector<std::string> &argv, std::string &error)
+{
+	argv.clear();
+	if (type == ValueType::String) {
+		argv = {"SET", redisKey, document};
+		if (ttlMs > 0) {
+			argv.emplace_back("PX");
+			argv.push_back(std::to_string(ttlMs));
+		}
+		return true;
+	}
+	json_fields::Fields fields;
+	if (!json_fields::split(document, fields, error))
+		return false;
+	argv = {"EVAL", hashScript, "1", redisKey, std::to_string(ttlMs > 0 ? ttlMs : 0)};
+	argv.reserve(argv.size() + 2 * fields.size());
+	for (auto &[field, value] : fields) {
+		argv.push_back(std::move(field));
+		argv.push_back(std::move(value));
+	}
+	return true;
+}
+
+const char *writeCommandName(ValueType type)
+{
+	return type == ValueType::Hash ? "the hash script (EVAL)" : "SET";
+}
+
+std::vector<std::string> readCommand(ValueType type, const std::string &redisKey)
+{
+	return {type == ValueType::Hash ? "HGETALL" : "GET", redisKey};
+}
+
+bool sameHash(const std::string &document, const json_fields::Fields &inRedis)
+{
+	json_fields::Fields fields;
+	std::string error;
+	if (!json_fields::split(document, fields, error))
+		return false;
+	/* A name given twice in the document: the last one is what HSET left. */
+	std::map<std::string_view, std::string_view> expected;
+	for (const auto &[field, value] : fields)
+		expected[field] = value;
+	if (expected.size() != inRedis.size())
+		return false;
+	for (const auto &[field, value] : inRedis) {
+		auto it = expected.find(field);
+		if (it == expected.end() || it->second != value)
+			return false;
+	}
+	return true;
+}
+
+} // namespace cachepusher::value_type

@@ -1,0 +1,42 @@
+/*
+ * How a source's documents are stored in Redis (its value_type): the command that writes one, the
+ * command verify() reads it back with, and when what it read equals the document. Pure C++
+ * (test/unit); docs/design.md section 7.
+ *   string: the JSON text, SET key document [PX ttl].
+ *   hash:   the members of a JSON object as fields (json_fields.hpp), the key replaced whole by one
+ *           script (DEL, HSET, PEXPIRE): no reader sees a half-written hash or one merged with its
+ *           old fields. An empty object leaves no key (Redis has no empty hash).
+ */
+#pragma once
+
+#include "json_fields.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cachepusher::value_type {
+
+enum class ValueType { String, Hash };
+
+std::optional<ValueType> parse(std::string_view name);
+const char *name(ValueType type);
+
+/*
+ * The command that writes document (checked JSON) under redisKey with a TTL of ttlMs (0: none), into
+ * argv. False, with why in error, when the document cannot be stored as type (a hash needs an object).
+ */
+bool writeCommand(ValueType type, const std::string &redisKey, const std::string &document, int64_t ttlMs,
+				  std::vector<std::string> &argv, std::string &error);
+/* What the write command is called in a message ("SET", "the hash script"). */
+const char *writeCommandName(ValueType type);
+
+/* The command that reads the value back (GET, HGETALL). */
+std::vector<std::string> readCommand(ValueType type, const std::string &redisKey);
+
+/* A hash as read back (HGETALL's name, value pairs) holds exactly the fields of document. */
+bool sameHash(const std::string &document, const json_fields::Fields &inRedis);
+
+} // namespace cachepusher::value_type
