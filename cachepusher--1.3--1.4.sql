@@ -1,11 +1,13 @@
 -- cachepusher 1.3 -> 1.4: documents shaped as readers want them. A source may have a TTL
--- (add_source(..., ttl) or set_ttl()): every write of its documents sets it anew, so a document lives
--- that long after its last change, and verify() does not count an expired one as missing. And a value
+-- (add_source(..., ttl) or set_ttl()), or each document its own (ttl_field, a member giving seconds):
+-- every write of a document sets it anew, so a document lives that long after its last change, and
+-- verify() does not count an expired one as missing. And a value
 -- type (add_source(..., value_type) or set_value_type()): a JSON string, or the fields of a hash.
 \echo Use "ALTER EXTENSION cachepusher UPDATE TO '1.4'" to load this file. \quit
 
 ALTER TABLE cachepusher.source
     ADD COLUMN ttl interval,
+    ADD COLUMN ttl_field text CONSTRAINT source_ttl_field_check CHECK (ttl_field <> ''),
     ADD COLUMN value_type text NOT NULL DEFAULT 'string'
         CONSTRAINT source_value_type_check CHECK (value_type IN ('string', 'hash')),
     ADD CONSTRAINT source_ttl_check CHECK (ttl BETWEEN interval '1 millisecond' AND interval '100 years');
@@ -22,21 +24,22 @@ CREATE FUNCTION cachepusher.add_source(
     channels text[] DEFAULT NULL,
     documents_query text DEFAULT NULL,
     ttl interval DEFAULT NULL,
-    value_type text DEFAULT 'string')
+    value_type text DEFAULT 'string',
+    ttl_field text DEFAULT NULL)
 RETURNS void
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'cachepusher_add_source';
-COMMENT ON FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[], text, interval, text) IS
+COMMENT ON FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[], text, interval, text, text) IS
 'Caches document_function(key), or the rows of documents_query, in Redis as key_prefix:key for every key of key_query, and keeps it in step';
-REVOKE ALL ON FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[], text, interval, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cachepusher.add_source(text, regprocedure, text, text, text[], text, interval, text, text) FROM PUBLIC;
 
-CREATE FUNCTION cachepusher.set_ttl(source text, ttl interval)
+CREATE FUNCTION cachepusher.set_ttl(source text, ttl interval, ttl_field text DEFAULT NULL)
 RETURNS void
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'cachepusher_set_ttl';
 COMMENT ON FUNCTION cachepusher.set_ttl IS
-'Sets how long the documents of a source live in Redis after their last write (NULL: until changed); the worker rewrites them all';
-REVOKE ALL ON FUNCTION cachepusher.set_ttl(text, interval) FROM PUBLIC;
+'Sets how long the documents of a source live in Redis after their last write: ttl_field, a member of each document giving seconds, else ttl (both NULL: until changed); the worker rewrites them all';
+REVOKE ALL ON FUNCTION cachepusher.set_ttl(text, interval, text) FROM PUBLIC;
 
 CREATE FUNCTION cachepusher.set_value_type(source text, value_type text)
 RETURNS void
@@ -53,8 +56,8 @@ DECLARE
     initial aclitem[];
     granted record;
 BEGIN
-    FOREACH new_function IN ARRAY ARRAY['cachepusher.add_source(text, regprocedure, text, text, text[], text, interval, text)',
-                                        'cachepusher.set_ttl(text, interval)',
+    FOREACH new_function IN ARRAY ARRAY['cachepusher.add_source(text, regprocedure, text, text, text[], text, interval, text, text)',
+                                        'cachepusher.set_ttl(text, interval, text)',
                                         'cachepusher.set_value_type(text, text)']::regprocedure[] LOOP
         SELECT p.proacl INTO initial FROM pg_catalog.pg_proc p WHERE p.oid = new_function;
         FOR granted IN

@@ -15,6 +15,8 @@ CREATE TABLE cachepusher.source (
     created_at        timestamptz NOT NULL DEFAULT now(),
     documents_query   text,            -- set-based: (key, document) rows for the array of keys $1
     ttl               interval,        -- how long a document lives in Redis after its last write
+    ttl_field         text             -- or the member of the document that says so, in seconds
+                      CONSTRAINT source_ttl_field_check CHECK (ttl_field <> ''),
     value_type        text NOT NULL DEFAULT 'string'   -- how a document is stored: string or hash
                       CONSTRAINT source_value_type_check CHECK (value_type IN ('string', 'hash')),
     -- A source builds its documents with a function of one key or with one query for many.
@@ -37,19 +39,20 @@ CREATE FUNCTION cachepusher.add_source(
     channels text[] DEFAULT NULL,
     documents_query text DEFAULT NULL,
     ttl interval DEFAULT NULL,
-    value_type text DEFAULT 'string')
+    value_type text DEFAULT 'string',
+    ttl_field text DEFAULT NULL)
 RETURNS void
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'cachepusher_add_source';
 COMMENT ON FUNCTION cachepusher.add_source IS
 'Caches document_function(key), or the rows of documents_query, in Redis as key_prefix:key for every key of key_query, and keeps it in step';
 
-CREATE FUNCTION cachepusher.set_ttl(source text, ttl interval)
+CREATE FUNCTION cachepusher.set_ttl(source text, ttl interval, ttl_field text DEFAULT NULL)
 RETURNS void
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'cachepusher_set_ttl';
 COMMENT ON FUNCTION cachepusher.set_ttl IS
-'Sets how long the documents of a source live in Redis after their last write (NULL: until changed); the worker rewrites them all';
+'Sets how long the documents of a source live in Redis after their last write: ttl_field, a member of each document giving seconds, else ttl (both NULL: until changed); the worker rewrites them all';
 
 CREATE FUNCTION cachepusher.set_value_type(source text, value_type text)
 RETURNS void

@@ -89,6 +89,15 @@ SELECT cachepusher.set_ttl('session', '101 years');
 SELECT cachepusher.set_ttl('nosuch', '1 hour');
 SELECT cachepusher.set_ttl(NULL, '1 hour');
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', ttl => '0 s');
+-- Or each document its own: the member ttl_field names gives seconds (the source's ttl otherwise).
+SELECT cachepusher.set_ttl('session', '1 hour', ttl_field => 'expires_in');
+SELECT name, ttl, ttl_field FROM cachepusher.source WHERE name = 'session';
+SELECT cachepusher.set_ttl('session', NULL, ttl_field => '');
+SELECT cachepusher.add_source('own_ttl', 'customer_get(int)', 'SELECT 1', ttl_field => 'expires_in');
+SELECT name, ttl, ttl_field FROM cachepusher.source WHERE name = 'own_ttl';
+SELECT cachepusher.drop_source('own_ttl');
+SELECT cachepusher.set_ttl('session', NULL);
+SELECT name, ttl, ttl_field FROM cachepusher.source WHERE name = 'session';
 -- A value type: string (the JSON text, the default) or hash (the fields of a JSON object).
 SELECT cachepusher.add_source('cart', 'customer_get(int)', 'SELECT 1', value_type => 'hash');
 SELECT name, value_type FROM cachepusher.source WHERE name IN ('cart', 'session') ORDER BY name;

@@ -39,7 +39,7 @@ void DocumentWriter::write(Source &source, const std::vector<Document> &document
 			redisKey = source.def.redisKey(doc.key);
 			if (!doc.body)
 				redis_.append(redisKey, {"DEL", redisKey});
-			else if (value_type::writeCommand(source.def.valueType, redisKey, *doc.body, source.def.ttlMs, argv, error))
+			else if (value_type::writeCommand(source.def.valueType, redisKey, *doc.body, source.def.expiry, argv, error))
 				redis_.append(redisKey, argv);
 			else {
 				/* Not storable as the source's type (a hash needs an object): this key fails, the batch goes on. */

@@ -18,7 +18,8 @@ bool SourceDefinition::sameAs(const SourceDefinition &o) const
 	return name == o.name && prefix == o.prefix && documentFunction == o.documentFunction &&
 		   keyQuery == o.keyQuery && owner == o.owner && channels == o.channels &&
 		   documentsSql == o.documentsSql && setBased == o.setBased && keyType == o.keyType &&
-		   keyTypeOid == o.keyTypeOid && textDocuments == o.textDocuments && ttlMs == o.ttlMs && valueType == o.valueType &&
+		   keyTypeOid == o.keyTypeOid && textDocuments == o.textDocuments && expiry.ttlMs == o.expiry.ttlMs && expiry.field == o.expiry.field &&
+		   valueType == o.valueType &&
 		   problem == o.problem;
 }
 

@@ -40,8 +40,8 @@ struct SourceDefinition {
 	/* Set-based: the key type, and whether documents come as text (checked to be JSON). */
 	Oid keyTypeOid = InvalidOid;
 	bool textDocuments = false;
-	/* How long a document lives in Redis after each write, in milliseconds; 0: until it changes. */
-	int64 ttlMs = 0;
+	/* How long a document lives in Redis after each write: its own member, or the source's TTL. */
+	value_type::Expiry expiry;
 	value_type::ValueType valueType = value_type::ValueType::String;
 	/* Why the source cannot be served (function gone, wrong signature, owner gone); empty if fine. */
 	std::string problem;

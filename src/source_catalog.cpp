@@ -17,7 +17,7 @@ namespace {
  * Resolves each document function now, so a dropped or changed function is reported per source. Names
  * are quoted with quote_ident, which gives NULL for a function that is gone (format's %I would raise
  * and stop every source from loading), or for a set-based source, which has none.
- * $documents_query, $ttl and $value_type: the columns, or NULL before the extension is updated to 1.2
+ * $documents_query, $ttl, $value_type and $ttl_field: the columns, or NULL before the extension is updated to 1.2
  * and 1.4.
  * The TTL in whole milliseconds, as Redis takes it (rounded up: never shorter than asked).
  */
@@ -31,7 +31,8 @@ SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
        p.prorettype = 'text'::regtype AS returns_text,
        $documents_query AS documents_query,
        pg_catalog.ceil(EXTRACT(epoch FROM $ttl) * 1000)::pg_catalog.int8 AS ttl_ms,
-       $value_type AS value_type
+       $value_type AS value_type,
+       $ttl_field AS ttl_field
 FROM cachepusher.source s
 LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(s.document_function)
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
@@ -103,6 +104,7 @@ std::vector<SourceDefinition> read()
 		replaceMarker(sql, "$documents_query", columnOrNull("documents_query", "text"));
 		replaceMarker(sql, "$ttl", columnOrNull("ttl", "interval"));
 		replaceMarker(sql, "$value_type", columnOrNull("value_type", "text"));
+		replaceMarker(sql, "$ttl_field", columnOrNull("ttl_field", "text"));
 		uint64 rows = spi::execute(sql.c_str());
 		std::vector<uint64> setBased;
 		for (uint64 row = 0; row < rows; row++) {
@@ -116,7 +118,8 @@ std::vector<SourceDefinition> read()
 				def.setBased = true;
 				def.documentsSql = *query;
 			}
-			def.ttlMs = std::stoll(spi::valueOr(row, 14, "0"));
+			def.expiry.ttlMs = std::stoll(spi::valueOr(row, 14, "0"));
+			def.expiry.field = spi::valueOr(row, 16, "");
 			/* The table checks the name; a newer one this library does not know cannot be served. */
 			std::string valueType = spi::valueOr(row, 15, "string");
 			auto type = value_type::parse(valueType);

@@ -13,7 +13,7 @@
 #include "settings.hpp"
 #include "shared_state.hpp"
 #include "spi.hpp"
-#include "value_type.hpp"
+#include "sql_arguments.hpp"
 
 #include <optional>
 #include <set>
@@ -55,88 +55,7 @@ namespace cachepusher {
 namespace {
 
 namespace payload = notification_payload;
-
-std::optional<std::string> textArg(FunctionCallInfo fcinfo, int n)
-{
-	if (PG_ARGISNULL(n))
-		return std::nullopt;
-	char *value = pg::call([&] { return text_to_cstring(PG_GETARG_TEXT_PP(n)); });
-	return std::string(value);
-}
-
-void checkName(const char *what, const std::optional<std::string> &name)
-{
-	if (!name)
-		pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(what) + " must not be NULL");
-	bool valid = name && !name->empty() && name->size() <= 63;
-	for (char c : name.value_or(""))
-		valid = valid && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
-	if (!valid)
-		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, std::string("invalid ") + what + " \"" + *name + "\"",
-				  "Use 1 to 63 characters of letters, digits, \"_\", \".\" and \"-\".");
-}
-
-std::vector<std::string> channelsArg(FunctionCallInfo fcinfo, int n)
-{
-	std::vector<std::string> channels;
-	if (PG_ARGISNULL(n))
-		return channels;
-	Datum *elements;
-	bool *nulls;
-	int count;
-	pg::call([&] {
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(n), TEXTOID, -1, false, TYPALIGN_INT, &elements, &nulls, &count);
-	});
-	std::set<std::string> seen;
-	for (int i = 0; i < count; i++) {
-		if (nulls[i])
-			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "channel names must not be NULL");
-		std::string channel(pg::call([&] { return text_to_cstring(DatumGetTextPP(elements[i])); }));
-		if (channel.empty() || channel.size() >= NAMEDATALEN || channel.find('\n') != std::string::npos)
-			pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "invalid channel name \"" + channel + "\"",
-					  "Channel names are 1 to 63 bytes long, without line breaks.");
-		if (channel == payload::keysChannel || channel == payload::controlChannel)
-			pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "channel \"" + channel + "\" is reserved for cachepusher",
-					  "Leave channels out to use the extension's own channel, as watch() does.");
-		if (seen.insert(channel).second)
-			channels.push_back(channel);
-	}
-	return channels;
-}
-
-/*
- * A source's TTL: NULL for none. Redis counts in milliseconds, and a document should outlive the
- * worker's next write by more than a rounding: from 1 millisecond to 100 years (as the table checks).
- * Given back as text, for a query parameter.
- */
-std::optional<std::string> ttlArg(FunctionCallInfo fcinfo, int n)
-{
-	if (PG_NARGS() <= n || PG_ARGISNULL(n))
-		return std::nullopt;
-	bool inRange = pg::call([&] {
-		Datum ttl = PG_GETARG_DATUM(n);
-		Datum least = DirectFunctionCall3(interval_in, CStringGetDatum("1 millisecond"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		Datum most = DirectFunctionCall3(interval_in, CStringGetDatum("100 years"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		return DatumGetBool(DirectFunctionCall2(interval_ge, ttl, least)) &&
-			   DatumGetBool(DirectFunctionCall2(interval_le, ttl, most));
-	});
-	if (!inRange)
-		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "ttl must be between 1 millisecond and 100 years",
-				  "Pass NULL to keep documents in Redis until they change.");
-	return std::string(pg::call([&] { return DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(n))); }));
-}
-
-/* A value type: 'string' or 'hash' (value_type.hpp); NULL: fallback. */
-std::optional<std::string> valueTypeArg(FunctionCallInfo fcinfo, int n, std::optional<std::string> fallback)
-{
-	if (PG_NARGS() <= n || PG_ARGISNULL(n))
-		return fallback;
-	std::string type = *textArg(fcinfo, n);
-	if (!value_type::parse(type))
-		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "invalid value_type \"" + type + "\"",
-				  "string writes each document as its JSON text, hash as the fields of a JSON object.");
-	return type;
-}
+using namespace sql_arguments;
 
 /*
  * The source's owner, after checking that the source exists and that the caller has the owner's
@@ -237,12 +156,17 @@ void notifyWorker(const std::string &message)
 	pg::call([&] { Async_Notify(payload::controlChannel, message.c_str()); });
 }
 
+struct ColumnValue {
+	const char *column; /* a name and type of ours, never the caller's */
+	const char *type;
+	std::optional<std::string> value;
+};
+
 /*
- * Sets one column of the caller's source (a name and type of ours, never the caller's). A changed
- * definition makes the worker resync the source at the reload: every document written anew.
+ * Sets columns of the caller's source. A changed definition makes the worker resync the source at the
+ * reload: every document written anew.
  */
-void changeSource(const std::optional<std::string> &name, const char *column, const char *type,
-				  const std::optional<std::string> &value)
+void changeSource(const std::optional<std::string> &name, const std::vector<ColumnValue> &columns)
 {
 	if (!name)
 		pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "source must not be NULL");
@@ -251,10 +175,17 @@ void changeSource(const std::optional<std::string> &name, const char *column, co
 			elog(ERROR, "SPI_connect failed");
 	});
 	requireOwnedSource(name);
+	std::string sets, changed;
+	std::vector<std::optional<std::string>> params = {name};
+	for (const ColumnValue &c : columns) {
+		std::string param = "$" + std::to_string(params.size() + 1) + "::" + c.type;
+		sets += std::string(sets.empty() ? "" : ", ") + c.column + " = " + param;
+		changed += std::string(changed.empty() ? "" : " OR ") + c.column + " IS DISTINCT FROM " + param;
+		params.push_back(c.value);
+	}
 	asCatalogOwner([&] {
-		std::string sql = std::string("UPDATE cachepusher.source SET ") + column + " = $2::" + type +
-						  " WHERE name = $1 AND " + column + " IS DISTINCT FROM $2::" + type;
-		spi::execute(sql.c_str(), {name, value});
+		std::string sql = "UPDATE cachepusher.source SET " + sets + " WHERE name = $1 AND (" + changed + ")";
+		spi::execute(sql.c_str(), params);
 	});
 	pg::call([] { SPI_finish(); });
 	notifyWorker("reload");
@@ -287,6 +218,7 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 		/* Through the 1.3 SQL definition there are six arguments: no ttl, no value type. */
 		std::optional<std::string> ttl = ttlArg(fcinfo, 6);
 		std::optional<std::string> valueType = valueTypeArg(fcinfo, 7, std::nullopt);
+		std::optional<std::string> ttlField = ttlFieldArg(fcinfo, 8);
 		std::optional<std::string> signature;
 		if (!documentsQuery)
 			signature = checkDocumentFunction(PG_GETARG_OID(1));
@@ -329,6 +261,11 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 				columns += ", value_type";
 				values += ", $" + std::to_string(params.size() + 1);
 				params.push_back(valueType);
+			}
+			if (ttlField) {
+				columns += ", ttl_field";
+				values += ", $" + std::to_string(params.size() + 1);
+				params.push_back(ttlField);
 			}
 			spi::execute(("INSERT INTO cachepusher.source (" + columns + ") VALUES (" + values + ")").c_str(), params);
 		});
@@ -384,7 +321,7 @@ Datum cachepusher_set_ttl(PG_FUNCTION_ARGS)
 {
 	return pg::entry([&] {
 		std::optional<std::string> name = textArg(fcinfo, 0);
-		changeSource(name, "ttl", "interval", ttlArg(fcinfo, 1));
+		changeSource(name, {{"ttl", "interval", ttlArg(fcinfo, 1)}, {"ttl_field", "text", ttlFieldArg(fcinfo, 2)}});
 		return (Datum) 0;
 	});
 }
@@ -395,7 +332,7 @@ Datum cachepusher_set_value_type(PG_FUNCTION_ARGS)
 		std::optional<std::string> name = textArg(fcinfo, 0);
 		if (PG_ARGISNULL(1))
 			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "value_type must not be NULL");
-		changeSource(name, "value_type", "text", valueTypeArg(fcinfo, 1, std::nullopt));
+		changeSource(name, {{"value_type", "text", valueTypeArg(fcinfo, 1, std::nullopt)}});
 		return (Datum) 0;
 	});
 }

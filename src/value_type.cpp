@@ -1,5 +1,7 @@
 #include "value_type.hpp"
 
+#include <charconv>
+#include <cmath>
 #include <map>
 
 #include "cpp_only.hpp"
@@ -19,6 +21,30 @@ end
 if ARGV[1] ~= '0' and #ARGV > 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return (#ARGV - 1) / 2)LUA";
 
+/*
+ * The TTL the document names in its member field: ms; expiry.ttlMs when it names none (no such member,
+ * or null); -1 with error when the member is no number of seconds in range. A string holding a number
+ * counts as that number (split() gives a string's characters, and a text column's value is one).
+ */
+int64_t documentTtlMs(const json_fields::Fields &fields, const Expiry &expiry, std::string &error)
+{
+	const std::string *named = nullptr;
+	for (const auto &[field, value] : fields)
+		if (field == expiry.field)
+			named = &value; /* the last one, as in a hash */
+	if (named == nullptr || *named == "null")
+		return expiry.ttlMs;
+	double seconds = 0;
+	auto [end, ec] = std::from_chars(named->data(), named->data() + named->size(), seconds);
+	double ms = std::ceil(seconds * 1000);
+	if (ec != std::errc() || end != named->data() + named->size() || !(seconds > 0) || ms > maxTtlMs) {
+		error = "the document's TTL member \"" + expiry.field +
+				"\" must be a positive number of seconds, at most 100 years, or null";
+		return -1;
+	}
+	return static_cast<int64_t>(ms);
+}
+
 } // namespace
 
 std::optional<ValueType> parse(std::string_view text)
@@ -35,10 +61,21 @@ const char *name(ValueType type)
 	return type == ValueType::Hash ? "hash" : "string";
 }
 
-bool writeCommand(ValueType type, const std::string &redisKey, const std::string &document, int64_t ttlMs,
+bool writeCommand(ValueType type, const std::string &redisKey, const std::string &document, const Expiry &expiry,
 				  std::vector<std::string> &argv, std::string &error)
 {
 	argv.clear();
+	json_fields::Fields fields;
+	int64_t ttlMs = expiry.ttlMs;
+	if (type == ValueType::Hash || !expiry.field.empty()) {
+		if (!json_fields::split(document, fields, error)) {
+			if (type == ValueType::String)
+				error = "a document whose TTL is one of its members must be a JSON object";
+			return false;
+		}
+		if (!expiry.field.empty() && (ttlMs = documentTtlMs(fields, expiry, error)) < 0)
+			return false;
+	}
 	if (type == ValueType::String) {
 		argv = {"SET", redisKey, document};
 		if (ttlMs > 0) {
@@ -47,9 +84,6 @@ bool writeCommand(ValueType type, const std::string &redisKey, const std::string
 		}
 		return true;
 	}
-	json_fields::Fields fields;
-	if (!json_fields::split(document, fields, error))
-		return false;
 	argv = {"EVAL", hashScript, "1", redisKey, std::to_string(ttlMs > 0 ? ttlMs : 0)};
 	argv.reserve(argv.size() + 2 * fields.size());
 	for (auto &[field, value] : fields) {

@@ -24,11 +24,22 @@ enum class ValueType { String, Hash };
 std::optional<ValueType> parse(std::string_view name);
 const char *name(ValueType type);
 
+/* How long a document lives after a write: its member field (seconds), else ttlMs (0: for ever). */
+struct Expiry {
+	int64_t ttlMs = 0;
+	std::string field;
+	bool mayExpire() const { return ttlMs > 0 || !field.empty(); }
+};
+
+/* The longest TTL taken, in ms: 100 years (as add_source checks a source's). */
+constexpr int64_t maxTtlMs = 3155760000000;
+
 /*
- * The command that writes document (checked JSON) under redisKey with a TTL of ttlMs (0: none), into
- * argv. False, with why in error, when the document cannot be stored as type (a hash needs an object).
+ * The command that writes document (checked JSON) under redisKey, to expire as expiry says, into
+ * argv. False, with why in error, when the document cannot be stored as type (a hash needs an object)
+ * or names a TTL that is no positive number of seconds up to 100 years (rounded up to the ms).
  */
-bool writeCommand(ValueType type, const std::string &redisKey, const std::string &document, int64_t ttlMs,
+bool writeCommand(ValueType type, const std::string &redisKey, const std::string &document, const Expiry &expiry,
 				  std::vector<std::string> &argv, std::string &error);
 /* What the write command is called in a message ("SET", "the hash script"). */
 const char *writeCommandName(ValueType type);

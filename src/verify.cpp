@@ -132,23 +132,25 @@ private:
 										  : reply->type == REDIS_REPLY_STRING);
 		if (!doc.body)
 			return inRedis ? "orphan" : nullptr;
+		/* A document the worker cannot write (not an object, a TTL member out of range) fails there too. */
+		std::vector<std::string> argv;
+		if ((hash || !source.def.expiry.field.empty()) &&
+			!value_type::writeCommand(source.def.valueType, "", *doc.body, source.def.expiry, argv, why))
+			return "error";
 		if (wrongType)
 			return "stale";
 		if (hash) {
 			json_fields::Fields fields;
-			if (!json_fields::split(*doc.body, fields, why))
-				return "error";
-			fields.clear();
 			for (size_t f = 0; inRedis && f + 1 < reply->elements; f += 2)
 				fields.emplace_back(std::string(reply->element[f]->str, reply->element[f]->len),
 									std::string(reply->element[f + 1]->str, reply->element[f + 1]->len));
 			if (value_type::sameHash(*doc.body, fields))
 				return nullptr;
 			/* A source's documents with a TTL may have expired: rebuilt on their next change. */
-			return !inRedis ? (source.def.ttlMs == 0 ? "missing" : nullptr) : "stale";
+			return !inRedis ? (source.def.expiry.mayExpire() ? nullptr : "missing") : "stale";
 		}
 		if (!inRedis)
-			return source.def.ttlMs == 0 ? "missing" : nullptr;
+			return source.def.expiry.mayExpire() ? nullptr : "missing";
 		bool same = reply->len == doc.body->size() && doc.body->compare(0, std::string::npos, reply->str, reply->len) == 0;
 		return same ? nullptr : "stale";
 	}

@@ -1,7 +1,8 @@
 # Documents that expire (add_source(..., ttl), set_ttl()): every write of a document sets the TTL
 # anew; a document that expired is rebuilt on its next change, and verify() does not count it as
 # missing; set_ttl() changes or removes the TTL and the worker rewrites every document with the new
-# one, with no key missing meanwhile; a set-based source the same.
+# one, with no key missing meanwhile; a set-based source the same. A document may name its own TTL
+# (ttl_field: a member giving seconds), the source's TTL standing in where it names none.
 use strict;
 use warnings;
 use File::Basename qw(dirname);
@@ -89,5 +90,35 @@ $node->safe_psql('postgres', qq{
 });
 cache_matches($node, $redis, 'cs', $docs, 'a set-based source with a TTL warms');
 ok(all_within(ttls('cs'), 590_000, 600_000), 'each of its documents with a TTL of ten minutes');
+
+# Each document its own TTL: the member ttl_field names, in seconds; null or absent: the source's.
+$node->safe_psql('postgres', q{
+	CREATE TABLE offer (id int PRIMARY KEY, title text, valid_for numeric);
+	INSERT INTO offer VALUES (1, 'an hour', 3600), (2, 'a day', 86400), (3, 'the source''s', NULL),
+	                         (4, 'broken', -1), (5, 'a string', NULL);
+	CREATE FUNCTION offer_get(k int) RETURNS json LANGUAGE sql STABLE AS $$
+	    SELECT CASE WHEN id = 5 THEN json_build_object('title', title, 'expires_in', '120')
+	                ELSE json_build_object('title', title, 'expires_in', valid_for) END
+	    FROM offer WHERE id = k $$;
+	SELECT cachepusher.add_source('offer', 'offer_get(int)', 'SELECT id FROM offer', ttl => '10 minutes',
+	                              ttl_field => 'expires_in');
+	SELECT cachepusher.watch('offer', 'offer', 'id');
+});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'offers warmed');
+my $offer = ttls('offer');
+ok($offer->{'offer:1'} > 3_590_000 && $offer->{'offer:1'} <= 3_600_000, 'an offer valid for 3600 s lives an hour');
+ok($offer->{'offer:2'} > 86_390_000 && $offer->{'offer:2'} <= 86_400_000, 'one valid for 86400 s a day');
+ok($offer->{'offer:3'} > 590_000 && $offer->{'offer:3'} <= 600_000, "one that names none the source's ten minutes");
+ok($offer->{'offer:5'} > 110_000 && $offer->{'offer:5'} <= 120_000, 'a string holding a number is that number');
+ok(!exists $offer->{'offer:4'}, 'a negative TTL is not written');
+$node->wait_for_log(qr/cachepusher: source "offer", key "4": the document's TTL member "expires_in" must be a positive number of seconds/);
+pass('and says why');
+is($node->safe_psql('postgres', q{SELECT string_agg(key || ' ' || problem, ', ') FROM cachepusher.verify('offer')}),
+	'4 error', 'verify() reports it as an error, no other offer');
+$node->safe_psql('postgres', q{UPDATE offer SET valid_for = 2 WHERE id IN (1, 4)});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'two offers changed');
+ok(poll_until(sub { !defined $redis->get('offer:1') && !defined $redis->get('offer:4') }), 'valid for 2 s: both expired');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('offer')}), '0',
+	'verify() counts no expired offer as missing');
 
 done_testing();

@@ -22,9 +22,9 @@ TEST(ValueType, AStringIsSetWithItsTtl)
 {
 	Argv argv;
 	std::string error;
-	ASSERT_TRUE(writeCommand(ValueType::String, "customer:1", "[1]", 0, argv, error));
+	ASSERT_TRUE(writeCommand(ValueType::String, "customer:1", "[1]", Expiry{}, argv, error));
 	EXPECT_EQ(argv, (Argv{"SET", "customer:1", "[1]"}));
-	ASSERT_TRUE(writeCommand(ValueType::String, "customer:1", "{}", 1500, argv, error));
+	ASSERT_TRUE(writeCommand(ValueType::String, "customer:1", "{}", Expiry{1500, ""}, argv, error));
 	EXPECT_EQ(argv, (Argv{"SET", "customer:1", "{}", "PX", "1500"}));
 	EXPECT_EQ(readCommand(ValueType::String, "customer:1"), (Argv{"GET", "customer:1"}));
 }
@@ -33,13 +33,13 @@ TEST(ValueType, AHashIsOneScriptWithTheKeyTheTtlAndTheFields)
 {
 	Argv argv;
 	std::string error;
-	ASSERT_TRUE(writeCommand(ValueType::Hash, "c:1", R"({"id": 1, "name": "Ada", "tags": ["x"]})", 60000, argv, error));
+	ASSERT_TRUE(writeCommand(ValueType::Hash, "c:1", R"({"id": 1, "name": "Ada", "tags": ["x"]})", Expiry{60000, ""}, argv, error));
 	ASSERT_EQ(argv.size(), 11u);
 	EXPECT_EQ(argv[0], "EVAL");
 	EXPECT_NE(argv[1].find("redis.call('DEL', KEYS[1])"), std::string::npos);
 	EXPECT_EQ(Argv(argv.begin() + 2, argv.end()),
 			  (Argv{"1", "c:1", "60000", "id", "1", "name", "Ada", "tags", "[\"x\"]"}));
-	ASSERT_TRUE(writeCommand(ValueType::Hash, "c:1", "{}", 0, argv, error));
+	ASSERT_TRUE(writeCommand(ValueType::Hash, "c:1", "{}", Expiry{}, argv, error));
 	EXPECT_EQ(Argv(argv.begin() + 2, argv.end()), (Argv{"1", "c:1", "0"}));
 	EXPECT_EQ(readCommand(ValueType::Hash, "c:1"), (Argv{"HGETALL", "c:1"}));
 }
@@ -48,9 +48,51 @@ TEST(ValueType, OnlyAnObjectBecomesAHash)
 {
 	Argv argv;
 	std::string error;
-	EXPECT_FALSE(writeCommand(ValueType::Hash, "c:1", "[1, 2]", 0, argv, error));
+	EXPECT_FALSE(writeCommand(ValueType::Hash, "c:1", "[1, 2]", Expiry{}, argv, error));
 	EXPECT_EQ(error, "a document written as a hash must be a JSON object, not an array");
 	EXPECT_TRUE(argv.empty());
+}
+
+TEST(ValueType, ADocumentMayNameItsOwnTtlInSeconds)
+{
+	Argv argv;
+	std::string error;
+	Expiry own{0, "expires_in"};
+	ASSERT_TRUE(writeCommand(ValueType::String, "s:1", R"({"id": 1, "expires_in": 90})", own, argv, error));
+	EXPECT_EQ(argv, (Argv{"SET", "s:1", R"({"id": 1, "expires_in": 90})", "PX", "90000"}));
+	/* Fractions round up to the millisecond; the last of a name given twice counts. */
+	ASSERT_TRUE(writeCommand(ValueType::String, "s:1", R"({"expires_in": 5, "expires_in": 0.0015})", own, argv, error));
+	EXPECT_EQ(argv.back(), "2");
+	ASSERT_TRUE(writeCommand(ValueType::String, "s:1", R"({"expires_in": 0.0001})", own, argv, error));
+	EXPECT_EQ(argv.back(), "1");
+	ASSERT_TRUE(writeCommand(ValueType::String, "s:1", R"({"expires_in": 1e2})", own, argv, error));
+	EXPECT_EQ(argv.back(), "100000");
+	/* A string that holds a number is that number (a text column's value). */
+	ASSERT_TRUE(writeCommand(ValueType::String, "s:1", R"({"expires_in": "60"})", own, argv, error));
+	EXPECT_EQ(argv.back(), "60000");
+	/* None named (absent, null): the source's TTL, or none. */
+	ASSERT_TRUE(writeCommand(ValueType::String, "s:1", R"({"id": 1})", own, argv, error));
+	EXPECT_EQ(argv.size(), 3u);
+	ASSERT_TRUE(writeCommand(ValueType::String, "s:1", R"({"expires_in": null})", Expiry{7000, "expires_in"}, argv, error));
+	EXPECT_EQ(argv, (Argv{"SET", "s:1", R"({"expires_in": null})", "PX", "7000"}));
+	/* A hash too: the member stays a field. */
+	ASSERT_TRUE(writeCommand(ValueType::Hash, "h:1", R"({"a": 1, "expires_in": 3})", own, argv, error));
+	EXPECT_EQ(Argv(argv.begin() + 2, argv.end()), (Argv{"1", "h:1", "3000", "a", "1", "expires_in", "3"}));
+}
+
+TEST(ValueType, ATtlMemberOutOfRangeOrNoNumberFailsTheDocument)
+{
+	Argv argv;
+	std::string error;
+	Expiry own{60000, "expires_in"};
+	for (const char *doc : {R"({"expires_in": 0})", R"({"expires_in": -5})",
+							R"({"expires_in": "sixty"})", R"({"expires_in": true})", R"({"expires_in": [60]})",
+							R"({"expires_in": 4e9})"}) {
+		EXPECT_FALSE(writeCommand(ValueType::String, "s:1", doc, own, argv, error)) << doc;
+		EXPECT_EQ(error, "the document's TTL member \"expires_in\" must be a positive number of seconds, at most 100 years, or null");
+	}
+	EXPECT_FALSE(writeCommand(ValueType::String, "s:1", "[60]", own, argv, error));
+	EXPECT_EQ(error, "a document whose TTL is one of its members must be a JSON object");
 }
 
 TEST(ValueType, AHashReadBackEqualsItsDocumentInAnyOrder)
