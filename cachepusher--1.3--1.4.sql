@@ -10,7 +10,7 @@ ALTER TABLE cachepusher.source
     ADD COLUMN ttl_field text CONSTRAINT source_ttl_field_check CHECK (ttl_field <> ''),
     ADD COLUMN value_type text NOT NULL DEFAULT 'string'
         CONSTRAINT source_value_type_check CHECK (value_type IN ('string', 'hash')),
-    ADD CONSTRAINT source_ttl_check CHECK (ttl BETWEEN interval '1 millisecond' AND interval '100 years');
+    ADD CONSTRAINT source_ttl_check CHECK (EXTRACT(epoch FROM ttl) BETWEEN 0.001 AND 3155760000);
 
 -- add_source gains ttl and value_type. New arguments with defaults: the old signature has to go (a call
 -- with three arguments would be ambiguous), but EXECUTE granted on it carries over, to set_ttl and

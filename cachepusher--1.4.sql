@@ -21,7 +21,7 @@ CREATE TABLE cachepusher.source (
                       CONSTRAINT source_value_type_check CHECK (value_type IN ('string', 'hash')),
     -- A source builds its documents with a function of one key or with one query for many.
     CONSTRAINT source_documents_check CHECK ((document_function IS NULL) <> (documents_query IS NULL)),
-    CONSTRAINT source_ttl_check CHECK (ttl BETWEEN interval '1 millisecond' AND interval '100 years')
+    CONSTRAINT source_ttl_check CHECK (EXTRACT(epoch FROM ttl) BETWEEN 0.001 AND 3155760000)
 );
 COMMENT ON TABLE cachepusher.source IS 'Sources cached in Redis by cachepusher; change them with add_source/drop_source';
 SELECT pg_catalog.pg_extension_config_dump('cachepusher.source', '');

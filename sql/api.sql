@@ -86,6 +86,7 @@ SELECT name, ttl FROM cachepusher.source WHERE name = 'session';
 SELECT cachepusher.set_ttl('session', '0.5 ms');
 SELECT cachepusher.set_ttl('session', '-1 hour');
 SELECT cachepusher.set_ttl('session', '101 years');
+SELECT cachepusher.set_ttl('session', '-1 month 30 days');
 SELECT cachepusher.set_ttl('nosuch', '1 hour');
 SELECT cachepusher.set_ttl(NULL, '1 hour');
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', ttl => '0 s');

@@ -37,24 +37,31 @@ void DocumentWriter::write(Source &source, const std::vector<Document> &document
 		std::string error;
 		for (const Document &doc : documents) {
 			redisKey = source.def.redisKey(doc.key);
-			if (!doc.body)
-				redis_.append(redisKey, {"DEL", redisKey});
-			else if (value_type::writeCommand(source.def.valueType, redisKey, *doc.body, source.def.expiry, argv, error))
-				redis_.append(redisKey, argv);
-			else {
-				/* Not storable as the source's type (a hash needs an object): this key fails, the batch goes on. */
-				source.keyFailed(doc.key, error, GetCurrentTimestamp());
-				continue;
-			}
+			/* The key is kept before its command is appended: a throw from append() requeues it too. */
 			keys_.push_back(doc.key);
-			deleted_.push_back(!doc.body);
-		}
-		if (keys_.empty()) {
-			clear();
-			return;
+			bool storable = !doc.body ||
+							value_type::writeCommand(source.def.valueType, redisKey, *doc.body, source.def.expiry, argv, error);
+			deleted_.push_back(!doc.body || !storable);
+			if (!storable) {
+				/*
+				 * Not storable as the source's type (a hash needs an object, a TTL member out of range):
+				 * the key fails and its old value goes, so no reader is served what the database no
+				 * longer says. Not retried: only a change of the document can help, and that sends it.
+				 */
+				source.keyFailed(doc.key, error, GetCurrentTimestamp(), false);
+				redis_.append(redisKey, {"DEL", redisKey});
+			} else if (doc.body)
+				redis_.append(redisKey, argv);
+			else
+				redis_.append(redisKey, {"DEL", redisKey});
 		}
 		redis_.send();
 	} catch (...) {
+		/* Those not reached yet go back to the pending set with the ones appended (abandon). */
+		std::vector<std::string> rest;
+		for (size_t i = keys_.size(); i < documents.size(); i++)
+			rest.push_back(documents[i].key);
+		source.pending.requeue(rest, waitingSince);
 		abandon();
 		throw;
 	}

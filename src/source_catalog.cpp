@@ -17,7 +17,7 @@ namespace {
  * Resolves each document function now, so a dropped or changed function is reported per source. Names
  * are quoted with quote_ident, which gives NULL for a function that is gone (format's %I would raise
  * and stop every source from loading), or for a set-based source, which has none.
- * $documents_query, $ttl, $value_type and $ttl_field: the columns, or NULL before the extension is updated to 1.2
+ * $documents_query, $ttl_interval, $value_type and $ttl_field: the columns, or NULL before the extension is updated to 1.2
  * and 1.4.
  * The TTL in whole milliseconds, as Redis takes it (rounded up: never shorter than asked).
  */
@@ -30,7 +30,7 @@ SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
        EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner) AS owner_exists,
        p.prorettype = 'text'::regtype AS returns_text,
        $documents_query AS documents_query,
-       pg_catalog.ceil(EXTRACT(epoch FROM $ttl) * 1000)::pg_catalog.int8 AS ttl_ms,
+       pg_catalog.ceil(EXTRACT(epoch FROM $ttl_interval) * 1000)::pg_catalog.int8 AS ttl_ms,
        $value_type AS value_type,
        $ttl_field AS ttl_field
 FROM cachepusher.source s
@@ -102,7 +102,7 @@ std::vector<SourceDefinition> read()
 	{
 		std::string sql = sourcesSql;
 		replaceMarker(sql, "$documents_query", columnOrNull("documents_query", "text"));
-		replaceMarker(sql, "$ttl", columnOrNull("ttl", "interval"));
+		replaceMarker(sql, "$ttl_interval", columnOrNull("ttl", "interval"));
 		replaceMarker(sql, "$value_type", columnOrNull("value_type", "text"));
 		replaceMarker(sql, "$ttl_field", columnOrNull("ttl_field", "text"));
 		uint64 rows = spi::execute(sql.c_str());

@@ -180,7 +180,8 @@ void changeSource(const std::optional<std::string> &name, const std::vector<Colu
 	for (const ColumnValue &c : columns) {
 		std::string param = "$" + std::to_string(params.size() + 1) + "::" + c.type;
 		sets += std::string(sets.empty() ? "" : ", ") + c.column + " = " + param;
-		changed += std::string(changed.empty() ? "" : " OR ") + c.column + " IS DISTINCT FROM " + param;
+		/* As text: '1 month' and '30 days' are equal intervals, but not the same TTL. */
+		changed += std::string(changed.empty() ? "" : " OR ") + c.column + "::text IS DISTINCT FROM (" + param + ")::text";
 		params.push_back(c.value);
 	}
 	asCatalogOwner([&] {

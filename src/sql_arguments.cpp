@@ -73,13 +73,11 @@ std::optional<std::string> ttlArg(FunctionCallInfo fcinfo, int n)
 {
 	if (PG_NARGS() <= n || PG_ARGISNULL(n))
 		return std::nullopt;
-	bool inRange = pg::call([&] {
-		Datum ttl = PG_GETARG_DATUM(n);
-		Datum least = DirectFunctionCall3(interval_in, CStringGetDatum("1 millisecond"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		Datum most = DirectFunctionCall3(interval_in, CStringGetDatum("100 years"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		return DatumGetBool(DirectFunctionCall2(interval_ge, ttl, least)) &&
-			   DatumGetBool(DirectFunctionCall2(interval_le, ttl, most));
+	/* In seconds as the worker reads it (EXTRACT(epoch ...): a month is 30.4375 days there). */
+	double seconds = pg::call([&] {
+		return DatumGetFloat8(DirectFunctionCall2(interval_part, CStringGetTextDatum("epoch"), PG_GETARG_DATUM(n)));
 	});
+	bool inRange = seconds >= 0.001 && seconds <= 3155760000.0;
 	if (!inRange)
 		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "ttl must be between 1 millisecond and 100 years",
 				  "Pass NULL to keep documents in Redis until they change.");

@@ -93,6 +93,12 @@ bool writeCommand(ValueType type, const std::string &redisKey, const std::string
 	return true;
 }
 
+bool setsTtl(ValueType type, const std::vector<std::string> &argv)
+{
+	/* SET key value PX ms; EVAL script 1 key ttl fields... (PEXPIRE only when there are fields). */
+	return type == ValueType::String ? argv.size() == 5 : argv.size() > 5 && argv[4] != "0";
+}
+
 const char *writeCommandName(ValueType type)
 {
 	return type == ValueType::Hash ? "the hash script (EVAL)" : "SET";

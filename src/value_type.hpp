@@ -28,7 +28,6 @@ const char *name(ValueType type);
 struct Expiry {
 	int64_t ttlMs = 0;
 	std::string field;
-	bool mayExpire() const { return ttlMs > 0 || !field.empty(); }
 };
 
 /* The longest TTL taken, in ms: 100 years (as add_source checks a source's). */
@@ -41,6 +40,8 @@ constexpr int64_t maxTtlMs = 3155760000000;
  */
 bool writeCommand(ValueType type, const std::string &redisKey, const std::string &document, const Expiry &expiry,
 				  std::vector<std::string> &argv, std::string &error);
+/* Whether a command writeCommand made gives the key a TTL. */
+bool setsTtl(ValueType type, const std::vector<std::string> &argv);
 /* What the write command is called in a message ("SET", "the hash script"). */
 const char *writeCommandName(ValueType type);
 

@@ -126,17 +126,28 @@ private:
 		why.clear();
 		using value_type::ValueType;
 		bool hash = source.def.valueType == ValueType::Hash;
-		bool wrongType = reply->type == REDIS_REPLY_ERROR;
+		bool error = reply->type == REDIS_REPLY_ERROR;
+		bool wrongType = error && std::string_view(reply->str, reply->len).substr(0, 9) == "WRONGTYPE";
+		if (error && !wrongType) {
+			why = "Redis refused " + std::string(hash ? "HGETALL" : "GET") + ": " + describeReply(reply);
+			return "error";
+		}
 		/* Redis has no empty hash: an object without members is written as no key. */
 		bool inRedis = wrongType || (hash ? reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
 										  : reply->type == REDIS_REPLY_STRING);
 		if (!doc.body)
 			return inRedis ? "orphan" : nullptr;
-		/* A document the worker cannot write (not an object, a TTL member out of range) fails there too. */
+		/*
+		 * What the worker writes for it: a document it cannot write (not an object, a TTL member out of
+		 * range) fails there too; and whether it may have expired (the source's TTL, or its own).
+		 */
+		bool mayExpire = source.def.expiry.ttlMs > 0;
 		std::vector<std::string> argv;
-		if ((hash || !source.def.expiry.field.empty()) &&
-			!value_type::writeCommand(source.def.valueType, "", *doc.body, source.def.expiry, argv, why))
-			return "error";
+		if (hash || !source.def.expiry.field.empty()) {
+			if (!value_type::writeCommand(source.def.valueType, "", *doc.body, source.def.expiry, argv, why))
+				return "error";
+			mayExpire = value_type::setsTtl(source.def.valueType, argv);
+		}
 		if (wrongType)
 			return "stale";
 		if (hash) {
@@ -147,10 +158,10 @@ private:
 			if (value_type::sameHash(*doc.body, fields))
 				return nullptr;
 			/* A source's documents with a TTL may have expired: rebuilt on their next change. */
-			return !inRedis ? (source.def.expiry.mayExpire() ? nullptr : "missing") : "stale";
+			return !inRedis ? (mayExpire ? nullptr : "missing") : "stale";
 		}
 		if (!inRedis)
-			return source.def.expiry.mayExpire() ? nullptr : "missing";
+			return mayExpire ? nullptr : "missing";
 		bool same = reply->len == doc.body->size() && doc.body->compare(0, std::string::npos, reply->str, reply->len) == 0;
 		return same ? nullptr : "stale";
 	}

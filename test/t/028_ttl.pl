@@ -121,4 +121,11 @@ ok(poll_until(sub { !defined $redis->get('offer:1') && !defined $redis->get('off
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('offer')}), '0',
 	'verify() counts no expired offer as missing');
 
+# Without a source TTL, a document that names none never expires: missing, it is a difference.
+$node->safe_psql('postgres', q{SELECT cachepusher.set_ttl('offer', NULL, ttl_field => 'expires_in')});
+ok(poll_until(sub { ($redis->command('PTTL', 'offer:3') // -2) == -1 }), 'the offer naming no TTL is rewritten without one');
+$redis->command('DEL', 'offer:3');
+is($node->safe_psql('postgres', q{SELECT string_agg(key || ' ' || problem, ', ') FROM cachepusher.verify('offer')}),
+	'3 missing', 'verify() reports it missing once gone');
+
 done_testing();

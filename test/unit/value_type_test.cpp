@@ -80,6 +80,24 @@ TEST(ValueType, ADocumentMayNameItsOwnTtlInSeconds)
 	EXPECT_EQ(Argv(argv.begin() + 2, argv.end()), (Argv{"1", "h:1", "3000", "a", "1", "expires_in", "3"}));
 }
 
+TEST(ValueType, WhetherAWriteSetsATtl)
+{
+	Argv argv;
+	std::string error;
+	Expiry own{0, "expires_in"};
+	ASSERT_TRUE(writeCommand(ValueType::String, "s:1", R"({"expires_in": 9})", own, argv, error));
+	EXPECT_TRUE(setsTtl(ValueType::String, argv));
+	ASSERT_TRUE(writeCommand(ValueType::String, "s:1", R"({"id": 9})", own, argv, error));
+	EXPECT_FALSE(setsTtl(ValueType::String, argv));
+	ASSERT_TRUE(writeCommand(ValueType::Hash, "h:1", R"({"expires_in": 9})", own, argv, error));
+	EXPECT_TRUE(setsTtl(ValueType::Hash, argv));
+	ASSERT_TRUE(writeCommand(ValueType::Hash, "h:1", R"({"id": 9})", own, argv, error));
+	EXPECT_FALSE(setsTtl(ValueType::Hash, argv));
+	/* An empty object leaves no key, so nothing to expire. */
+	ASSERT_TRUE(writeCommand(ValueType::Hash, "h:1", "{}", Expiry{5000, ""}, argv, error));
+	EXPECT_FALSE(setsTtl(ValueType::Hash, argv));
+}
+
 TEST(ValueType, ATtlMemberOutOfRangeOrNoNumberFailsTheDocument)
 {
 	Argv argv;
