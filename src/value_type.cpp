@@ -109,16 +109,12 @@ std::vector<std::string> readCommand(ValueType type, const std::string &redisKey
 	return {type == ValueType::Hash ? "HGETALL" : "GET", redisKey};
 }
 
-bool sameHash(const std::string &document, const json_fields::Fields &inRedis)
+bool sameHash(const std::vector<std::string> &hashWrite, const json_fields::Fields &inRedis)
 {
-	json_fields::Fields fields;
-	std::string error;
-	if (!json_fields::split(document, fields, error))
-		return false;
-	/* A name given twice in the document: the last one is what HSET left. */
+	/* EVAL script 1 key ttl, then name, value, ...; a name given twice: the last is what HSET left. */
 	std::map<std::string_view, std::string_view> expected;
-	for (const auto &[field, value] : fields)
-		expected[field] = value;
+	for (size_t i = 5; i + 1 < hashWrite.size(); i += 2)
+		expected[hashWrite[i]] = hashWrite[i + 1];
 	if (expected.size() != inRedis.size())
 		return false;
 	for (const auto &[field, value] : inRedis) {

@@ -48,7 +48,10 @@ const char *writeCommandName(ValueType type);
 /* The command that reads the value back (GET, HGETALL). */
 std::vector<std::string> readCommand(ValueType type, const std::string &redisKey);
 
-/* A hash as read back (HGETALL's name, value pairs) holds exactly the fields of document. */
-bool sameHash(const std::string &document, const json_fields::Fields &inRedis);
+/*
+ * A hash as read back (HGETALL's name, value pairs) holds exactly what hashWrite, a command
+ * writeCommand made for a hash, leaves: the fields it was given, without splitting the document again.
+ */
+bool sameHash(const std::vector<std::string> &hashWrite, const json_fields::Fields &inRedis);
 
 } // namespace cachepusher::value_type

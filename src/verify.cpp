@@ -155,7 +155,7 @@ private:
 			for (size_t f = 0; inRedis && f + 1 < reply->elements; f += 2)
 				fields.emplace_back(std::string(reply->element[f]->str, reply->element[f]->len),
 									std::string(reply->element[f + 1]->str, reply->element[f + 1]->len));
-			if (value_type::sameHash(*doc.body, fields))
+			if (value_type::sameHash(argv, fields))
 				return nullptr;
 			/* A source's documents with a TTL may have expired: rebuilt on their next change. */
 			return !inRedis ? (mayExpire ? nullptr : "missing") : "stale";

@@ -113,6 +113,14 @@ TEST(ValueType, ATtlMemberOutOfRangeOrNoNumberFailsTheDocument)
 	EXPECT_EQ(error, "a document whose TTL is one of its members must be a JSON object");
 }
 
+/* The document written as a hash, then compared with what was read back. */
+bool sameHash(const std::string &document, const json_fields::Fields &inRedis)
+{
+	Argv argv;
+	std::string error;
+	return writeCommand(ValueType::Hash, "h:1", document, Expiry{}, argv, error) && value_type::sameHash(argv, inRedis);
+}
+
 TEST(ValueType, AHashReadBackEqualsItsDocumentInAnyOrder)
 {
 	EXPECT_TRUE(sameHash(R"({"a": 1, "b": "x"})", {{"b", "x"}, {"a", "1"}}));
