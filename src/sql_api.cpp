@@ -247,26 +247,19 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 			 * table while the extension is still at 1.0.) */
 			if (spi::execute("SELECT 1 WHERE pg_catalog.to_regclass('cachepusher.forgotten_prefix') IS NOT NULL") > 0)
 				spi::execute("DELETE FROM cachepusher.forgotten_prefix WHERE key_prefix = $1", {prefix});
-			/* The columns documents_query (1.2) and ttl (1.4) are named only when given. */
+			/* The columns documents_query (1.2), ttl, value_type and ttl_field (1.4) are named only when given. */
 			std::string columns = std::string("name, ") + (documentsQuery ? "documents_query" : "document_function") +
 								  ", key_query, key_prefix, channels, owner";
 			std::string values = "$1, $2, $3, $4, array_remove(string_to_array($5, E'\\n'), ''), $6::oid::regrole";
 			std::vector<std::optional<std::string>> params = {
 				name, documentsQuery ? documentsQuery : signature, keyQuery, prefix, channelLines, std::to_string(caller)};
-			if (ttl) {
-				columns += ", ttl";
-				values += ", $" + std::to_string(params.size() + 1) + "::interval";
-				params.push_back(ttl);
-			}
-			if (valueType) {
-				columns += ", value_type";
-				values += ", $" + std::to_string(params.size() + 1);
-				params.push_back(valueType);
-			}
-			if (ttlField) {
-				columns += ", ttl_field";
-				values += ", $" + std::to_string(params.size() + 1);
-				params.push_back(ttlField);
+			for (const ColumnValue &c : std::vector<ColumnValue>{
+					 {"ttl", "interval", ttl}, {"value_type", "text", valueType}, {"ttl_field", "text", ttlField}}) {
+				if (!c.value)
+					continue;
+				columns += std::string(", ") + c.column;
+				values += ", $" + std::to_string(params.size() + 1) + "::" + c.type;
+				params.push_back(c.value);
 			}
 			spi::execute(("INSERT INTO cachepusher.source (" + columns + ") VALUES (" + values + ")").c_str(), params);
 		});
