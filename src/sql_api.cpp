@@ -10,13 +10,10 @@
 #include "pg_boundary.hpp"
 #include "pg_compat.hpp"
 #include "served_here.hpp"
-#include "settings.hpp"
-#include "shared_state.hpp"
 #include "spi.hpp"
 #include "sql_arguments.hpp"
 
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -30,16 +27,12 @@ extern "C" {
 #include "commands/async.h"
 #include "nodes/parsenodes.h"
 #include "tcop/cmdtag.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
-#include "utils/timestamp.h"
-#include "utils/tuplestore.h"
 
 PGDLLEXPORT Datum cachepusher_add_source(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cachepusher_drop_source(PG_FUNCTION_ARGS);
