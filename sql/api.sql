@@ -112,6 +112,46 @@ SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', value_type
 SELECT cachepusher.drop_source('cart');
 SELECT cachepusher.drop_source('session');
 
+-- Keys of several columns: a document function of as many arguments as the key query has columns
+-- (or a documents query of as many arrays); a key template lays them out after "prefix:", one of
+-- them in braces for the Cluster hash tag; watch() names as many columns.
+CREATE TABLE line_item (order_no int, line int, sku text, PRIMARY KEY (order_no, line));
+CREATE FUNCTION line_get(o int, l int) RETURNS json LANGUAGE sql AS 'SELECT json_build_object(''o'', o, ''l'', l)';
+SELECT cachepusher.add_source('line', 'line_get(int,int)', 'SELECT order_no, line FROM line_item');
+SELECT cachepusher.add_source('line_tagged', 'line_get(int,int)', 'SELECT order_no, line FROM line_item',
+                              key_template => '{$1}:$2');
+SELECT cachepusher.add_source('line_plain', 'line_get(int,int)', 'SELECT order_no, line FROM line_item',
+                              key_template => '$1:$2');
+SELECT cachepusher.add_source('line_set', NULL, 'SELECT order_no, line FROM line_item',
+    documents_query => 'SELECT order_no, line, line_get(order_no, line) FROM line_item
+                        WHERE (order_no, line) IN (SELECT * FROM unnest($1::int[], $2::int[]))');
+SELECT name, key_columns, key_template FROM cachepusher.source WHERE name LIKE 'line%' ORDER BY name;
+SELECT cachepusher.add_source('bad', 'line_get(int,int)', 'SELECT order_no FROM line_item');
+SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT order_no, line FROM line_item');
+SELECT cachepusher.add_source('bad', 'line_get(int,int)', 'SELECT order_no, line FROM line_item', key_template => '{$1}:{$2}');
+SELECT cachepusher.add_source('bad', 'line_get(int,int)', 'SELECT order_no, line FROM line_item', key_template => '$2:$1');
+SELECT cachepusher.add_source('bad', 'line_get(int,int)', 'SELECT order_no, line FROM line_item', key_template => 'line:$1:$2');
+SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', key_template => '$1:$2');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT order_no, line FROM line_item',
+    documents_query => 'SELECT order_no, line_get(order_no, line) FROM line_item
+                        WHERE (order_no, line) IN (SELECT * FROM unnest($1::int[], $2::int[]))');
+SELECT cachepusher.add_source('bad', NULL, 'SELECT order_no, line FROM line_item',
+    documents_query => 'SELECT order_no, sku, line_get(order_no, line) FROM line_item
+                        WHERE (order_no, line) IN (SELECT * FROM unnest($1::int[], $2::int[]))');
+SELECT cachepusher.watch('line', 'line_item', 'order_no', 'line');
+SELECT pg_catalog.encode(tgargs, 'escape') AS args FROM pg_trigger
+WHERE tgrelid = 'line_item'::regclass AND tgfoid = 'cachepusher._notify_trigger'::regproc ORDER BY tgname;
+SELECT cachepusher.watch('line', 'line_item', 'order_no');
+SELECT cachepusher.watch('line_tagged', 'line_item', 'order_no', 'line', 'sku');
+SELECT cachepusher.watch('line_tagged', 'line_item', VARIADIC ARRAY[]::name[]);
+-- cachepusher.key(): a key as the triggers send it, for a NOTIFY trigger of one's own.
+SELECT cachepusher.key('web', '42'), cachepusher.key('a:b', 'c\d', '{e}'), cachepusher.key('alone:{}'),
+       cachepusher.key('', ''), cachepusher.key('web', NULL) IS NULL AS null_component;
+SELECT cachepusher.key(VARIADIC ARRAY[]::text[]);
+SELECT cachepusher.drop_source(name) FROM cachepusher.source WHERE name LIKE 'line%';
+DROP TABLE line_item;
+DROP FUNCTION line_get(int, int);
+
 -- Channels.
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', channels => ARRAY['cachepusher']);
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', channels => ARRAY[repeat('c', 64)]);

@@ -104,10 +104,26 @@ ALTER EXTENSION cachepusher UPDATE;
 UNION ALL
 (SELECT * FROM fresh_granted EXCEPT SELECT * FROM installation());
 SELECT p.oid::regprocedure AS function, has_function_privilege('regress_cp_admin', p.oid, 'EXECUTE') AS granted
-FROM pg_catalog.pg_proc p WHERE p.proname IN ('add_source', 'set_ttl', 'set_value_type') ORDER BY 1;
+FROM pg_catalog.pg_proc p WHERE p.proname IN ('add_source', 'set_ttl', 'set_value_type') ORDER BY p.proname;
 SELECT cachepusher.set_ttl('doc', '1 day');
 SELECT cachepusher.set_value_type('doc', 'hash');
 SELECT name, ttl, value_type FROM cachepusher.source;
+
+DROP EXTENSION cachepusher;
+
+-- From 1.4 with the API granted: add_source gained key_template and watch() takes its key columns
+-- as VARIADIC name[] in 1.5; both grants stay, and a source registered before has keys of one column.
+CREATE EXTENSION cachepusher VERSION '1.4';
+CALL grant_api();
+SELECT cachepusher.add_source('doc', 'doc(int)', 'SELECT 1');
+ALTER EXTENSION cachepusher UPDATE;
+SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'cachepusher';
+(SELECT * FROM installation() EXCEPT SELECT * FROM fresh_granted)
+UNION ALL
+(SELECT * FROM fresh_granted EXCEPT SELECT * FROM installation());
+SELECT p.oid::regprocedure AS function, has_function_privilege('regress_cp_admin', p.oid, 'EXECUTE') AS granted
+FROM pg_catalog.pg_proc p WHERE p.proname IN ('add_source', 'watch', 'key') ORDER BY p.proname;
+SELECT name, key_columns, key_template FROM cachepusher.source;
 
 DROP EXTENSION cachepusher;
 

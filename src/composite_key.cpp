@@ -77,6 +77,12 @@ bool decode(std::string_view key, size_t columns, std::vector<std::string> &comp
 	return true;
 }
 
+bool isKey(std::string_view key, size_t columns)
+{
+	std::vector<std::string_view> parts;
+	return columns == 1 || split(key, columns, -1, parts);
+}
+
 std::optional<KeyTemplate> KeyTemplate::parse(std::string_view text, size_t columns, std::string &error)
 {
 	KeyTemplate result;
@@ -101,8 +107,11 @@ std::optional<KeyTemplate> KeyTemplate::parse(std::string_view text, size_t colu
 			return std::nullopt;
 		}
 		if ((end == std::string_view::npos) != (n == columns)) {
+			std::string example;
+			for (size_t c = 1; c <= columns; c++)
+				example += (c > 1 ? ":$" : "$") + std::to_string(c);
 			error = "the key template must name each of the key's " + std::to_string(columns) +
-					(columns == 1 ? " column" : " columns") + " once, in order, joined by ':' ($1:$2)";
+					(columns == 1 ? " column" : " columns") + " once, in order, joined by ':' (" + example + ")";
 			return std::nullopt;
 		}
 		start = end + 1;

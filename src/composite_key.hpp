@@ -28,6 +28,9 @@ std::string encode(const std::vector<std::string_view> &components);
 /* The components of a key of columns components; false when it is not one (a ':' too many or few). */
 bool decode(std::string_view key, size_t columns, std::vector<std::string> &components);
 
+/* Whether key is a key of columns components (any text is a key of one). */
+bool isKey(std::string_view key, size_t columns);
+
 /* How a source lays its keys out in Redis after "prefix:". */
 class KeyTemplate {
 public:

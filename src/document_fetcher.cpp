@@ -1,5 +1,6 @@
 #include "document_fetcher.hpp"
 
+#include "composite_key.hpp"
 #include "documents_query.hpp"
 #include "log_text.hpp"
 #include "pg_compat.hpp"
@@ -20,6 +21,18 @@ extern "C" {
 namespace cachepusher {
 namespace {
 
+/* The types of the key's columns as a message names them: "integer", "(text, integer)". */
+std::string keyTypesText(const Source &source)
+{
+	const std::vector<std::string> &types = source.def.keyTypes;
+	if (types.size() == 1)
+		return types[0];
+	std::string text = "(";
+	for (size_t i = 0; i < types.size(); i++)
+		text += (i > 0 ? ", " : "") + types[i];
+	return text + ")";
+}
+
 /*
  * A key that casts to the key type but prints otherwise ("042" is 42, which prints as "42") names no
  * document: the key query returns 42 as "42", so a document written under "042" would be an orphan
@@ -29,7 +42,7 @@ void notAKey(Source &source, const std::string &key, const std::string &printed,
 			 std::vector<FailedKey> &failed)
 {
 	failed.push_back(
-		FailedKey{key, "not a key: its " + source.def.keyType + " value prints as \"" + logExcerpt(printed) + "\"", false});
+		FailedKey{key, "not a key: its " + keyTypesText(source) + " value prints as \"" + logExcerpt(printed) + "\"", false});
 	documents.push_back(Document{key, std::nullopt});
 }
 
@@ -40,11 +53,27 @@ void notAKey(Source &source, const std::string &key, const std::string &printed,
 void fetchByFunction(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
 					 std::vector<FailedKey> &failed)
 {
-	pg::withStatementTimeout([&] { spi::executeWithKeys(source.documentsPlan, keys); });
+	size_t columns = source.def.keyColumns();
+	if (columns == 1)
+		pg::withStatementTimeout([&] { spi::executeWithKeys(source.documentsPlan, keys); });
+	else {
+		/* The keys, then each column's components: the worker decodes, the query only casts. */
+		std::vector<std::vector<std::string>> arrays(columns + 1);
+		arrays[0] = keys;
+		std::vector<std::string> components;
+		for (const std::string &key : keys) {
+			if (!composite_key::decode(key, columns, components))
+				pg::raise(ERRCODE_INVALID_TEXT_REPRESENTATION,
+						  "not a key of " + std::to_string(columns) + " columns: \"" + logExcerpt(key) + "\"");
+			for (size_t c = 0; c < columns; c++)
+				arrays[c + 1].push_back(std::move(components[c]));
+		}
+		pg::withStatementTimeout([&] { spi::executeWithArrays(source.documentsPlan, arrays); });
+	}
 	uint64 rows = SPI_processed;
 	for (uint64 row = 0; row < rows; row++) {
 		std::string key = spi::valueOr(row, 1, "");
-		std::string printed = spi::valueOr(row, 3, "");
+		std::string printed = keyInRow(row, 3, columns).value_or("");
 		if (printed != key)
 			notAKey(source, key, printed, documents, failed);
 		else
@@ -65,7 +94,7 @@ void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vec
 	std::vector<std::string> printed;
 	uint64 rows = 0;
 	pg::withStatementTimeout(
-		[&] { rows = documents_query::run(source.documentsPlan, source.def.keyTypeOid, keys, printed); });
+		[&] { rows = documents_query::run(source.documentsPlan, source.def.keyTypeOids, keys, printed); });
 
 	/* Each key asked for, and the row of its document among bodies (none yet: npos). */
 	std::unordered_map<std::string_view, size_t> rowOf;
@@ -75,8 +104,9 @@ void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vec
 			rowOf.emplace(keys[i], std::string::npos);
 	std::vector<std::optional<std::string>> bodies;
 	bodies.reserve(rows);
+	int documentColumn = static_cast<int>(source.def.keyColumns()) + 1;
 	for (uint64 row = 0; row < rows; row++) {
-		std::optional<std::string> key = spi::value(row, 1);
+		std::optional<std::string> key = keyInRow(row, 1, source.def.keyColumns());
 		auto it = key ? rowOf.find(*key) : rowOf.end();
 		if (it == rowOf.end())
 			continue;
@@ -84,7 +114,7 @@ void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vec
 			pg::raise(ERRCODE_CARDINALITY_VIOLATION,
 					  "documents query returned more than one row for key \"" + logExcerpt(*key) + "\"");
 		it->second = bodies.size();
-		bodies.push_back(spi::value(row, 2));
+		bodies.push_back(spi::value(row, documentColumn));
 		if (bodies.back() && source.def.textDocuments)
 			documents_query::checkJson(bodies.back()->c_str());
 	}
@@ -103,11 +133,15 @@ void prepare(Source &source)
 {
 	if (source.documentsPlan != nullptr)
 		return;
-	if (source.def.setBased)
-		source.documentsPlan = spi::prepareWithArgument(
-			source.def.documentsSql, pg::call([&] { return get_array_type(source.def.keyTypeOid); }));
-	else
+	if (source.def.setBased) {
+		std::vector<Oid> arrayTypes;
+		for (Oid type : source.def.keyTypeOids)
+			arrayTypes.push_back(pg::call([type] { return get_array_type(type); }));
+		source.documentsPlan = spi::prepareWithArguments(source.def.documentsSql, arrayTypes);
+	} else if (source.def.keyColumns() == 1)
 		source.documentsPlan = spi::prepareWithKeys(source.def.documentsSql);
+	else
+		source.documentsPlan = spi::prepareWithArrays(source.def.documentsSql, source.def.keyColumns() + 1);
 }
 
 /*
@@ -153,8 +187,12 @@ void fetchNamed(Source &source, const std::vector<std::string> &keys, std::vecto
 		/* Somewhere in the batch is a bad key: find it by trying each key alone. */
 		documents.resize(before);
 		failed.resize(failedBefore);
-		std::string castSql = "SELECT $1::" + source.def.keyType;
-		std::vector<std::string> one(1);
+		/* Does each component cast to its column's type? */
+		std::string castSql = "SELECT ";
+		for (size_t c = 0; c < source.def.keyTypes.size(); c++)
+			castSql += (c > 0 ? ", $" : "$") + std::to_string(c + 1) + "::" + source.def.keyTypes[c];
+		std::vector<std::string> one(1), components;
+		std::vector<std::optional<std::string>> castArgs;
 		for (const std::string &key : keys) {
 			one[0] = key;
 			size_t mark = documents.size();
@@ -168,7 +206,9 @@ void fetchNamed(Source &source, const std::vector<std::string> &keys, std::vecto
 				batchTimedOut = false; /* this key is the slow one, not the batch */
 			/* A key that does not even cast to the key type names no document: delete it. */
 			std::string castError;
-			bool castable = pg::trySubtransaction([&] { spi::execute(castSql.c_str(), {key}); }, &castError);
+			bool castable = composite_key::decode(key, source.def.keyColumns(), components);
+			castArgs.assign(components.begin(), components.end());
+			castable = castable && pg::trySubtransaction([&] { spi::execute(castSql.c_str(), castArgs); }, &castError);
 			failed.push_back(FailedKey{key, error, castable});
 			if (!castable)
 				documents.push_back(Document{key, std::nullopt});
@@ -198,6 +238,21 @@ void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::v
 	}
 	if (!named.empty())
 		fetchNamed(source, named, documents, failed);
+}
+
+std::optional<std::string> keyInRow(uint64 row, int firstColumn, size_t columns)
+{
+	if (columns == 1)
+		return spi::value(row, firstColumn);
+	std::vector<std::string> components;
+	components.reserve(columns);
+	for (size_t c = 0; c < columns; c++) {
+		std::optional<std::string> component = spi::value(row, firstColumn + static_cast<int>(c));
+		if (!component)
+			return std::nullopt; /* a key with a NULL column names no document */
+		components.push_back(std::move(*component));
+	}
+	return composite_key::encode(std::vector<std::string_view>(components.begin(), components.end()));
 }
 
 void forgetDocumentsPlan(Source &source)

@@ -31,6 +31,12 @@ struct FailedKey {
 void fetchDocuments(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
 					std::vector<FailedKey> &failed);
 
+/*
+ * The key in columns firstColumn .. firstColumn + columns - 1 of an SPI result row (a key query's,
+ * a documents query's), as the worker keeps it (composite_key.hpp); nullopt when a column is NULL.
+ */
+std::optional<std::string> keyInRow(uint64 row, int firstColumn, size_t columns);
+
 /* Drops the saved plan (the source changed or is going away). */
 void forgetDocumentsPlan(Source &source);
 

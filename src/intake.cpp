@@ -1,5 +1,6 @@
 #include "intake.hpp"
 
+#include "composite_key.hpp"
 #include "log_budget.hpp"
 #include "log_text.hpp"
 #include "notification_payload.hpp"
@@ -147,6 +148,13 @@ void Intake::onControlMessage(std::string_view message)
 void Intake::acceptKey(Source &source, std::string_view key, bool queued)
 {
 	source.stats.keysReceived++;
+	/* What no trigger of a key of several columns sends (a NOTIFY of one's own: cachepusher.key()). */
+	if (!composite_key::isKey(key, source.def.keyColumns())) {
+		source.stats.errors++;
+		deferLog("source \"" + source.def.name + "\": \"" + logExcerpt(key) + "\" is not a key of " +
+				 std::to_string(source.def.keyColumns()) + " columns (build it with cachepusher.key())");
+		return;
+	}
 	/* An empty key names no document; it is pending like any key so that the bare "prefix:" is deleted. */
 	if (key.empty()) {
 		source.stats.errors++;

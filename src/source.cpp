@@ -17,8 +17,8 @@ bool SourceDefinition::sameAs(const SourceDefinition &o) const
 {
 	return name == o.name && prefix == o.prefix && documentFunction == o.documentFunction &&
 		   keyQuery == o.keyQuery && owner == o.owner && channels == o.channels &&
-		   documentsSql == o.documentsSql && setBased == o.setBased && keyType == o.keyType &&
-		   keyTypeOid == o.keyTypeOid && textDocuments == o.textDocuments && expiry.ttlMs == o.expiry.ttlMs && expiry.field == o.expiry.field &&
+		   documentsSql == o.documentsSql && setBased == o.setBased && keyTypes == o.keyTypes &&
+		   keyTypeOids == o.keyTypeOids && keyTemplate == o.keyTemplate && textDocuments == o.textDocuments && expiry.ttlMs == o.expiry.ttlMs && expiry.field == o.expiry.field &&
 		   valueType == o.valueType &&
 		   problem == o.problem;
 }
@@ -26,8 +26,12 @@ bool SourceDefinition::sameAs(const SourceDefinition &o) const
 std::string SourceDefinition::redisKey(std::string_view key) const
 {
 	std::string result;
-	result.reserve(prefix.size() + 1 + key.size());
-	result.append(prefix).append(":").append(key);
+	result.reserve(prefix.size() + 3 + key.size());
+	result.append(prefix).append(":");
+	if (keyTemplate.hashTag() < 0)
+		result.append(key); /* the key as it is: no copy */
+	else
+		result.append(keyTemplate.redisSuffix(key));
 	return result;
 }
 

@@ -1,6 +1,7 @@
 /* A source as the worker sees it: its definition from cachepusher.source and its runtime state. */
 #pragma once
 
+#include "composite_key.hpp"
 #include "document_cost.hpp"
 #include "log_window.hpp"
 #include "pending_keys.hpp"
@@ -30,15 +31,21 @@ struct SourceDefinition {
 	std::vector<std::string> channels;
 	/*
 	 * What builds the documents of a batch of keys: for a document function, SELECT key,
-	 * function(key), key as its type prints it FROM unnest($1::text[]); for a set-based source, its
-	 * documents query as given, with $1 of type keyType[]. Empty when the source cannot be served.
+	 * function(key), key as its type prints it FROM unnest($1::text[]) (a key of N columns: the key,
+	 * then one array per column, composite_key.hpp); for a set-based source, its documents query as
+	 * given, with $1 .. $N of types keyTypes[i][]. Empty when the source cannot be served.
 	 */
 	std::string documentsSql;
 	bool setBased = false;
-	/* The key type, qualified (the document function's argument type, or $1's element type). */
-	std::string keyType;
-	/* Set-based: the key type, and whether documents come as text (checked to be JSON). */
-	Oid keyTypeOid = InvalidOid;
+	/*
+	 * The type of each column of the key, qualified (the document function's argument types, or the
+	 * element types of the documents query's arrays); one for a key of one column.
+	 */
+	std::vector<std::string> keyTypes;
+	std::vector<Oid> keyTypeOids;
+	/* How a key is laid out in Redis after "prefix:"; knows how many columns a key has. */
+	composite_key::KeyTemplate keyTemplate;
+	/* Set-based: whether documents come as text (checked to be JSON). */
 	bool textDocuments = false;
 	/* How long a document lives in Redis after each write: its own member, or the source's TTL. */
 	value_type::Expiry expiry;
@@ -47,7 +54,9 @@ struct SourceDefinition {
 	std::string problem;
 
 	bool sameAs(const SourceDefinition &other) const;
+	/* The Redis key of a key: "prefix:" and the key laid out by the key template. */
 	std::string redisKey(std::string_view key) const;
+	size_t keyColumns() const { return keyTemplate.columns(); }
 };
 
 struct Warmup {

@@ -17,8 +17,8 @@ namespace {
  * Resolves each document function now, so a dropped or changed function is reported per source. Names
  * are quoted with quote_ident, which gives NULL for a function that is gone (format's %I would raise
  * and stop every source from loading), or for a set-based source, which has none.
- * $documents_query, $ttl_interval, $value_type and $ttl_field: the columns, or NULL before the extension is updated to 1.2
- * and 1.4.
+ * $documents_query, $ttl_interval, $value_type, $ttl_field, $key_columns and $key_template: the
+ * columns, or NULL before the extension is updated to 1.2, 1.4 and 1.5.
  * The TTL in whole milliseconds, as Redis takes it (rounded up: never shorter than asked).
  */
 const char *const sourcesSql = R"SQL(
@@ -26,13 +26,15 @@ SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
        p.oid IS NOT NULL AS function_exists,
        p.pronargs, p.prorettype IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype) AS returns_document,
        pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.proname) AS function_name,
-       p.proargtypes[0] AS argument_type,
+       p.proargtypes::pg_catalog.oid[]::pg_catalog.text AS argument_types,
        EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner) AS owner_exists,
        p.prorettype = 'text'::regtype AS returns_text,
        $documents_query AS documents_query,
        pg_catalog.ceil(EXTRACT(epoch FROM $ttl_interval) * 1000)::pg_catalog.int8 AS ttl_ms,
        $value_type AS value_type,
-       $ttl_field AS ttl_field
+       $ttl_field AS ttl_field,
+       $key_columns AS key_columns,
+       $key_template AS key_template
 FROM cachepusher.source s
 LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(s.document_function)
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
@@ -50,8 +52,9 @@ std::string describeProblem(uint64 row, const SourceDefinition &def)
 		return "";
 	if (spi::value(row, 6) != "t")
 		return "document function " + def.documentFunction + " does not exist";
-	if (spi::value(row, 7) != "1")
-		return "document function " + def.documentFunction + " must take exactly one argument";
+	if (spi::value(row, 7) != std::to_string(def.keyColumns()))
+		return "document function " + def.documentFunction + " must take exactly " +
+			   (def.keyColumns() == 1 ? std::string("one argument") : std::to_string(def.keyColumns()) + " arguments, one for each column of the key");
 	if (spi::value(row, 8) != "t")
 		return "document function " + def.documentFunction + " must return json, jsonb or text";
 	return "";
@@ -71,9 +74,12 @@ void describeDocumentsQuery(SourceDefinition &def)
 		def.problem = "documents query: " + error;
 	else if (!shape.problem.empty())
 		def.problem = shape.problem;
+	else if (shape.keyTypes.size() != def.keyColumns())
+		def.problem = "documents query takes " + std::to_string(shape.keyTypes.size()) + " arrays of key columns, not " +
+					  std::to_string(def.keyColumns());
 	else {
-		def.keyType = shape.keyTypeName;
-		def.keyTypeOid = shape.keyType;
+		def.keyTypes = shape.keyTypeNames;
+		def.keyTypeOids = shape.keyTypes;
 		def.textDocuments = shape.textDocuments;
 		return;
 	}
@@ -87,6 +93,49 @@ std::string columnOrNull(const std::string &column, const char *type)
 							   "AND attname = $1 AND NOT attisdropped",
 							   {column}) > 0;
 	return exists ? "s." + column : std::string("NULL::") + type;
+}
+
+/* "{23,25}" (an oid[] as text; "[0:1]={23,25}" from an oidvector, which counts from 0) as its oids. */
+std::vector<Oid> oidArray(const std::string &text)
+{
+	std::vector<Oid> oids;
+	for (size_t at = text.find('{') + 1; at > 0 && at < text.size();) {
+		size_t end = text.find_first_of(",}", at);
+		if (end == std::string::npos || end == at)
+			break;
+		oids.push_back(static_cast<Oid>(std::stoul(text.substr(at, end - at))));
+		at = end + 1;
+	}
+	return oids;
+}
+
+/*
+ * The query that builds a batch of documents with the document function: rows (key, document or
+ * NULL, the key as its types print it). Each component is cast to its argument's type and printed
+ * again: a key that prints otherwise ("042") names no document, and the function is not called for it.
+ * A key of one column is $1 itself; a key of N columns comes as $1 with its N columns in $2 .. $N+1
+ * (the worker decodes them) and its printed columns are returned one by one, for the worker to encode.
+ */
+std::string functionSql(const SourceDefinition &def, const std::string &function, bool returnsText)
+{
+	size_t columns = def.keyTypes.size();
+	auto component = [&](size_t c) { return columns == 1 ? std::string("u.k") : "u.c" + std::to_string(c + 1); };
+	auto printed = [&](size_t c) { return "(" + component(c) + "::" + def.keyTypes[c] + ")::pg_catalog.text"; };
+	/* Several arrays side by side: ROWS FROM (unnest(), unnest()), unnest(a, b) is no function. */
+	std::string same, arguments, printedColumns, arrays = "pg_catalog.unnest($1::text[])", names = "k";
+	for (size_t c = 0; c < columns; c++) {
+		same += (c > 0 ? " AND " : "") + printed(c) + " OPERATOR(pg_catalog.=) " + component(c);
+		arguments += (c > 0 ? ", " : "") + component(c) + "::" + def.keyTypes[c];
+		printedColumns += ", " + printed(c);
+		if (columns > 1) {
+			arrays += ", pg_catalog.unnest($" + std::to_string(c + 2) + "::text[])";
+			names += ", c" + std::to_string(c + 1);
+		}
+	}
+	/* A text document must be JSON too: the cast checks it (and keeps its bytes). */
+	std::string toText = returnsText ? ")::json::text" : ")::text";
+	return "SELECT u.k, CASE WHEN " + same + " THEN " + function + "(" + arguments + toText + " END" + printedColumns +
+		   " FROM ROWS FROM (" + arrays + ") AS u(" + names + ")";
 }
 
 void replaceMarker(std::string &sql, const std::string &marker, const std::string &with)
@@ -105,6 +154,8 @@ std::vector<SourceDefinition> read()
 		replaceMarker(sql, "$ttl_interval", columnOrNull("ttl", "interval"));
 		replaceMarker(sql, "$value_type", columnOrNull("value_type", "text"));
 		replaceMarker(sql, "$ttl_field", columnOrNull("ttl_field", "text"));
+		replaceMarker(sql, "$key_columns", columnOrNull("key_columns", "smallint"));
+		replaceMarker(sql, "$key_template", columnOrNull("key_template", "text"));
 		uint64 rows = spi::execute(sql.c_str());
 		std::vector<uint64> setBased;
 		for (uint64 row = 0; row < rows; row++) {
@@ -124,7 +175,16 @@ std::vector<SourceDefinition> read()
 			std::string valueType = spi::valueOr(row, 15, "string");
 			auto type = value_type::parse(valueType);
 			def.valueType = type.value_or(value_type::ValueType::String);
-			def.problem = type ? describeProblem(row, def) : "value type \"" + valueType + "\" is unknown to this cachepusher library";
+			size_t columns = std::stoul(spi::valueOr(row, 17, "1"));
+			std::string templateError;
+			auto keyTemplate = composite_key::KeyTemplate::parse(spi::valueOr(row, 18, ""), columns, templateError);
+			def.keyTemplate = keyTemplate.value_or(composite_key::KeyTemplate::parse("", columns, templateError).value());
+			if (!type)
+				def.problem = "value type \"" + valueType + "\" is unknown to this cachepusher library";
+			else if (!keyTemplate)
+				def.problem = "key template: " + templateError;
+			else
+				def.problem = describeProblem(row, def);
 			if (def.setBased) {
 				if (def.problem.empty())
 					setBased.push_back(result.size());
@@ -132,15 +192,11 @@ std::vector<SourceDefinition> read()
 					def.documentsSql.clear();
 			} else if (def.problem.empty()) {
 				/* Named as for a set-based source: "integer", "public.sku" (in casts and messages). */
-				Oid argumentType = static_cast<Oid>(std::stoul(spi::valueOr(row, 10, "0")));
-				def.keyType = pg::call([argumentType] { return format_type_be_qualified(argumentType); });
-				/* A text document must be JSON too: the cast checks it (and keeps its bytes). */
-				std::string toText = spi::value(row, 12) == "t" ? ")::json::text" : ")::text";
-				/* The key as its type prints it: a key that prints otherwise ("042") names no document. */
-				std::string printed = "(u.k::" + def.keyType + ")::pg_catalog.text";
-				def.documentsSql = "SELECT u.k, CASE WHEN " + printed + " OPERATOR(pg_catalog.=) u.k THEN " +
-								   spi::valueOr(row, 9, "") + "(u.k::" + def.keyType + toText + " END, " + printed +
-								   " FROM pg_catalog.unnest($1::text[]) AS u(k)";
+				for (Oid argumentType : oidArray(spi::valueOr(row, 10, "{}"))) {
+					def.keyTypeOids.push_back(argumentType);
+					def.keyTypes.push_back(pg::call([argumentType] { return format_type_be_qualified(argumentType); }));
+				}
+				def.documentsSql = functionSql(def, spi::valueOr(row, 9, ""), spi::value(row, 12) == "t");
 			}
 			result.push_back(std::move(def));
 		}

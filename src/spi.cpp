@@ -65,6 +65,17 @@ uint64 executeWithKeys(SPIPlanPtr plan, const std::vector<std::string> &keys)
 	});
 }
 
+uint64 executeWithArrays(SPIPlanPtr plan, const std::vector<std::vector<std::string>> &arrays)
+{
+	return pg::call([&] {
+		Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (arrays.size() + 1)));
+		for (size_t i = 0; i < arrays.size(); i++)
+			values[i] = textArray(arrays[i]);
+		checkResult(SPI_execute_plan(plan, values, NULL, false, 0), "document query");
+		return SPI_processed;
+	});
+}
+
 std::optional<std::string> value(uint64 row, int col)
 {
 	char *text = pg::call([row, col] { return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col); });
@@ -89,10 +100,20 @@ SPIPlanPtr prepareWithKeys(const std::string &sql)
 	return prepareWithArgument(sql, TEXTARRAYOID);
 }
 
+SPIPlanPtr prepareWithArrays(const std::string &sql, size_t count)
+{
+	return prepareWithArguments(sql, std::vector<Oid>(count, TEXTARRAYOID));
+}
+
 SPIPlanPtr prepareWithArgument(const std::string &sql, Oid argType)
 {
+	return prepareWithArguments(sql, {argType});
+}
+
+SPIPlanPtr prepareWithArguments(const std::string &sql, const std::vector<Oid> &argTypes)
+{
 	return pg::call([&] {
-		SPIPlanPtr plan = SPI_prepare(sql.c_str(), 1, &argType);
+		SPIPlanPtr plan = SPI_prepare(sql.c_str(), static_cast<int>(argTypes.size()), const_cast<Oid *>(argTypes.data()));
 		if (plan == NULL)
 			elog(ERROR, "could not prepare \"%s\": %s", sql.c_str(), SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)

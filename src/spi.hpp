@@ -22,6 +22,8 @@ uint64 execute(const char *sql);
 uint64 execute(const char *sql, const std::vector<std::optional<std::string>> &args);
 /* Runs a saved plan whose only parameter is a text[] holding keys. */
 uint64 executeWithKeys(SPIPlanPtr plan, const std::vector<std::string> &keys);
+/* Runs a saved plan whose parameters are text[], one for each array ($1, $2 ...). */
+uint64 executeWithArrays(SPIPlanPtr plan, const std::vector<std::vector<std::string>> &arrays);
 
 /* Column col (1-based) of row of the last result, as text; nullopt for NULL. */
 std::optional<std::string> value(uint64 row, int col);
@@ -30,8 +32,11 @@ int columns();
 
 /* Prepares and keeps a plan with one text[] parameter. */
 SPIPlanPtr prepareWithKeys(const std::string &sql);
-/* Prepares and keeps a plan with one parameter of the given type. */
+/* Prepares and keeps a plan with count text[] parameters. */
+SPIPlanPtr prepareWithArrays(const std::string &sql, size_t count);
+/* Prepares and keeps a plan with one parameter of the given type, or one of each type. */
 SPIPlanPtr prepareWithArgument(const std::string &sql, Oid argType);
+SPIPlanPtr prepareWithArguments(const std::string &sql, const std::vector<Oid> &argTypes);
 void freePlan(SPIPlanPtr plan);
 
 /* What a query is, found by parsing it as the current user without running it. */

@@ -5,6 +5,7 @@
  * watch, unwatch and resync are PL/pgSQL in the extension script (cachepusher--1.4.sql).
  */
 #include "catalog_owner.hpp"
+#include "composite_key.hpp"
 #include "documents_query.hpp"
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
@@ -69,8 +70,16 @@ Oid requireOwnedSource(const std::optional<std::string> &name)
 	return ownerOid;
 }
 
-/* The function must take one argument and return a document; the caller must be allowed to run it. */
-std::string checkDocumentFunction(Oid function)
+struct DocumentFunction {
+	std::string signature;
+	size_t arguments; /* one for each column of the key */
+};
+
+/*
+ * The function must take an argument for each column of the key (one, or up to 32) and return a
+ * document; the caller must be allowed to run it.
+ */
+DocumentFunction checkDocumentFunction(Oid function)
 {
 	struct {
 		bool found;
@@ -93,9 +102,9 @@ std::string checkDocumentFunction(Oid function)
 	std::string signature(pg::call([&] { return format_procedure_qualified(function); }));
 	if (info.kind != PROKIND_FUNCTION)
 		pg::raise(ERRCODE_WRONG_OBJECT_TYPE, signature + " is not a function");
-	if (info.nargs != 1)
+	if (info.nargs < 1 || info.nargs > static_cast<int>(composite_key::maxColumns))
 		pg::raise(ERRCODE_INVALID_FUNCTION_DEFINITION,
-				  "document function " + signature + " must take exactly one argument",
+				  "document function " + signature + " must take one argument, or one for each column of the key (at most 32)",
 				  "It is called with each key, cast from text to the argument's type.");
 	if (info.retset || (info.rettype != JSONOID && info.rettype != JSONBOID && info.rettype != TEXTOID))
 		pg::raise(ERRCODE_INVALID_FUNCTION_DEFINITION,
@@ -105,14 +114,14 @@ std::string checkDocumentFunction(Oid function)
 		if (pg::functionAclCheck(function, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(function));
 	});
-	return signature;
+	return {signature, static_cast<size_t>(info.nargs)};
 }
 
 /*
- * Parses and plans the key query as the caller, without running it: one SELECT that only reads, one
- * column, no parameters, and usable as a subquery (verify() filters it by key).
+ * Parses and plans the key query as the caller, without running it: one SELECT that only reads, a
+ * column for each column of the key, no parameters, and usable as a subquery (verify() filters it by key).
  */
-void checkKeyQuery(const std::string &query)
+void checkKeyQuery(const std::string &query, size_t columns)
 {
 	spi::QueryShape shape = spi::describeQuery(query);
 	if (shape.statements != 1 || !shape.returnsRows)
@@ -124,9 +133,17 @@ void checkKeyQuery(const std::string &query)
 	if (!shape.parameterTypes.empty())
 		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "key query must not use parameters",
 				  "It returns every key of the source.");
-	if (shape.columnTypes.size() != 1)
+	if (shape.columnTypes.size() != columns && columns == 1)
 		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE,
-				  "key query must return exactly one column, not " + std::to_string(shape.columnTypes.size()));
+				  "key query must return exactly one column, not " + std::to_string(shape.columnTypes.size()),
+				  "A key of several columns needs a document function of as many arguments (or a documents query of as "
+				  "many arrays).");
+	if (shape.columnTypes.size() != columns)
+		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE,
+				  "key query must return " + std::to_string(columns) + " columns, one for each column of the key, not " +
+					  std::to_string(shape.columnTypes.size()),
+				  "The document function takes " + std::to_string(columns) +
+					  " arguments (or the documents query as many arrays): the key query returns them in that order.");
 	std::string wrapped = "SELECT 1 FROM (" + query + "\n) AS keys";
 	try {
 		pg::call([&] { SPI_freeplan(SPI_prepare(wrapped.c_str(), 0, NULL)); });
@@ -136,12 +153,16 @@ void checkKeyQuery(const std::string &query)
 	}
 }
 
-/* Parses and plans the documents query as the caller, without running it (documents_query.hpp). */
-void checkDocumentsQuery(const std::string &query)
+/*
+ * Parses and plans the documents query as the caller, without running it (documents_query.hpp);
+ * returns how many columns its keys have.
+ */
+size_t checkDocumentsQuery(const std::string &query)
 {
 	documents_query::Shape shape = documents_query::describe(query);
 	if (!shape.problem.empty())
 		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, shape.problem, shape.detail);
+	return shape.keyTypes.size();
 }
 
 void notifyWorker(const std::string &message)
@@ -213,18 +234,41 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 		std::optional<std::string> ttl = ttlArg(fcinfo, 6);
 		std::optional<std::string> valueType = valueTypeArg(fcinfo, 7, std::nullopt);
 		std::optional<std::string> ttlField = ttlFieldArg(fcinfo, 8);
+		/* Through the 1.4 SQL definition there are nine: no key template, keys of one column only. */
+		std::optional<std::string> keyTemplate = PG_NARGS() > 9 ? textArg(fcinfo, 9) : std::nullopt;
 		std::optional<std::string> signature;
-		if (!documentsQuery)
-			signature = checkDocumentFunction(PG_GETARG_OID(1));
+		size_t keyColumns = 1;
+		if (!documentsQuery) {
+			DocumentFunction function = checkDocumentFunction(PG_GETARG_OID(1));
+			signature = function.signature;
+			keyColumns = function.arguments;
+		}
 		Oid caller = GetUserId();
 
 		pg::call([] {
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
 		});
-		checkKeyQuery(keyQuery);
 		if (documentsQuery)
-			checkDocumentsQuery(*documentsQuery);
+			keyColumns = checkDocumentsQuery(*documentsQuery);
+		if (keyColumns > 1 && PG_NARGS() <= 9)
+			pg::raise(ERRCODE_FEATURE_NOT_SUPPORTED, "keys of several columns need cachepusher 1.5",
+					  "Run ALTER EXTENSION cachepusher UPDATE.");
+		checkKeyQuery(keyQuery, keyColumns);
+		std::optional<std::string> keyColumnCount;
+		if (keyColumns > 1)
+			keyColumnCount = std::to_string(keyColumns);
+		if (keyTemplate) {
+			std::string error;
+			auto parsed = composite_key::KeyTemplate::parse(*keyTemplate, keyColumns, error);
+			if (!parsed)
+				pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, error,
+						  "The key template lays a key out in Redis after \"prefix:\": $1:$2 for a key of two columns, "
+						  "one of them in braces to make it the Redis Cluster hash tag ({$1}:$2).");
+			keyTemplate = parsed->text();
+			if (keyTemplate->empty())
+				keyTemplate.reset(); /* the default, stored as NULL */
+		}
 
 		std::string channelLines;
 		for (const std::string &channel : channels)
@@ -240,14 +284,19 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 			 * table while the extension is still at 1.0.) */
 			if (spi::execute("SELECT 1 WHERE pg_catalog.to_regclass('cachepusher.forgotten_prefix') IS NOT NULL") > 0)
 				spi::execute("DELETE FROM cachepusher.forgotten_prefix WHERE key_prefix = $1", {prefix});
-			/* The columns documents_query (1.2), ttl, value_type and ttl_field (1.4) are named only when given. */
+			/* The columns documents_query (1.2), ttl, value_type and ttl_field (1.4), key_columns and
+			 * key_template (1.5) are named only when given. */
 			std::string columns = std::string("name, ") + (documentsQuery ? "documents_query" : "document_function") +
 								  ", key_query, key_prefix, channels, owner";
 			std::string values = "$1, $2, $3, $4, array_remove(string_to_array($5, E'\\n'), ''), $6::oid::regrole";
 			std::vector<std::optional<std::string>> params = {
 				name, documentsQuery ? documentsQuery : signature, keyQuery, prefix, channelLines, std::to_string(caller)};
 			for (const ColumnValue &c : std::vector<ColumnValue>{
-					 {"ttl", "interval", ttl}, {"value_type", "text", valueType}, {"ttl_field", "text", ttlField}}) {
+					 {"ttl", "interval", ttl},
+					 {"value_type", "text", valueType},
+					 {"ttl_field", "text", ttlField},
+					 {"key_columns", "smallint", keyColumnCount},
+					 {"key_template", "text", keyTemplate}}) {
 				if (!c.value)
 					continue;
 				columns += std::string(", ") + c.column;

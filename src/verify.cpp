@@ -12,6 +12,7 @@
  * repair does not write to Redis itself: a write from here could land after a newer one by the worker.
  * It hands the keys to the worker (NOTIFY at commit), which re-reads and writes them like any change.
  */
+#include "composite_key.hpp"
 #include "document_fetcher.hpp"
 #include "key_notifier.hpp"
 #include "pg_boundary.hpp"
@@ -47,6 +48,8 @@ const char *const cursorName = "cachepusher_verify_keys";
 struct Finding {
 	std::string key;
 	const char *problem;
+	/* false: a Redis key no key of the source is laid out as (the key template), named as it is */
+	bool isKey = true;
 };
 
 class Verifier {
@@ -82,7 +85,7 @@ private:
 			pg::asRole(source.def.owner, [&] {
 				uint64 rows = spi::fetchFromCursor(cursorName, settings::batchSize);
 				for (uint64 row = 0; row < rows; row++)
-					if (auto key = spi::value(row, 1); key && !key->empty()) /* "" is no key, as in a warmup */
+					if (auto key = keyInRow(row, 1, source.def.keyColumns()); key && !key->empty()) /* "" is no key, as in a warmup */
 						keys.push_back(std::move(*key));
 				exhausted = rows == 0;
 			});
@@ -166,33 +169,61 @@ private:
 		return same ? nullptr : "stale";
 	}
 
-	/* Every key under the prefix: does the key query still return it? */
+	/*
+	 * Every key under the prefix: does the key query still return it? A Redis key no key of the source
+	 * is laid out as (the key template wants braces it lacks) is an orphan by its look.
+	 */
 	void findOrphans(Source &source)
 	{
+		size_t columns = source.def.keyColumns();
 		SPIPlanPtr plan = nullptr;
 		bool emptySource = false;
 		pg::asRole(source.def.owner, [&] {
 			/* The key query goes in as a subquery, closed on a new line: it may end in a -- comment. */
-			std::string sample = "SELECT pg_catalog.pg_typeof(q.k)::text FROM (" + source.def.keyQuery + "\n) AS q(k) LIMIT 1";
-			if (spi::execute(sample.c_str()) == 0) {
+			std::string names, qualified, types;
+			for (size_t c = 1; c <= columns; c++) {
+				names += (c > 1 ? ", c" : "c") + std::to_string(c);
+				qualified += (c > 1 ? ", q.c" : "q.c") + std::to_string(c);
+				types += (c > 1 ? ", pg_catalog.pg_typeof(q.c" : "pg_catalog.pg_typeof(q.c") + std::to_string(c) + ")::text";
+			}
+			std::string subquery = "(" + source.def.keyQuery + "\n) AS q(" + names + ")";
+			if (spi::execute(("SELECT " + types + " FROM " + subquery + " LIMIT 1").c_str()) == 0) {
 				emptySource = true;
 				return;
 			}
-			/* Compared as the key's own type, so an index on the key column is used. */
-			plan = spi::prepareWithKeys("SELECT q.k::text FROM (" + source.def.keyQuery +
-										"\n) AS q(k) WHERE q.k = ANY($1::text[]::" + spi::valueOr(0, 1, "text") + "[])");
+			/* Compared as the key's own types, so an index on the key columns is used. */
+			if (columns == 1) {
+				plan = spi::prepareWithKeys("SELECT q.c1::text FROM " + subquery + " WHERE q.c1 = ANY($1::text[]::" +
+											spi::valueOr(0, 1, "text") + "[])");
+				return;
+			}
+			std::string cast, arrays, keyColumns;
+			for (size_t c = 1; c <= columns; c++) {
+				std::string n = std::to_string(c);
+				keyColumns += (c > 1 ? ", q.c" : "q.c") + n + "::text";
+				cast += (c > 1 ? ", u.c" : "u.c") + n + "::" + spi::valueOr(0, static_cast<int>(c), "text");
+				arrays += (c > 1 ? ", pg_catalog.unnest($" : "pg_catalog.unnest($") + n + "::text[])";
+			}
+			plan = spi::prepareWithArrays("SELECT " + keyColumns + " FROM " + subquery + " WHERE (" + qualified + ") IN (SELECT " + cast + " FROM ROWS FROM (" + arrays + ") AS u(" + names + "))",
+										  columns);
 		});
 		std::string cursor = "0";
 		try {
 			do {
-				std::vector<std::string> found;
+				std::vector<std::string> found, keys;
 				cursor = redis_sink::scanPrefix(redis_, source.def.prefix, cursor, settings::batchSize, found);
+				std::vector<Finding> findings;
+				for (std::string &suffix : found) {
+					if (std::optional<std::string> key = source.def.keyTemplate.keyOf(suffix))
+						keys.push_back(std::move(*key));
+					else
+						findings.push_back({std::move(suffix), "orphan", false});
+				}
 				std::unordered_set<std::string> present;
 				if (!emptySource)
-					present = keysTheSourceHas(source, plan, found);
-				std::vector<Finding> findings;
+					present = keysTheSourceHas(source, plan, keys);
 				std::unordered_set<std::string> reported;
-				for (std::string &key : found)
+				for (std::string &key : keys)
 					if (!present.count(key) && reported.insert(key).second)
 						findings.push_back({std::move(key), "orphan"});
 				report(source, findings);
@@ -206,12 +237,25 @@ private:
 
 	std::unordered_set<std::string> keysTheSourceHas(Source &source, SPIPlanPtr plan, const std::vector<std::string> &keys)
 	{
+		size_t columns = source.def.keyColumns();
 		std::unordered_set<std::string> present;
 		auto lookUp = [&](const std::vector<std::string> &some) {
 			pg::asRole(source.def.owner, [&] {
-				uint64 rows = spi::executeWithKeys(plan, some);
+				uint64 rows;
+				if (columns == 1)
+					rows = spi::executeWithKeys(plan, some);
+				else {
+					/* Each column's components: a key that does not decode is no key of the source. */
+					std::vector<std::vector<std::string>> arrays(columns);
+					std::vector<std::string> components;
+					for (const std::string &key : some)
+						if (composite_key::decode(key, columns, components))
+							for (size_t c = 0; c < columns; c++)
+								arrays[c].push_back(std::move(components[c]));
+					rows = spi::executeWithArrays(plan, arrays);
+				}
 				for (uint64 row = 0; row < rows; row++)
-					if (auto key = spi::value(row, 1); key && !key->empty()) /* "prefix:" is always an orphan */
+					if (auto key = keyInRow(row, 1, columns); key && !key->empty()) /* "prefix:" is always an orphan */
 						present.insert(std::move(*key));
 			});
 		};
@@ -260,7 +304,10 @@ private:
 			return;
 		std::vector<std::string_view> keys;
 		for (const Finding &f : findings)
-			if (std::string_view(f.problem) != "error")
+			if (!f.isKey)
+				notice(source, f.key, "no key of the source is laid out so in Redis; its next warmup deletes it "
+									  "(cachepusher.resync())");
+			else if (std::string_view(f.problem) != "error")
 				keys.push_back(f.key);
 		key_notifier::notifyKeys(source.def.name, keys);
 	}

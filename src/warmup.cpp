@@ -6,6 +6,8 @@
 #include "spi.hpp"
 #include "transaction.hpp"
 
+#include <hiredis/hiredis.h>
+
 #include <algorithm>
 #include <functional>
 
@@ -139,7 +141,7 @@ void readChunk(Source &source, redis_sink::DocumentWriter &writer)
 			keys.reserve(rows);
 			/* NULL and the empty string are no keys (the latter would be the bare "prefix:"). */
 			for (uint64 row = 0; row < rows; row++) {
-				auto key = spi::value(row, 1);
+				auto key = keyInRow(row, 1, source.def.keyColumns());
 				if (key && !key->empty())
 					keys.push_back(std::move(*key));
 			}
@@ -176,16 +178,44 @@ void readChunk(Source &source, redis_sink::DocumentWriter &writer)
 	logProgress(source);
 }
 
+/*
+ * Redis keys under the prefix that no key of the source is laid out as (its key template: "{$1}:$2"
+ * wants the braces): nothing the worker writes can be there, so they go at once. (Should Redis refuse,
+ * the next warmup tries again.)
+ */
+void deleteNotKeys(Source &source, RedisTarget &redis, const std::vector<std::string> &redisKeys)
+{
+	if (redisKeys.empty())
+		return;
+	for (const std::string &redisKey : redisKeys)
+		redis.append(redisKey, {"UNLINK", redisKey});
+	std::string refusal;
+	for (auto &reply : redis.exchange()) {
+		if (reply->type == REDIS_REPLY_INTEGER)
+			source.stats.keysDeleted += reply->integer;
+		else if (isErrorReply(reply.get()))
+			refusal = describeReply(reply.get());
+	}
+	if (!refusal.empty())
+		source.recordError("Redis refused to delete a key that is not laid out as the key template says: " + refusal,
+						   GetCurrentTimestamp());
+}
+
 void sweepStaleKeys(Source &source, redis_sink::DocumentWriter &writer)
 {
 	Warmup &w = source.warmup;
 	std::vector<std::string> found;
 	std::string next =
 		redis_sink::scanPrefix(writer.settled(), source.def.prefix, w.scanCursor, settings::batchSize, found);
-	std::vector<std::string> unknown;
-	for (std::string &key : found)
-		if (!std::binary_search(w.seenKeyHashes.begin(), w.seenKeyHashes.end(), keyHash(key)))
-			unknown.push_back(std::move(key));
+	std::vector<std::string> unknown, notKeys;
+	for (std::string &suffix : found) {
+		std::optional<std::string> key = source.def.keyTemplate.keyOf(suffix);
+		if (!key)
+			notKeys.push_back(source.def.prefix + ":" + suffix);
+		else if (!std::binary_search(w.seenKeyHashes.begin(), w.seenKeyHashes.end(), keyHash(*key)))
+			unknown.push_back(std::move(*key));
+	}
+	deleteNotKeys(source, writer.settled(), notKeys);
 	/* Part of this warmup: they wait since it was asked for, so wait_for_sync() waits for them too. */
 	w.staleCandidates += source.pending.requeue(unknown, w.requestedAt);
 	w.scanCursor = next;

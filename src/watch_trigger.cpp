@@ -2,7 +2,7 @@
  * The trigger behind watch(): tells the worker which documents the changed rows name, at commit.
  * One C function, three ways it is installed:
  *   - AFTER INSERT / UPDATE / DELETE FOR EACH STATEMENT with transition tables (what watch() installs
- *     on ordinary tables): the key column of every old and new row of the statement, each key once,
+ *     on ordinary tables): the key columns of every old and new row of the statement, each key once,
  *     packed many keys to a notification. A 1000-row UPDATE sends one or two notifications instead of
  *     a thousand, and the queue lock every notifying commit takes is held that much shorter.
  *   - FOR EACH ROW (installed by watch() of 1.1, and by watch() where a statement trigger would not
@@ -11,6 +11,7 @@
  * It runs in the application's transaction, so it never raises for a key: a key too long for a
  * payload asks for a resync instead.
  */
+#include "composite_key.hpp"
 #include "key_notifier.hpp"
 #include "pg_boundary.hpp"
 
@@ -41,7 +42,10 @@ namespace {
 	pg_unreachable();
 }
 
-/* Keys as the key column's type prints them, in the trigger's memory (reset after each call). */
+/*
+ * Key columns as their types print them, in the trigger's memory (reset after each call): as many
+ * items per row as the key has columns, nullptr for a NULL (such a row names no document).
+ */
 struct KeyList {
 	char **items;
 	size_t count;
@@ -58,85 +62,124 @@ void append(KeyList *keys, char *key)
 }
 
 /*
- * Appends the key column of every row of a transition table. Other AFTER triggers of the statement
+ * Appends the key columns of every row of a transition table. Other AFTER triggers of the statement
  * read the same table, so it is read through a read pointer of our own, as a query on it would.
  * PostgreSQL code only: runs inside pg::call.
  */
-void appendTransitionKeys(Tuplestorestate *table, TupleDesc desc, int attnum, FmgrInfo *output, KeyList *keys)
+void appendTransitionKeys(Tuplestorestate *table, TupleDesc desc, const int *attnums, int columns, FmgrInfo *output,
+						  KeyList *keys)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	int pointer = tuplestore_alloc_read_pointer(table, EXEC_FLAG_REWIND);
 	tuplestore_select_read_pointer(table, pointer);
 	tuplestore_rescan(table);
 	while (tuplestore_gettupleslot(table, true, false, slot)) {
-		bool isNull;
-		Datum value = slot_getattr(slot, attnum, &isNull);
-		if (!isNull)
-			append(keys, OutputFunctionCall(output, value));
+		for (int c = 0; c < columns; c++) {
+			bool isNull;
+			Datum value = slot_getattr(slot, attnums[c], &isNull);
+			append(keys, isNull ? nullptr : OutputFunctionCall(&output[c], value));
+		}
 	}
 	tuplestore_select_read_pointer(table, 0);
 	ExecDropSingleTupleTableSlot(slot);
 }
 
-int keyColumn(TriggerData *trigger)
+/* The key columns the trigger was given (its arguments after the source), as attribute numbers. */
+std::vector<int> keyColumns(TriggerData *trigger)
 {
-	const char *name = trigger->tg_trigger->tgargs[1];
-	int attnum = pg::call([&] { return SPI_fnumber(trigger->tg_relation->rd_att, name); });
-	if (attnum <= 0) {
-		std::string message = std::string("column \"") + name + "\" of the watched table does not exist";
-		pg::call([&] { ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN), errmsg("%s", message.c_str()))); });
+	std::vector<int> attnums;
+	for (int arg = 1; arg < trigger->tg_trigger->tgnargs; arg++) {
+		const char *name = trigger->tg_trigger->tgargs[arg];
+		int attnum = pg::call([&] { return SPI_fnumber(trigger->tg_relation->rd_att, name); });
+		if (attnum <= 0) {
+			std::string message = std::string("column \"") + name + "\" of the watched table does not exist";
+			pg::call([&] { ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN), errmsg("%s", message.c_str()))); });
+		}
+		attnums.push_back(attnum);
 	}
-	return attnum;
+	return attnums;
+}
+
+/*
+ * The keys of rows whose key columns are items (columns per row), each once: a key of one column as
+ * it is (a view into items), a key of several encoded into encoded (composite_key.hpp).
+ */
+std::vector<std::string_view> uniqueKeys(char *const *items, size_t count, size_t columns,
+										 std::vector<std::string> &encoded)
+{
+	std::vector<std::string_view> keys;
+	if (columns == 1) {
+		for (size_t i = 0; i < count; i++)
+			if (items[i] != nullptr)
+				keys.emplace_back(items[i]);
+	} else {
+		std::vector<std::string_view> components(columns);
+		encoded.reserve(count / columns);
+		for (size_t row = 0; row + columns <= count; row += columns) {
+			bool null = false;
+			for (size_t c = 0; c < columns; c++) {
+				null = null || items[row + c] == nullptr;
+				components[c] = null ? std::string_view() : std::string_view(items[row + c]);
+			}
+			if (!null)
+				encoded.push_back(composite_key::encode(components));
+		}
+		keys.assign(encoded.begin(), encoded.end());
+	}
+	/* An UPDATE that leaves the key as it was names it twice; a child table names a parent many times. */
+	if (keys.size() <= 1)
+		return keys;
+	std::vector<std::string_view> unique;
+	std::unordered_set<std::string_view> seen(keys.size());
+	for (std::string_view key : keys)
+		if (seen.emplace(key).second)
+			unique.push_back(key);
+	return unique;
 }
 
 /* A statement's changes: every key of its old and new rows, each once, in as few payloads as fit. */
 void notifyStatement(TriggerData *trigger, const std::string &source)
 {
-	int attnum = keyColumn(trigger);
+	std::vector<int> attnums = keyColumns(trigger);
+	int columns = static_cast<int>(attnums.size());
 	KeyList keys{};
 	pg::call([&] {
 		TupleDesc desc = trigger->tg_relation->rd_att;
-		Oid output;
-		bool isVarlena;
-		getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &output, &isVarlena);
-		FmgrInfo outputFn;
-		fmgr_info(output, &outputFn);
+		FmgrInfo *outputFns = static_cast<FmgrInfo *>(palloc(sizeof(FmgrInfo) * columns));
+		for (int c = 0; c < columns; c++) {
+			Oid output;
+			bool isVarlena;
+			getTypeOutputInfo(TupleDescAttr(desc, attnums[c] - 1)->atttypid, &output, &isVarlena);
+			fmgr_info(output, &outputFns[c]);
+		}
 		keys.capacity = 16;
 		keys.items = static_cast<char **>(palloc(sizeof(char *) * keys.capacity));
 		for (Tuplestorestate *table : {trigger->tg_oldtable, trigger->tg_newtable})
 			if (table != nullptr)
-				appendTransitionKeys(table, desc, attnum, &outputFn, &keys);
+				appendTransitionKeys(table, desc, attnums.data(), columns, outputFns, &keys);
 	});
-	if (keys.count == 0)
-		return;
-	/* An UPDATE that leaves the key as it was names it twice; a child table names a parent many times. */
-	std::vector<std::string_view> unique;
-	if (keys.count == 1)
-		unique.emplace_back(keys.items[0]);
-	else {
-		std::unordered_set<std::string_view> seen(keys.count);
-		for (size_t i = 0; i < keys.count; i++)
-			if (seen.emplace(keys.items[i]).second)
-				unique.emplace_back(keys.items[i]);
-	}
-	key_notifier::notifyKeys(source, unique);
+	std::vector<std::string> encoded;
+	std::vector<std::string_view> unique = uniqueKeys(keys.items, keys.count, attnums.size(), encoded);
+	if (!unique.empty())
+		key_notifier::notifyKeys(source, unique);
 }
 
 /* One row's change: its old and new key. */
 void notifyRow(TriggerData *trigger, const std::string &source)
 {
-	int attnum = keyColumn(trigger);
+	std::vector<int> attnums = keyColumns(trigger);
 	TupleDesc desc = trigger->tg_relation->rd_att;
 	HeapTuple rows[2] = {trigger->tg_trigtuple,
 						 TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple : nullptr};
-	std::vector<std::string_view> keys;
+	std::vector<char *> items;
 	for (HeapTuple row : rows) {
 		if (row == nullptr)
 			continue;
-		char *key = pg::call([&] { return SPI_getvalue(row, desc, attnum); });
-		if (key != nullptr && (keys.empty() || keys[0] != key))
-			keys.emplace_back(key);
+		for (int attnum : attnums)
+			items.push_back(pg::call([&] { return SPI_getvalue(row, desc, attnum); }));
 	}
+	std::vector<std::string> encoded;
+	std::vector<std::string_view> keys = uniqueKeys(items.data(), items.size(), attnums.size(), encoded);
 	if (!keys.empty())
 		key_notifier::notifyKeys(source, keys);
 }

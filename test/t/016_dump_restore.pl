@@ -54,7 +54,7 @@ is($new->safe_psql('postgres', q{SELECT string_agg(tgname, ',' ORDER BY tgname) 
 	  . 'cachepusher_note_hash_update,cachepusher_note_insert,cachepusher_note_set_delete,cachepusher_note_set_insert,'
 	  . 'cachepusher_note_set_truncate,cachepusher_note_set_update,cachepusher_note_truncate,cachepusher_note_update',
 	'and the watch() triggers of all three');
-is($new->safe_psql('postgres', q{SELECT has_function_privilege('app_admin', 'cachepusher.add_source(text, regprocedure, text, text, text[], text, interval, text, text)', 'EXECUTE')}),
+is($new->safe_psql('postgres', q{SELECT has_function_privilege('app_admin', 'cachepusher.add_source(text, regprocedure, text, text, text[], text, interval, text, text, text)', 'EXECUTE')}),
 	't', 'EXECUTE granted on add_source before the updates to 1.2 and 1.4 came with the dump');
 is($new->safe_psql('postgres', q{SELECT has_function_privilege('app_admin', 'cachepusher.set_value_type(text, text)', 'EXECUTE')
                                   AND has_function_privilege('app_admin', 'cachepusher.set_ttl(text, interval, text)', 'EXECUTE')}),

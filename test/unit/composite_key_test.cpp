@@ -50,8 +50,12 @@ TEST(CompositeKey, ColumnsJoinedBySeparatorsTheyCannotContain)
 TEST(CompositeKey, WhatNoEncodingGivesDoesNotDecode)
 {
 	std::vector<std::string> components;
-	for (std::string_view bad : {"a", "a:b:c", "", "a\\:b", "a\\b:c", "a:b\\", "{a}:b", "a:b}", "a\\"})
+	for (std::string_view bad : {"a", "a:b:c", "", "a\\:b", "a\\b:c", "a:b\\", "{a}:b", "a:b}", "a\\"}) {
 		EXPECT_FALSE(decode(bad, 2, components)) << bad;
+		EXPECT_FALSE(isKey(bad, 2)) << bad;
+		EXPECT_TRUE(isKey(bad, 1)) << bad;
+	}
+	EXPECT_TRUE(isKey("a\\:b:c", 2));
 }
 
 TEST(CompositeKey, DifferentComponentsNeverShareAKey)
@@ -118,6 +122,7 @@ TEST(CompositeKey, OnlyTheTemplateGrammarIsTaken)
 			  "the key template must name each of the key's 2 columns once, in order, joined by ':' ($1:$2)");
 	EXPECT_EQ(templateError("$1:$2:$3", 2),
 			  "the key template must name each of the key's 2 columns once, in order, joined by ':' ($1:$2)");
+	EXPECT_EQ(templateError("$1:$2", 1), "the key template must name each of the key's 1 column once, in order, joined by ':' ($1)");
 	EXPECT_EQ(templateError("pay:$1", 1), "component 1 of the key template must be $1 or {$1}, not \"pay\"");
 	EXPECT_EQ(templateError("{ $1 }", 1), "component 1 of the key template must be $1 or {$1}, not \"{ $1 }\"");
 }
