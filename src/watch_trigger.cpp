@@ -36,10 +36,7 @@ namespace {
 
 [[noreturn]] void protocolViolated(const char *message)
 {
-	pg::call([&] {
-		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED), errmsg("%s", message)));
-	});
-	pg_unreachable();
+	pg::raise(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, message);
 }
 
 /*
@@ -91,10 +88,8 @@ std::vector<int> keyColumns(TriggerData *trigger)
 	for (int arg = 1; arg < trigger->tg_trigger->tgnargs; arg++) {
 		const char *name = trigger->tg_trigger->tgargs[arg];
 		int attnum = pg::call([&] { return SPI_fnumber(trigger->tg_relation->rd_att, name); });
-		if (attnum <= 0) {
-			std::string message = std::string("column \"") + name + "\" of the watched table does not exist";
-			pg::call([&] { ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN), errmsg("%s", message.c_str()))); });
-		}
+		if (attnum <= 0)
+			pg::raise(ERRCODE_UNDEFINED_COLUMN, std::string("column \"") + name + "\" of the watched table does not exist");
 		attnums.push_back(attnum);
 	}
 	return attnums;
