@@ -10,6 +10,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/memutils.h"
 #include "utils/resowner.h"
 }
 
@@ -36,6 +37,16 @@ inline WaitEventSet *createWaitEventSet(int nevents)
 	return CreateWaitEventSet(CurrentResourceOwner, nevents);
 #else
 	return CreateWaitEventSet(CurrentMemoryContext, nevents);
+#endif
+}
+
+/* A wait event set that lives as long as the process (as PostgreSQL's own LatchWaitSet). */
+inline WaitEventSet *createProcessWaitEventSet(int nevents)
+{
+#if PG_VERSION_NUM >= 170000
+	return CreateWaitEventSet(NULL, nevents);
+#else
+	return CreateWaitEventSet(TopMemoryContext, nevents);
 #endif
 }
 
