@@ -170,8 +170,7 @@ void Intake::acceptKey(Source &source, std::string_view key, bool queued)
 	 */
 	if (!queued && full() && !source.pending.contains(key)) {
 		/* Once per episode: until the warmup it asks for opens its cursor, that warmup covers new keys. */
-		source.overflowed = true;
-		source.overflowedSince = drainTime_;
+		source.markOverflowed(drainTime_);
 		deferLog("source \"" + source.def.name + "\": more than cachepusher.max_pending (" +
 				 std::to_string(settings::maxPending) + ") keys waiting; falling back to a full resync");
 		return;

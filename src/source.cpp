@@ -51,6 +51,23 @@ void Source::documentsBuilt(size_t documents, int64 microseconds, TimestampTz no
 						  "documents_query builds a whole batch in one query. status.ms_per_document shows the cost.")));
 }
 
+void Source::markOverflowed(TimestampTz since)
+{
+	/* Never 0: that means not overflowed. */
+	since = std::max<TimestampTz>(since, 1);
+	if (overflowedSince_ == 0 || since < overflowedSince_)
+		overflowedSince_ = since;
+}
+
+TimestampTz Source::takeOverflow()
+{
+	/* The warmup stands in for the dropped keys, the oldest of which waits since then. */
+	TimestampTz oldest = pending.empty() ? overflowedSince_ : std::min(pending.oldestSince(), overflowedSince_);
+	pending.clear();
+	overflowedSince_ = 0;
+	return oldest;
+}
+
 void Source::recordError(const std::string &message, TimestampTz now)
 {
 	stats.errors++;

@@ -9,10 +9,12 @@
 #include "shared_state.hpp"
 #include "value_type.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 extern "C" {
@@ -91,17 +93,27 @@ struct Source {
 	SourceStats stats{};
 	/* The last warmup or batch failed for the whole source (not for one key). */
 	bool hasError = false;
-	/* More than max_pending keys arrived: the keys are dropped and a full resync follows. */
-	bool overflowed = false;
-	TimestampTz overflowedSince = 0;
-	/* Non-zero: another warmup is owed once the running one ends, standing in for changes since then. */
-	TimestampTz rewarmCovers = 0;
+
+	/*
+	 * More keys arrived than max_pending holds, or the commit queue had no room for them: they are
+	 * dropped, and a warmup stands in for them (SourceSet::resolveOverflows). since: when.
+	 */
+	void markOverflowed(TimestampTz since);
+	bool overflowed() const { return overflowedSince_ != 0; }
+	/* Ends the overflow: the pending keys are dropped; returns the oldest change the warmup must cover. */
+	TimestampTz takeOverflow();
+	/* Another warmup is owed once the running one ends, standing in for the changes since covers. */
+	void oweRewarm(TimestampTz covers) { rewarmCovers_ = rewarmCovers_ ? std::min(rewarmCovers_, covers) : covers; }
+	/* When the changes the owed warmup stands in for began; 0 when none is owed. */
+	TimestampTz rewarmOwed() const { return rewarmCovers_; }
+	/* The owed warmup is being asked for: returns rewarmOwed() and owes none. */
+	TimestampTz takeRewarm() { return std::exchange(rewarmCovers_, 0); }
 	/*
 	 * A warmup that has not opened its key cursor yet stands in for every key changed now: one
 	 * requested, one owed after the running warmup, or one an overflow is about to ask for. Such keys
 	 * are not kept, so a writer faster than the worker costs one more warmup, not one per burst.
 	 */
-	bool warmupCoversNewKeys() const { return warmup.coversNewKeys() || rewarmCovers != 0 || overflowed; }
+	bool warmupCoversNewKeys() const { return warmup.coversNewKeys() || rewarmCovers_ != 0 || overflowed(); }
 	Backoff fetchRetry = settings::retryBackoff();
 
 	/*
@@ -129,6 +141,12 @@ struct Source {
 	void keyFailed(const std::string &key, const std::string &error, TimestampTz now, bool retry = true);
 	/* A key's document is in Redis (or deleted): it no longer fails. */
 	void keyWritten(const std::string &key);
+
+private:
+	/* Non-zero while overflowed: when the first key was dropped. */
+	TimestampTz overflowedSince_ = 0;
+	/* Non-zero while a warmup is owed after the running one. */
+	TimestampTz rewarmCovers_ = 0;
 };
 
 } // namespace cachepusher

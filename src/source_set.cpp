@@ -155,8 +155,7 @@ void SourceSet::markOverflowed(const std::string &name, TimestampTz since, const
 	for (auto &source : sources_) {
 		if ((!name.empty() && source->def.name != name) || source->warmupCoversNewKeys())
 			continue;
-		source->overflowed = true;
-		source->overflowedSince = since;
+		source->markOverflowed(since);
 		source->recordError(message, since);
 	}
 }
@@ -164,17 +163,13 @@ void SourceSet::markOverflowed(const std::string &name, TimestampTz since, const
 void SourceSet::resolveOverflows()
 {
 	for (auto &source : sources_) {
-		if (!source->overflowed)
+		if (!source->overflowed())
 			continue;
-		source->overflowed = false;
-		/* The warmup stands in for the dropped keys, the oldest of which waits since then. */
-		TimestampTz oldest = source->pending.empty() ? source->overflowedSince
-													 : std::min(source->pending.oldestSince(), source->overflowedSince);
-		source->pending.clear();
+		TimestampTz oldest = source->takeOverflow();
 		/* A warmup already reading goes on (restarting it could starve it under a steady stream);
 		 * another one follows it for the keys dropped now. */
 		if (source->warmup.active() && !source->warmup.coversNewKeys())
-			source->rewarmCovers = source->rewarmCovers ? std::min(source->rewarmCovers, oldest) : oldest;
+			source->oweRewarm(oldest);
 		else
 			warmup::request(*source, oldest);
 	}
@@ -268,10 +263,8 @@ bool SourceSet::pushOneBatch(redis_sink::DocumentWriter &writer)
 bool SourceSet::warmupStep(redis_sink::DocumentWriter &writer)
 {
 	for (auto &source : sources_)
-		if (source->rewarmCovers != 0 && !source->warmup.active()) {
-			warmup::request(*source, source->rewarmCovers);
-			source->rewarmCovers = 0;
-		}
+		if (source->rewarmOwed() != 0 && !source->warmup.active())
+			warmup::request(*source, source->takeRewarm());
 	/*
 	 * One warmup at a time, chunk by chunk, so streaming batches go on in between. A warmup waiting
 	 * for its retry after a failure (a key query its owner may not run) does not hold up the others.
@@ -292,7 +285,7 @@ bool SourceSet::caughtUpTo(TimestampTz t) const
 	for (auto &source : sources_) {
 		if (!source->def.problem.empty())
 			continue; /* not served: nothing of it will ever be in Redis */
-		if (source->overflowed || (source->rewarmCovers != 0 && source->rewarmCovers <= t) ||
+		if (source->overflowed() || (source->rewarmOwed() != 0 && source->rewarmOwed() <= t) ||
 			(source->warmup.active() && source->warmup.requestedAt <= t))
 			return false;
 		TimestampTz oldest = source->pending.oldestSince();

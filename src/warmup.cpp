@@ -246,10 +246,8 @@ void request(Source &source, TimestampTz covers)
 	if (w.active())
 		covers = std::min(covers, w.requestedAt);
 	/* A warmup from the first key stands in for the one owed after the running warmup, too. */
-	if (source.rewarmCovers != 0) {
-		covers = std::min(covers, source.rewarmCovers);
-		source.rewarmCovers = 0;
-	}
+	if (TimestampTz owed = source.takeRewarm(); owed != 0)
+		covers = std::min(covers, owed);
 	cancel(source);
 	w.phase = Warmup::Phase::Requested;
 	w.requestedAt = covers;
