@@ -83,15 +83,15 @@ constexpr size_t maxFailingKeys = 10000;
 void Source::keyFailed(const std::string &key, const std::string &error, TimestampTz now, bool retry)
 {
 	if (retry) {
-		auto found = failingKeys.find(key);
-		if (found != failingKeys.end()) {
+		auto found = failingKeys_.find(key);
+		if (found != failingKeys_.end()) {
 			if (found->second == error)
 				return; /* already logged and counted */
 			found->second = error;
-		} else if (failingKeys.size() < maxFailingKeys) {
-			failingKeys.emplace(key, error);
-			if (failingKeys.size() == 1)
-				failingRetryAt = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
+		} else if (failingKeys_.size() < maxFailingKeys) {
+			failingKeys_.emplace(key, error);
+			if (failingKeys_.size() == 1)
+				failingRetryAt_ = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
 		}
 	}
 	std::string line = "key \"" + logExcerpt(key) + "\": " + logExcerpt(error, 300);
@@ -100,14 +100,23 @@ void Source::keyFailed(const std::string &key, const std::string &error, Timesta
 	recordError(line, now);
 }
 
+void Source::retryFailingKeys(TimestampTz now)
+{
+	if (failingKeys_.empty() || now < failingRetryAt_)
+		return;
+	for (const auto &failing : failingKeys_)
+		pending.add(failing.first, now);
+	failingRetryAt_ = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
+}
+
 void Source::keyWritten(const std::string &key)
 {
-	if (failingKeys.empty())
+	if (failingKeys_.empty())
 		return;
-	auto found = failingKeys.find(key);
-	if (found == failingKeys.end())
+	auto found = failingKeys_.find(key);
+	if (found == failingKeys_.end())
 		return;
-	failingKeys.erase(found);
+	failingKeys_.erase(found);
 	ereport(LOG, (errmsg("cachepusher: source \"%s\", key \"%s\" written again after failing", def.name.c_str(),
 						 logExcerpt(key).c_str())));
 }

@@ -117,12 +117,13 @@ struct Source {
 	Backoff fetchRetry = settings::retryBackoff();
 
 	/*
-	 * Keys whose document could not be built or written (the function raised or timed out, Redis
-	 * refused), with the reason. A failure may pass (a lock, a timeout, an ACL fixed), so the worker
-	 * retries them every retry_max_interval; each is logged and counted once until it succeeds.
+	 * Keys whose document could not be built or written (keyFailed) are pending again every
+	 * retry_max_interval: a failure may pass (a lock, a timeout, an ACL fixed). When that is due
+	 * (now or later), the failing keys are pending again and the next retry is set.
 	 */
-	std::unordered_map<std::string, std::string> failingKeys;
-	TimestampTz failingRetryAt = 0;
+	void retryFailingKeys(TimestampTz now);
+	/* When the failing keys are next retried; 0 when none fails. */
+	TimestampTz failingKeysRetryAt() const { return failingKeys_.empty() ? 0 : failingRetryAt_; }
 	/* The hint that a batch of this source ran past statement_timeout: every ten minutes at most. */
 	LogInterval batchTooSlowHint{600 * 1000};
 	/* What a document costs to build; said when slow (DocumentCost). */
@@ -147,6 +148,9 @@ private:
 	TimestampTz overflowedSince_ = 0;
 	/* Non-zero while a warmup is owed after the running one. */
 	TimestampTz rewarmCovers_ = 0;
+	/* Failing keys with the reason, each logged and counted once until it succeeds. */
+	std::unordered_map<std::string, std::string> failingKeys_;
+	TimestampTz failingRetryAt_ = 0;
 };
 
 } // namespace cachepusher

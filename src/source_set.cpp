@@ -189,13 +189,9 @@ void SourceSet::resync(const std::vector<std::string> &names, TimestampTz covers
 void SourceSet::retryFailingKeys()
 {
 	TimestampTz now = GetCurrentTimestamp();
-	for (auto &source : sources_) {
-		if (source->failingKeys.empty() || now < source->failingRetryAt || !source->def.problem.empty())
-			continue;
-		for (const auto &failing : source->failingKeys)
-			source->pending.add(failing.first, now);
-		source->failingRetryAt = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
-	}
+	for (auto &source : sources_)
+		if (source->def.problem.empty())
+			source->retryFailingKeys(now);
 }
 
 namespace {
@@ -334,8 +330,8 @@ TimestampTz SourceSet::wakeAt(TimestampTz wake) const
 			wake = std::min(wake, source->warmup.retry.nextAttempt());
 		if (!source->pending.empty())
 			wake = std::min(wake, source->fetchRetry.nextAttempt());
-		if (!source->failingKeys.empty())
-			wake = std::min(wake, source->failingRetryAt);
+		if (TimestampTz retryAt = source->failingKeysRetryAt(); retryAt != 0)
+			wake = std::min(wake, retryAt);
 	}
 	return wake;
 }
