@@ -140,11 +140,20 @@ bool waitForOneSocket(SocketWait &socket, long timeoutMs)
 			o.set = nullptr;
 		}
 		if (o.set == nullptr) {
-			WaitEventSet *set = pg::createProcessWaitEventSet(3);
-			/* Kept only once complete: an error while it is made frees nothing we would use again. */
-			AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-			AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-			o.position = AddWaitEventToSet(set, socket.events, socket.fd, NULL, NULL);
+			WaitEventSet *volatile set = pg::createProcessWaitEventSet(3);
+			/* Kept only once complete; freed if making it fails. */
+			PG_TRY();
+			{
+				AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+				AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+				o.position = AddWaitEventToSet(set, socket.events, socket.fd, NULL, NULL);
+			}
+			PG_CATCH();
+			{
+				FreeWaitEventSet(set);
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
 			o.set = set;
 			o.fd = socket.fd;
 			o.closed = socketsClosed;
