@@ -27,6 +27,7 @@ t_run=$(now_us)
 say() { printf '[%6.1f s] %s\n' "$(( $(now_us) - t_run ))e-6" "$*"; }
 die() { echo "bench/$(basename "$0"): $*" >&2; exit 1; }
 fact() { printf '%s %s\n' "$1" "$2" >>"$data/facts"; }
+fact_value() { awk -v k="$1" '$1 == k { print $2 }' "$data/facts"; }
 
 pids=()               # background processes we started, stopped by cleanup
 redis_pids=()
