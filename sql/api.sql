@@ -99,13 +99,16 @@ SELECT name, ttl, ttl_field FROM cachepusher.source WHERE name = 'own_ttl';
 SELECT cachepusher.drop_source('own_ttl');
 SELECT cachepusher.set_ttl('session', NULL);
 SELECT name, ttl, ttl_field FROM cachepusher.source WHERE name = 'session';
--- A value type: string (the JSON text, the default) or hash (the fields of a JSON object).
+-- A value type: string (the JSON text, the default), hash (the fields of a JSON object) or json (the
+-- server's JSON type: the worker says so when the server has no JSON module).
 SELECT cachepusher.add_source('cart', 'customer_get(int)', 'SELECT 1', value_type => 'hash');
 SELECT name, value_type FROM cachepusher.source WHERE name IN ('cart', 'session') ORDER BY name;
 SELECT cachepusher.set_value_type('cart', 'string');
 SELECT cachepusher.set_value_type('session', 'hash');
 SELECT name, value_type FROM cachepusher.source WHERE name IN ('cart', 'session') ORDER BY name;
 SELECT cachepusher.set_value_type('cart', 'json');
+SELECT name, value_type FROM cachepusher.source WHERE name = 'cart';
+SELECT cachepusher.set_value_type('cart', 'JSON');
 SELECT cachepusher.set_value_type('cart', NULL);
 SELECT cachepusher.set_value_type('nosuch', 'hash');
 SELECT cachepusher.add_source('bad', 'customer_get(int)', 'SELECT 1', value_type => 'list');

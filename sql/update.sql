@@ -127,6 +127,21 @@ SELECT name, key_columns, key_template FROM cachepusher.source;
 
 DROP EXTENSION cachepusher;
 
+-- From 1.5 with the API granted: the value type json came in 1.6, and a source registered before
+-- takes it.
+CREATE EXTENSION cachepusher VERSION '1.5';
+CALL grant_api();
+SELECT cachepusher.add_source('doc', 'doc(int)', 'SELECT 1', value_type => 'hash');
+ALTER EXTENSION cachepusher UPDATE;
+SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'cachepusher';
+(SELECT * FROM installation() EXCEPT SELECT * FROM fresh_granted)
+UNION ALL
+(SELECT * FROM fresh_granted EXCEPT SELECT * FROM installation());
+SELECT cachepusher.set_value_type('doc', 'json');
+SELECT name, value_type FROM cachepusher.source;
+
+DROP EXTENSION cachepusher;
+
 -- A role named like the extension's schema has it first on its default search_path: CREATE
 -- EXTENSION says so, and not once the role has a search_path of its own.
 CREATE ROLE cachepusher;

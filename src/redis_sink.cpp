@@ -93,9 +93,10 @@ void DocumentWriter::finish()
 	for (size_t i = 0; i < keys_.size(); i++) {
 		const redisReply *reply = replies[i].get();
 		if (isErrorReply(reply)) {
+			std::string refusal = describeReply(reply);
 			std::string message = "Redis refused " +
 								  std::string(deleted_[i] ? "DEL" : value_type::writeCommandName(source.def.valueType)) + ": " +
-								  describeReply(reply);
+								  refusal + (deleted_[i] ? "" : value_type::refusalHint(source.def.valueType, refusal));
 			source.keyFailed(keys_[i], message, now);
 			continue;
 		}

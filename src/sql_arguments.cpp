@@ -95,7 +95,7 @@ std::optional<std::string> ttlFieldArg(FunctionCallInfo fcinfo, int n)
 	return field;
 }
 
-/* A value type: 'string' or 'hash' (value_type.hpp); NULL: fallback. */
+/* A value type: 'string', 'hash' or 'json' (value_type.hpp); NULL: fallback. */
 std::optional<std::string> valueTypeArg(FunctionCallInfo fcinfo, int n, std::optional<std::string> fallback)
 {
 	if (PG_NARGS() <= n || PG_ARGISNULL(n))
@@ -103,7 +103,8 @@ std::optional<std::string> valueTypeArg(FunctionCallInfo fcinfo, int n, std::opt
 	std::string type = *textArg(fcinfo, n);
 	if (!value_type::parse(type))
 		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "invalid value_type \"" + type + "\"",
-				  "string writes each document as its JSON text, hash as the fields of a JSON object.");
+				  "string writes each document as its JSON text, hash as the fields of a JSON object, json as "
+				  "the server's JSON type (a JSON module: RedisJSON, Valkey JSON).");
 	return type;
 }
 

@@ -22,6 +22,21 @@ if ARGV[1] ~= '0' and #ARGV > 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return (#ARGV - 1) / 2)LUA";
 
 /*
+ * KEYS[1] the key; ARGV[1] the TTL in ms ("0": none), ARGV[2] the document. JSON.SET of the root keeps
+ * a TTL the key had on some servers (RedisJSON replaces the value in place), so it is set or cleared
+ * here. A key of another type is deleted only on WRONGTYPE: any other refusal (no JSON module, a
+ * document the module cannot parse) leaves the old value and is the script's reply.
+ */
+const char *const jsonScript = R"LUA(local r = redis.pcall('JSON.SET', KEYS[1], '$', ARGV[2])
+if type(r) == 'table' and r.err and string.sub(r.err, 1, 9) == 'WRONGTYPE' then
+  redis.call('DEL', KEYS[1])
+  r = redis.pcall('JSON.SET', KEYS[1], '$', ARGV[2])
+end
+if type(r) == 'table' and r.err then return r end
+if ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) else redis.call('PERSIST', KEYS[1]) end
+return 1)LUA";
+
+/*
  * The TTL the document names in its member field: ms; expiry.ttlMs when it names none (no such member,
  * or null); -1 with error when the member is no number of seconds in range. A string holding a number
  * counts as that number (split() gives a string's characters, and a text column's value is one).
@@ -53,12 +68,22 @@ std::optional<ValueType> parse(std::string_view text)
 		return ValueType::String;
 	if (text == "hash")
 		return ValueType::Hash;
+	if (text == "json")
+		return ValueType::Json;
 	return std::nullopt;
 }
 
 const char *name(ValueType type)
 {
-	return type == ValueType::Hash ? "hash" : "string";
+	switch (type) {
+	case ValueType::Hash:
+		return "hash";
+	case ValueType::Json:
+		return "json";
+	case ValueType::String:
+		break;
+	}
+	return "string";
 }
 
 bool writeCommand(ValueType type, const std::string &redisKey, const std::string &document, const Expiry &expiry,
@@ -69,7 +94,7 @@ bool writeCommand(ValueType type, const std::string &redisKey, const std::string
 	int64_t ttlMs = expiry.ttlMs;
 	if (type == ValueType::Hash || !expiry.field.empty()) {
 		if (!json_fields::split(document, fields, error)) {
-			if (type == ValueType::String)
+			if (type != ValueType::Hash)
 				error = "a document whose TTL is one of its members must be a JSON object";
 			return false;
 		}
@@ -84,6 +109,10 @@ bool writeCommand(ValueType type, const std::string &redisKey, const std::string
 		}
 		return true;
 	}
+	if (type == ValueType::Json) {
+		argv = {"EVAL", jsonScript, "1", redisKey, std::to_string(ttlMs > 0 ? ttlMs : 0), document};
+		return true;
+	}
 	argv = {"EVAL", hashScript, "1", redisKey, std::to_string(ttlMs > 0 ? ttlMs : 0)};
 	argv.reserve(argv.size() + 2 * fields.size());
 	for (auto &[field, value] : fields) {
@@ -95,18 +124,63 @@ bool writeCommand(ValueType type, const std::string &redisKey, const std::string
 
 bool setsTtl(ValueType type, const std::vector<std::string> &argv)
 {
-	/* SET key value PX ms; EVAL script 1 key ttl fields... (PEXPIRE only when there are fields). */
-	return type == ValueType::String ? argv.size() == 5 : argv.size() > 5 && argv[4] != "0";
+	/*
+	 * SET key value PX ms; EVAL script 1 key ttl fields... (PEXPIRE only when there are fields);
+	 * EVAL script 1 key ttl document.
+	 */
+	switch (type) {
+	case ValueType::String:
+		return argv.size() == 5;
+	case ValueType::Hash:
+		return argv.size() > 5 && argv[4] != "0";
+	case ValueType::Json:
+		return argv.size() == 6 && argv[4] != "0";
+	}
+	return false;
 }
 
 const char *writeCommandName(ValueType type)
 {
-	return type == ValueType::Hash ? "the hash script (EVAL)" : "SET";
+	switch (type) {
+	case ValueType::Hash:
+		return "the hash script (EVAL)";
+	case ValueType::Json:
+		return "the JSON.SET script (EVAL)";
+	case ValueType::String:
+		break;
+	}
+	return "SET";
 }
 
 std::vector<std::string> readCommand(ValueType type, const std::string &redisKey)
 {
-	return {type == ValueType::Hash ? "HGETALL" : "GET", redisKey};
+	return {readCommandName(type), redisKey};
+}
+
+const char *readCommandName(ValueType type)
+{
+	switch (type) {
+	case ValueType::Hash:
+		return "HGETALL";
+	case ValueType::Json:
+		return "JSON.GET";
+	case ValueType::String:
+		break;
+	}
+	return "GET";
+}
+
+std::string refusalHint(ValueType type, std::string_view error)
+{
+	/*
+	 * "ERR unknown command 'JSON.GET'", and from a script "Unknown Redis command called from script"
+	 * (Valkey says "Valkey" there).
+	 */
+	bool unknownCommand = error.find("nknown") != std::string_view::npos && error.find("command") != std::string_view::npos;
+	if (type != ValueType::Json || !unknownCommand)
+		return "";
+	return " (the server has no JSON module: load RedisJSON or Valkey JSON into it, or give the source another "
+		   "value_type with cachepusher.set_value_type)";
 }
 
 bool sameHash(const std::vector<std::string> &hashWrite, const json_fields::Fields &inRedis)

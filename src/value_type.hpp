@@ -6,6 +6,10 @@
  *   hash:   the members of a JSON object as fields (json_fields.hpp), the key replaced whole by one
  *           script (DEL, HSET, PEXPIRE): no reader sees a half-written hash or one merged with its
  *           old fields. An empty object leaves no key (Redis has no empty hash).
+ *   json:   the document as the server's JSON type (RedisJSON, Valkey JSON), JSON.SET key $ document
+ *           in one script that also sets or clears the TTL; a value of another type under the key
+ *           (written before the source's type changed) is replaced, and only then: a server without
+ *           the module refuses the script and the old value stays.
  */
 #pragma once
 
@@ -19,7 +23,7 @@
 
 namespace cachepusher::value_type {
 
-enum class ValueType { String, Hash };
+enum class ValueType { String, Hash, Json };
 
 std::optional<ValueType> parse(std::string_view name);
 const char *name(ValueType type);
@@ -45,8 +49,16 @@ bool setsTtl(ValueType type, const std::vector<std::string> &argv);
 /* What the write command is called in a message ("SET", "the hash script"). */
 const char *writeCommandName(ValueType type);
 
-/* The command that reads the value back (GET, HGETALL). */
+/* The command that reads the value back (GET, HGETALL, JSON.GET). */
 std::vector<std::string> readCommand(ValueType type, const std::string &redisKey);
+/* What the read command is called in a message. */
+const char *readCommandName(ValueType type);
+
+/*
+ * What a refusal of a command for type means to the user when Redis gave error: for json, an unknown
+ * command is a server without a JSON module, and says so; "" when there is nothing to add.
+ */
+std::string refusalHint(ValueType type, std::string_view error);
 
 /*
  * A hash as read back (HGETALL's name, value pairs) holds exactly what hashWrite, a command

@@ -34,6 +34,8 @@
 extern "C" {
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 PGDLLEXPORT Datum cachepusher_verify(PG_FUNCTION_ARGS);
@@ -120,19 +122,23 @@ private:
 	}
 
 	/*
-	 * A document against what Redis holds for it (GET's or HGETALL's reply): the problem, or nullptr.
-	 * An error reply is a key of another type (WRONGTYPE: written before the source's type changed).
-	 * "error" with why: the document cannot be stored as the source's type (the worker counts it).
+	 * A document against what Redis holds for it (GET's, HGETALL's or JSON.GET's reply): the problem,
+	 * or nullptr. An error reply is a key of another type (WRONGTYPE: written before the source's type
+	 * changed). "error" with why: the document cannot be stored as the source's type (the worker
+	 * counts it), or Redis refused the read.
 	 */
 	static const char *compare(const Source &source, const Document &doc, const redisReply *reply, std::string &why)
 	{
 		why.clear();
 		using value_type::ValueType;
-		bool hash = source.def.valueType == ValueType::Hash;
+		ValueType type = source.def.valueType;
+		bool hash = type == ValueType::Hash;
 		bool error = reply->type == REDIS_REPLY_ERROR;
 		bool wrongType = error && std::string_view(reply->str, reply->len).substr(0, 9) == "WRONGTYPE";
 		if (error && !wrongType) {
-			why = "Redis refused " + std::string(hash ? "HGETALL" : "GET") + ": " + describeReply(reply);
+			std::string refusal = describeReply(reply);
+			why = "Redis refused " + std::string(value_type::readCommandName(type)) + ": " + refusal +
+				  value_type::refusalHint(type, refusal);
 			return "error";
 		}
 		/* Redis has no empty hash: an object without members is written as no key. */
@@ -147,9 +153,9 @@ private:
 		bool mayExpire = source.def.expiry.ttlMs > 0;
 		std::vector<std::string> argv;
 		if (hash || !source.def.expiry.field.empty()) {
-			if (!value_type::writeCommand(source.def.valueType, "", *doc.body, source.def.expiry, argv, why))
+			if (!value_type::writeCommand(type, "", *doc.body, source.def.expiry, argv, why))
 				return "error";
-			mayExpire = value_type::setsTtl(source.def.valueType, argv);
+			mayExpire = value_type::setsTtl(type, argv);
 		}
 		if (wrongType)
 			return "stale";
@@ -165,8 +171,35 @@ private:
 		}
 		if (!inRedis)
 			return mayExpire ? nullptr : "missing";
-		bool same = reply->len == doc.body->size() && doc.body->compare(0, std::string::npos, reply->str, reply->len) == 0;
-		return same ? nullptr : "stale";
+		std::string_view inRedisText(reply->str, reply->len);
+		if (type == ValueType::Json)
+			return sameJson(*doc.body, inRedisText) ? nullptr : "stale";
+		return inRedisText == *doc.body ? nullptr : "stale";
+	}
+
+	/*
+	 * Whether the module's JSON (JSON.GET: its own spacing, member order and number spelling) means the
+	 * document: equal as jsonb. A text jsonb cannot hold (a \u0000 escape) is compared byte for byte.
+	 * Parsed in a context of its own, freed each time: a source's documents would pile up in SPI's.
+	 */
+	static bool sameJson(const std::string &document, std::string_view inRedis)
+	{
+		std::string redisText(inRedis);
+		try {
+			return pg::call([&] {
+				MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "cachepusher verify json",
+															  ALLOCSET_SMALL_SIZES);
+				MemoryContext caller = MemoryContextSwitchTo(scratch);
+				Datum ours = DirectFunctionCall1(jsonb_in, CStringGetDatum(document.c_str()));
+				Datum theirs = DirectFunctionCall1(jsonb_in, CStringGetDatum(redisText.c_str()));
+				bool same = DatumGetBool(DirectFunctionCall2(jsonb_eq, ours, theirs));
+				MemoryContextSwitchTo(caller);
+				MemoryContextDelete(scratch);
+				return same;
+			});
+		} catch (const pg::PgError &) {
+			return redisText == document;
+		}
 	}
 
 	/*

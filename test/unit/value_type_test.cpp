@@ -13,9 +13,11 @@ TEST(ValueType, Names)
 	EXPECT_EQ(parse("string"), ValueType::String);
 	EXPECT_EQ(parse("hash"), ValueType::Hash);
 	EXPECT_EQ(parse("Hash"), std::nullopt);
-	EXPECT_EQ(parse("json"), std::nullopt);
+	EXPECT_EQ(parse("json"), ValueType::Json);
+	EXPECT_EQ(parse("JSON"), std::nullopt);
 	EXPECT_STREQ(name(ValueType::String), "string");
 	EXPECT_STREQ(name(ValueType::Hash), "hash");
+	EXPECT_STREQ(name(ValueType::Json), "json");
 }
 
 TEST(ValueType, AStringIsSetWithItsTtl)
@@ -42,6 +44,39 @@ TEST(ValueType, AHashIsOneScriptWithTheKeyTheTtlAndTheFields)
 	ASSERT_TRUE(writeCommand(ValueType::Hash, "c:1", "{}", Expiry{}, argv, error));
 	EXPECT_EQ(Argv(argv.begin() + 2, argv.end()), (Argv{"1", "c:1", "0"}));
 	EXPECT_EQ(readCommand(ValueType::Hash, "c:1"), (Argv{"HGETALL", "c:1"}));
+}
+
+TEST(ValueType, JsonIsOneScriptWithTheKeyTheTtlAndTheDocument)
+{
+	Argv argv;
+	std::string error;
+	/* Any JSON value: the module stores scalars and arrays too. */
+	ASSERT_TRUE(writeCommand(ValueType::Json, "c:1", "[1, 2]", Expiry{}, argv, error));
+	ASSERT_EQ(argv.size(), 6u);
+	EXPECT_EQ(argv[0], "EVAL");
+	EXPECT_NE(argv[1].find("redis.pcall('JSON.SET', KEYS[1], '$', ARGV[2])"), std::string::npos);
+	EXPECT_EQ(Argv(argv.begin() + 2, argv.end()), (Argv{"1", "c:1", "0", "[1, 2]"}));
+	EXPECT_FALSE(setsTtl(ValueType::Json, argv));
+	ASSERT_TRUE(writeCommand(ValueType::Json, "c:1", R"({"id": 1, "expires_in": 2})", Expiry{9000, "expires_in"}, argv, error));
+	EXPECT_EQ(Argv(argv.begin() + 2, argv.end()), (Argv{"1", "c:1", "2000", R"({"id": 1, "expires_in": 2})"}));
+	EXPECT_TRUE(setsTtl(ValueType::Json, argv));
+	/* A TTL member needs an object, as for a string. */
+	EXPECT_FALSE(writeCommand(ValueType::Json, "c:1", "[1]", Expiry{0, "expires_in"}, argv, error));
+	EXPECT_EQ(error, "a document whose TTL is one of its members must be a JSON object");
+	EXPECT_EQ(readCommand(ValueType::Json, "c:1"), (Argv{"JSON.GET", "c:1"}));
+	EXPECT_STREQ(writeCommandName(ValueType::Json), "the JSON.SET script (EVAL)");
+}
+
+TEST(ValueType, AServerWithoutAJsonModuleIsNamedAsTheCause)
+{
+	/* Redis's words from a script and from a client; Valkey's. */
+	for (const char *error : {"ERR Unknown Redis command called from script",
+							  "ERR unknown command 'JSON.GET', with args beginning with: 'c:1' ",
+							  "ERR Unknown Valkey command called from script"})
+		EXPECT_NE(refusalHint(ValueType::Json, error).find("the server has no JSON module"), std::string::npos) << error;
+	EXPECT_EQ(refusalHint(ValueType::Json, "SYNTAXERR Failed to parse JSON string due to syntax error"), "");
+	EXPECT_EQ(refusalHint(ValueType::String, "ERR unknown command 'SET'"), "");
+	EXPECT_EQ(refusalHint(ValueType::Hash, "ERR Unknown Redis command called from script"), "");
 }
 
 TEST(ValueType, OnlyAnObjectBecomesAHash)

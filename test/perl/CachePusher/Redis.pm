@@ -28,6 +28,7 @@ sub new
 		# { cert, key, ca }: also a TLS port (tls_port) with that certificate, for the worker; the
 		# tests' client keeps the plain port. Replication and the cluster bus use TLS too.
 		tls => $opts{tls},
+		server => $opts{server},        # the server program, when not server_program()'s
 	}, $class;
 	$self->{tls_port} = PostgreSQL::Test::Cluster::get_free_port() if $self->{tls};
 	$self->start;
@@ -55,7 +56,7 @@ sub start
 	my $pidfile = "$self->{dir}/redis.pid";
 	unlink $pidfile;
 	system_or_bail(
-		server_program(), ($self->{config} ? ($self->{config}) : ()),
+		$self->{server} // server_program(), ($self->{config} ? ($self->{config}) : ()),
 		'--port', $self->{port}, '--bind', '127.0.0.1',
 		'--dir', $self->{dir}, '--save', '', '--appendonly', 'no',
 		'--daemonize', 'yes', '--pidfile', $pidfile, '--logfile', $self->logfile,
@@ -65,7 +66,7 @@ sub start
 		last if -s $pidfile && eval { $self->command('PING'); 1 };
 		usleep(10_000);
 	}
-	$self->command('PING') eq 'PONG' or die server_program() . " on port $self->{port} did not start";
+	$self->command('PING') eq 'PONG' or die(($self->{server} // server_program()) . " on port $self->{port} did not start");
 	$self->{pid} = PostgreSQL::Test::Utils::slurp_file($pidfile) + 0;
 	push @running, $self;
 	return;
@@ -191,11 +192,11 @@ sub pipeline
 
 sub get { my ($self, $key) = @_; return $self->command('GET', $key); }
 
-# Every key under "prefix:" with its value, as a hash.
-sub all_under
+# Every key under "prefix:" (SCAN).
+sub keys_under
 {
 	my ($self, $prefix) = @_;
-	my (%values, @keys);
+	my @keys;
 	my $cursor = '0';
 	do
 	{
@@ -203,6 +204,15 @@ sub all_under
 		$cursor = $reply->[0];
 		push @keys, @{ $reply->[1] };
 	} while ($cursor ne '0');
+	return @keys;
+}
+
+# Every key under "prefix:" with its value, as a hash.
+sub all_under
+{
+	my ($self, $prefix) = @_;
+	my %values;
+	my @keys = $self->keys_under($prefix);
 	# GET, not MGET: on a cluster node the keys of one MGET must share a hash slot.
 	while (my @chunk = splice(@keys, 0, 500))
 	{
@@ -218,14 +228,8 @@ sub all_under
 sub all_hashes_under
 {
 	my ($self, $prefix) = @_;
-	my (%hashes, @keys);
-	my $cursor = '0';
-	do
-	{
-		my $reply = $self->command('SCAN', $cursor, 'MATCH', "$prefix:*", 'COUNT', 1000);
-		$cursor = $reply->[0];
-		push @keys, @{ $reply->[1] };
-	} while ($cursor ne '0');
+	my %hashes;
+	my @keys = $self->keys_under($prefix);
 	while (my @chunk = splice(@keys, 0, 500))
 	{
 		my @got = $self->pipeline(map { [ 'HGETALL', $_ ] } @chunk);
@@ -237,6 +241,26 @@ sub all_hashes_under
 		}
 	}
 	return \%hashes;
+}
+
+# Every key under "prefix:" with JSON.GET's reply (the module's JSON text), as a hash; keys of
+# another type come as the string '(type)' instead.
+sub all_json_under
+{
+	my ($self, $prefix) = @_;
+	my %values;
+	my @keys = $self->keys_under($prefix);
+	while (my @chunk = splice(@keys, 0, 500))
+	{
+		my @got = $self->pipeline(map { [ 'JSON.GET', $_ ] } @chunk);
+		for my $i (0 .. $#chunk)
+		{
+			my $reply = $got[$i];
+			next unless defined $reply;
+			$values{ $chunk[$i] } = ref $reply eq 'HASH' ? "($reply->{error})" : $reply;
+		}
+	}
+	return \%values;
 }
 
 1;

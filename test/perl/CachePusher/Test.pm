@@ -8,6 +8,7 @@ use warnings;
 use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec;
+use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -16,7 +17,7 @@ use CachePusher::Redis;
 
 our @EXPORT = qw(
   start_redis new_node load_seed_schema add_seed_source poll_until
-  cache_differences cache_matches hash_differences worker_pid source_status keys_received
+  cache_differences cache_matches hash_differences json_differences worker_pid source_status keys_received
   load_random_writes start_churn churn_ok converged readme_quick_start);
 
 my $repo = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
@@ -161,8 +162,38 @@ sub hash_differences
 	return @sorted;
 }
 
+# The same for a source whose value_type is json: JSON.GET's text against each document, both read
+# as JSON and written canonically (members sorted, numbers as Perl prints them), since the module
+# writes its own spacing and member order.
+sub json_differences
+{
+	my ($node, $redis, $prefix, $documents) = @_;
+	my $json = JSON::PP->new->utf8->canonical->allow_nonref;
+	my $out = $node->safe_psql('postgres',
+		"SELECT encode(convert_to(k::text, 'UTF8'), 'hex'), encode(convert_to(d::text, 'UTF8'), 'hex')
+		   FROM ($documents) AS docs(k, d) WHERE d IS NOT NULL");
+	my %db;
+	for my $line (split /\n/, $out)
+	{
+		my ($k, $d) = split /\|/, $line;
+		$db{ "$prefix:" . pack('H*', $k) } = $json->encode($json->decode(pack('H*', $d)));
+	}
+	my $cache = $redis->all_json_under($prefix);
+	my @diff;
+	for my $key (keys %db)
+	{
+		my $got = $cache->{$key};
+		if (!defined $got) { push @diff, "missing $key"; next; }
+		my $same = $got !~ /^\(/ && eval { $json->encode($json->decode($got)) } eq $db{$key};
+		push @diff, "stale $key" unless $same;
+	}
+	push @diff, map { "orphan $_" } grep { !exists $db{$_} } keys %$cache;
+	my @sorted = sort @diff;
+	return @sorted;
+}
+
 # Polls until Redis equals the database for the prefix; one test, which shows the differences left.
-# $differences: cache_differences (the default) or hash_differences.
+# $differences: cache_differences (the default), hash_differences or json_differences.
 sub cache_matches
 {
 	my ($node, $redis, $prefix, $documents, $name, $differences) = @_;
