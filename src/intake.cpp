@@ -54,8 +54,7 @@ void Intake::onNotification(std::string_view channel, std::string_view message)
  */
 void Intake::ignoreEmptyKey(Source &source, std::string_view channel)
 {
-	source.stats.keysReceived++;
-	source.stats.keysIgnored++;
+	source.emptyKeyIgnored();
 	if (!source.emptyKeyLine.due(drainTime_))
 		return;
 	deferLog("source \"" + source.def.name + "\": ignored an empty notification on channel \"" + logExcerpt(channel) +
@@ -147,17 +146,17 @@ void Intake::onControlMessage(std::string_view message)
 
 void Intake::acceptKey(Source &source, std::string_view key, bool queued)
 {
-	source.stats.keysReceived++;
+	source.keyReceived();
 	/* What no trigger of a key of several columns sends (a NOTIFY of one's own: cachepusher.key()). */
 	if (!composite_key::isKey(key, source.def.keyColumns())) {
-		source.stats.errors++;
+		source.badKeyCounted();
 		deferLog("source \"" + source.def.name + "\": \"" + logExcerpt(key) + "\" is not a key of " +
 				 std::to_string(source.def.keyColumns()) + " columns (build it with cachepusher.key())");
 		return;
 	}
 	/* An empty key names no document; it is pending like any key so that the bare "prefix:" is deleted. */
 	if (key.empty()) {
-		source.stats.errors++;
+		source.badKeyCounted();
 		deferLog("source \"" + source.def.name + "\": an empty key names no document");
 	}
 	/* Keys covered by a warmup that has not started reading yet, or of a source we cannot serve. */

@@ -1,7 +1,7 @@
 #include "redis_connection.hpp"
 
 #include "pg_boundary.hpp"
-#include "pg_compat.hpp"
+#include "socket_wait.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -9,8 +9,6 @@
 #include <sys/socket.h>
 
 extern "C" {
-#include "miscadmin.h"
-#include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/timestamp.h"
 }
@@ -78,16 +76,11 @@ void RedisConnection::configure(const RedisAddress &address)
 	address_ = address;
 }
 
-namespace {
-/* Counts sockets closed: a wait set kept for one socket is stale once its socket may be. */
-uint64 socketsClosed = 0;
-} // namespace
-
 void RedisConnection::disconnect()
 {
 	if (context_) {
 		redisFree(context_);
-		socketsClosed++;
+		socket_wait::noteSocketClosed();
 	}
 	context_ = nullptr;
 	queued_ = 0;
@@ -108,134 +101,10 @@ void RedisConnection::fail(const std::string &what)
 	throw RedisError(message);
 }
 
-namespace {
-
-/* One socket to wait for, and what happened to it. */
-struct SocketWait {
-	pgsocket fd;
-	uint32 events;
-	uint32 occurred;
-};
-
-/*
- * The wait of one socket (one Redis server, the usual case), kept from one wait to the next: a set
- * made per wait costs five system calls (epoll_create1, three epoll_ctl, close), about as much as a
- * small batch's write and read. Made again when the socket may have changed (a connection closed
- * since: a new socket can get the old number, and epoll forgets a closed one).
- */
-struct OneSocketSet {
-	WaitEventSet *set = nullptr;
-	pgsocket fd = PGINVALID_SOCKET;
-	uint64 closed = 0;
-	int position = -1;
-};
-OneSocketSet oneSocket;
-
-bool waitForOneSocket(SocketWait &socket, long timeoutMs)
-{
-	return pg::call([&]() -> bool {
-		OneSocketSet &o = oneSocket;
-		if (o.set != nullptr && (o.fd != socket.fd || o.closed != socketsClosed)) {
-			FreeWaitEventSet(o.set);
-			o.set = nullptr;
-		}
-		if (o.set == nullptr) {
-			WaitEventSet *volatile set = pg::createProcessWaitEventSet(3);
-			/* Kept only once complete; freed if making it fails. */
-			PG_TRY();
-			{
-				AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-				AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-				o.position = AddWaitEventToSet(set, socket.events, socket.fd, NULL, NULL);
-			}
-			PG_CATCH();
-			{
-				FreeWaitEventSet(set);
-				PG_RE_THROW();
-			}
-			PG_END_TRY();
-			o.set = set;
-			o.fd = socket.fd;
-			o.closed = socketsClosed;
-		} else
-			ModifyWaitEvent(o.set, o.position, socket.events, NULL);
-		WaitEvent occurred[3];
-		int n = WaitEventSetWait(o.set, timeoutMs, occurred, 3, PG_WAIT_EXTENSION);
-		bool latchSet = false;
-		for (int i = 0; i < n; i++) {
-			if (occurred[i].events & WL_LATCH_SET)
-				latchSet = true;
-			else if (occurred[i].pos == o.position)
-				socket.occurred |= occurred[i].events;
-		}
-		return latchSet;
-	});
-}
-
-/*
- * Waits for any of the sockets or the latch, at most timeoutMs; returns whether the latch was set.
- * Plain C inside the boundary: the event set is freed whether or not the wait raises.
- */
-bool waitForSockets(SocketWait *sockets, int count, long timeoutMs)
-{
-	if (count == 1)
-		return waitForOneSocket(sockets[0], timeoutMs);
-	return pg::call([&]() -> bool {
-		volatile bool latchSet = false;
-		WaitEventSet *set = pg::createWaitEventSet(count + 2);
-		WaitEvent *occurred = (WaitEvent *) palloc(sizeof(WaitEvent) * (count + 2));
-		PG_TRY();
-		{
-			AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-			AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-			for (int i = 0; i < count; i++)
-				AddWaitEventToSet(set, sockets[i].events, sockets[i].fd, NULL, &sockets[i]);
-			int n = WaitEventSetWait(set, timeoutMs, occurred, count + 2, PG_WAIT_EXTENSION);
-			for (int i = 0; i < n; i++) {
-				if (occurred[i].events & WL_LATCH_SET)
-					latchSet = true;
-				else if (occurred[i].user_data != NULL)
-					static_cast<SocketWait *>(occurred[i].user_data)->occurred |= occurred[i].events;
-			}
-		}
-		PG_FINALLY();
-		{
-			FreeWaitEventSet(set);
-			pfree(occurred);
-		}
-		PG_END_TRY();
-		return latchSet;
-	});
-}
-
-/*
- * Waits until one of the sockets is ready (true) or the deadline passes (false). A latch set in
- * between is reset, interrupts are checked and onWake runs: the one way a Redis wait lets the worker
- * take in keys (see intake.hpp), whichever wait it is.
- */
-bool waitUntil(SocketWait *sockets, int count, TimestampTz deadline, const std::function<void()> &onWake)
-{
-	for (;;) {
-		long remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-		if (remaining <= 0)
-			return false;
-		if (waitForSockets(sockets, count, remaining)) {
-			ResetLatch(MyLatch);
-			pg::checkInterrupts();
-			onWake();
-		}
-		for (int i = 0; i < count; i++)
-			if (sockets[i].occurred != 0)
-				return true;
-	}
-}
-
-} // namespace
-
 bool RedisConnection::waitWritable(long timeoutMs)
 {
-	SocketWait wait{context_->fd, WL_SOCKET_WRITEABLE, 0};
-	return waitUntil(&wait, 1, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs), onWake_);
+	socket_wait::SocketWait wait{context_->fd, WL_SOCKET_WRITEABLE, 0};
+	return socket_wait::waitUntil(&wait, 1, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs), onWake_);
 }
 
 void RedisConnection::connect(Role role)
@@ -312,8 +181,8 @@ void RedisConnection::handshake(const std::string &target)
 	try {
 		redis_tls::Handshake tls(context_, a.tls, a.host);
 		for (unsigned events; (events = tls.step()) != 0;) {
-			SocketWait wait{context_->fd, events, 0};
-			if (!waitUntil(&wait, 1, deadline, onWake_))
+			socket_wait::SocketWait wait{context_->fd, events, 0};
+			if (!socket_wait::waitUntil(&wait, 1, deadline, onWake_))
 				throw RedisError("the TLS handshake timed out after " + std::to_string(a.connectTimeoutMs) + " ms");
 		}
 	} catch (const RedisError &e) {
@@ -419,7 +288,7 @@ std::vector<std::vector<RedisReplyPtr>> receiveAll(const std::vector<RedisConnec
 		replies[i].reserve(expected[i]);
 	}
 	try {
-		std::vector<SocketWait> waits;
+		std::vector<socket_wait::SocketWait> waits;
 		std::vector<size_t> waiting;
 		for (;;) {
 			waits.clear();
@@ -440,7 +309,7 @@ std::vector<std::vector<RedisReplyPtr>> receiveAll(const std::vector<RedisConnec
 			RedisConnection &first = *connections[waiting[0]];
 			long timeoutMs = first.address_.commandTimeoutMs;
 			TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs);
-			if (!waitUntil(waits.data(), static_cast<int>(waits.size()), deadline, first.onWake_))
+			if (!socket_wait::waitUntil(waits.data(), static_cast<int>(waits.size()), deadline, first.onWake_))
 				first.fail("Redis at " + first.where() + " did not answer within " + std::to_string(timeoutMs) + " ms");
 			for (size_t k = 0; k < waits.size(); k++) {
 				RedisConnection &c = *connections[waiting[k]];

@@ -101,12 +101,12 @@ void DocumentWriter::finish()
 			continue;
 		}
 		if (deleted_[i])
-			source.stats.keysDeleted++;
+			source.keysDeleted(1);
 		else
-			source.stats.documentsWritten++;
+			source.documentWritten();
 		source.keyWritten(keys_[i]);
 	}
-	source.stats.lastPushAt = now;
+	source.pushed(now);
 	clear();
 }
 

@@ -38,13 +38,13 @@ std::string SourceDefinition::redisKey(std::string_view key) const
 void Source::documentsBuilt(size_t documents, int64 microseconds, TimestampTz now)
 {
 	documentCost.add(static_cast<int64>(documents), microseconds);
-	stats.msPerDocument = documentCost.msPerDocument();
+	stats_.msPerDocument = documentCost.msPerDocument();
 	if (!documentCost.hintDue(now))
 		return;
 	ereport(LOG, (errmsg("cachepusher: source \"%s\": each document takes %.2f ms to build (the last %lld took %.1f s); "
 						 "the worker cannot write more than about %.0f documents/s of it",
-						 def.name.c_str(), stats.msPerDocument, static_cast<long long>(DocumentCost::windowDocuments),
-						 stats.msPerDocument * DocumentCost::windowDocuments / 1000.0, 1000.0 / stats.msPerDocument),
+						 def.name.c_str(), stats_.msPerDocument, static_cast<long long>(DocumentCost::windowDocuments),
+						 stats_.msPerDocument * DocumentCost::windowDocuments / 1000.0, 1000.0 / stats_.msPerDocument),
 				  errhint("A document function that looks child rows up by a column with no index on it reads the "
 						  "whole child table for every key: an index on that column (for the 2015 seed's schema, "
 						  "CREATE INDEX ON address (fk_customer)) usually makes it 10 to 100 times faster. A "
@@ -68,13 +68,20 @@ TimestampTz Source::takeOverflow()
 	return oldest;
 }
 
+void Source::startStats(const std::string &name, TimestampTz since)
+{
+	strlcpy(stats_.name, name.c_str(), sizeof(stats_.name));
+	stats_.warmupTotal = -1;
+	stats_.statsSince = since;
+}
+
 void Source::recordError(const std::string &message, TimestampTz now)
 {
-	stats.errors++;
-	size_t length = clippedLength(message, sizeof(stats.lastError) - 1);
-	memcpy(stats.lastError, message.data(), length);
-	stats.lastError[length] = '\0';
-	stats.lastErrorAt = now;
+	stats_.errors++;
+	size_t length = clippedLength(message, sizeof(stats_.lastError) - 1);
+	memcpy(stats_.lastError, message.data(), length);
+	stats_.lastError[length] = '\0';
+	stats_.lastErrorAt = now;
 }
 
 /* Failing keys remembered per source; beyond, failures are still logged but not retried. */

@@ -90,9 +90,26 @@ struct Source {
 	SPIPlanPtr documentsPlan = nullptr;
 	PendingKeys pending;
 	Warmup warmup;
-	SourceStats stats{};
-	/* The last warmup or batch failed for the whole source (not for one key). */
-	bool hasError = false;
+
+	/* The counters status shows (SourceSet::publish adds state, pending and the cost). */
+	const SourceStats &stats() const { return stats_; }
+	/* A new source's counters: its name, counted since the catalog load that brought it. */
+	void startStats(const std::string &name, TimestampTz since);
+	void keyReceived() { stats_.keysReceived++; }
+	/* An empty notification: received, names no document (keys_ignored). */
+	void emptyKeyIgnored() { stats_.keysReceived++, stats_.keysIgnored++; }
+	/* A key that is no key of the source (its line is logged by the caller). */
+	void badKeyCounted() { stats_.errors++; }
+	void documentWritten() { stats_.documentsWritten++; }
+	void keysDeleted(int64 count) { stats_.keysDeleted += count; }
+	void pushed(TimestampTz at) { stats_.lastPushAt = at; }
+	/* How far the warmup is: keys written of total (-1: not known yet). */
+	void warmupProgress(int64 done, int64 total) { stats_.warmupDone = done, stats_.warmupTotal = total; }
+
+	/* The last warmup or batch failed for the whole source (not for one key): status says "error". */
+	bool failed() const { return failed_; }
+	void markFailed() { failed_ = true; }
+	void clearFailed() { failed_ = false; }
 
 	/*
 	 * More keys arrived than max_pending holds, or the commit queue had no room for them: they are
@@ -144,6 +161,8 @@ struct Source {
 	void keyWritten(const std::string &key);
 
 private:
+	SourceStats stats_{};
+	bool failed_ = false;
 	/* Non-zero while overflowed: when the first key was dropped. */
 	TimestampTz overflowedSince_ = 0;
 	/* Non-zero while a warmup is owed after the running one. */

@@ -70,12 +70,10 @@ bool SourceSet::reload(TimestampTz askedAt, TimestampTz startedAt)
 			forgetDocumentsPlan(*source);
 		} else {
 			source = std::make_unique<Source>(pendingTotal_);
-			strlcpy(source->stats.name, def.name.c_str(), sizeof(source->stats.name));
-			source->stats.warmupTotal = -1;
-			source->stats.statsSince = lastLoad_;
+			source->startStats(def.name, lastLoad_);
 		}
 		source->def = std::move(def);
-		source->hasError = false;
+		source->clearFailed();
 		if (!source->def.problem.empty()) {
 			ereport(LOG, (errmsg("cachepusher: source \"%s\" cannot be served: %s", source->def.name.c_str(),
 								 source->def.problem.c_str())));
@@ -241,7 +239,7 @@ bool SourceSet::pushOneBatch(redis_sink::DocumentWriter &writer)
 							 e.what()),
 					  errdetail("%zu keys are kept and retried in %ld ms.", keys.size(), delay)));
 		source->recordError(std::string("could not build documents: ") + e.what(), now);
-		source->hasError = true;
+		source->markFailed();
 		forgetDocumentsPlan(*source);
 		source->pending.requeue(keys, waitingSince);
 		return true;
@@ -296,12 +294,12 @@ void SourceSet::publish(const redis_sink::DocumentWriter &writer, bool redisConn
 	std::vector<SourceStats> stats;
 	stats.reserve(sources_.size());
 	for (auto &source : sources_) {
-		SourceStats s = source->stats;
+		SourceStats s = source->stats();
 		s.pending = source->pending.size();
 		s.oldestPendingAt = source->pending.oldestSince();
 		if (TimestampTz inFlight = writer.inFlightSince(*source); inFlight != 0)
 			s.oldestPendingAt = s.oldestPendingAt ? std::min(s.oldestPendingAt, inFlight) : inFlight;
-		if (!source->def.problem.empty() || source->hasError)
+		if (!source->def.problem.empty() || source->failed())
 			s.state = SourceState::Error;
 		else if (!redisConnected)
 			s.state = SourceState::RedisDown;

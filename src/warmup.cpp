@@ -68,7 +68,7 @@ void fail(Source &source, const std::string &what, const std::string &error)
 						 error.c_str()),
 				  errdetail("The warmup is retried in %ld ms.", delay)));
 	source.recordError(what + ": " + error, now);
-	source.hasError = true;
+	source.markFailed();
 	try {
 		closeCursor(source.warmup);
 	} catch (const pg::PgError &) {
@@ -95,15 +95,14 @@ bool startReading(Source &source)
 	w.staleCandidates = 0;
 	w.seenKeyHashes.clear();
 	w.scanCursor = "0";
-	source.stats.warmupDone = 0;
-	source.stats.warmupTotal = -1;
+	source.warmupProgress(0, -1);
 	try {
 		pg::inTransaction("cachepusher: warmup", [&] { w.keysTotal = static_cast<int64>(spi::countRows(w.cursorName)); });
 	} catch (const pg::PgError &e) {
 		fail(source, "warmup failed", e.what());
 		return true;
 	}
-	source.stats.warmupTotal = w.keysTotal;
+	source.warmupProgress(0, w.keysTotal);
 	w.seenKeyHashes.reserve(w.keysTotal);
 	ereport(LOG, (errmsg("cachepusher: warming source \"%s\": %lld keys", source.def.name.c_str(),
 						 static_cast<long long>(w.keysTotal))));
@@ -160,7 +159,7 @@ void readChunk(Source &source, redis_sink::DocumentWriter &writer)
 		closeCursor(w);
 		std::sort(w.seenKeyHashes.begin(), w.seenKeyHashes.end());
 		w.phase = Warmup::Phase::Sweeping;
-		source.stats.warmupTotal = w.keysRead; /* rows with a NULL or empty key are not keys */
+		source.warmupProgress(w.keysRead, w.keysRead); /* rows with a NULL or empty key are not keys */
 		return;
 	}
 
@@ -174,7 +173,7 @@ void readChunk(Source &source, redis_sink::DocumentWriter &writer)
 	/* Should Redis fail, the chunk is not lost: its keys go the way of any notified key once it is back. */
 	writer.write(source, documents, w.requestedAt);
 	w.keysRead += keys.size();
-	source.stats.warmupDone = w.keysRead;
+	source.warmupProgress(w.keysRead, w.keysTotal);
 	logProgress(source);
 }
 
@@ -192,7 +191,7 @@ void deleteNotKeys(Source &source, RedisTarget &redis, const std::vector<std::st
 	std::string refusal;
 	for (auto &reply : redis.exchange()) {
 		if (reply->type == REDIS_REPLY_INTEGER)
-			source.stats.keysDeleted += reply->integer;
+			source.keysDeleted(reply->integer);
 		else if (isErrorReply(reply.get()))
 			refusal = describeReply(reply.get());
 	}
@@ -233,7 +232,7 @@ void sweepStaleKeys(Source &source, redis_sink::DocumentWriter &writer)
 	w.phase = Warmup::Phase::Idle;
 	w.retry.reset();
 	std::vector<uint64_t>().swap(w.seenKeyHashes);
-	source.hasError = false;
+	source.clearFailed();
 }
 
 } // namespace
