@@ -1,5 +1,6 @@
 /*
- * What the worker writes to Redis: documents as pipelines of SET / DEL, and SCAN for stale keys.
+ * What the worker writes to Redis: documents as pipelines of their write commands (SET, or a value
+ * type's script: value_type.hpp) and DEL, and SCAN for stale keys.
  *
  * A batch's pipeline is sent without waiting for its replies: Redis stores it while the worker builds
  * the next batch through SPI, and the replies are read just before that next batch goes out. So

@@ -32,12 +32,7 @@ like($four->{addresses}, qr/^\[\{"id"/, 'a nested value holds its JSON text');
 is($redis->command('HGET', 'customer:3', 'email'), 'null', 'a JSON null is "null"');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('customer')}), '0', 'verify() finds nothing');
 
-$node->safe_psql('postgres', q{
-	UPDATE customer SET name = 'renamed' WHERE id_customer = 1;
-	INSERT INTO address (fk_customer, street, city, zip) VALUES (2, '1 New Street', 'Oslo', '0150');
-	DELETE FROM customer WHERE id_customer = 5;
-	INSERT INTO customer (name) VALUES ('newcomer');
-});
+seed_changes($node);
 cache_matches($node, $redis, 'customer', $docs, 'changes, a child added, a delete, an insert', \&hash_differences);
 is($redis->command('EXISTS', 'customer:5'), 0, 'a deleted document has no key');
 

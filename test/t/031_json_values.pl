@@ -82,12 +82,7 @@ like($redis->command('JSON.GET', 'customer:4', '$.name'), qr/^\["Ada \\"the firs
 	'a member is read by path');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('customer')}), '0', 'verify() finds nothing');
 
-$node->safe_psql('postgres', q{
-	UPDATE customer SET name = 'renamed' WHERE id_customer = 1;
-	INSERT INTO address (fk_customer, street, city, zip) VALUES (2, '1 New Street', 'Oslo', '0150');
-	DELETE FROM customer WHERE id_customer = 5;
-	INSERT INTO customer (name) VALUES ('newcomer');
-});
+seed_changes($node);
 cache_matches($node, $redis, 'customer', $docs, 'changes, a child added, a delete, an insert', \&json_differences);
 is($redis->command('EXISTS', 'customer:5'), 0, 'a deleted document has no key');
 

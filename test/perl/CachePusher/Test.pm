@@ -16,7 +16,7 @@ use Time::HiRes qw(usleep time);
 use CachePusher::Redis;
 
 our @EXPORT = qw(
-  start_redis new_node load_seed_schema add_seed_source poll_until
+  start_redis new_node load_seed_schema add_seed_source seed_changes poll_until
   cache_differences cache_matches hash_differences json_differences worker_pid source_status keys_received
   load_random_writes start_churn churn_ok converged readme_quick_start);
 
@@ -86,6 +86,20 @@ sub add_seed_source
 		SELECT cachepusher.add_source('customer', 'customer_get(int)',
 		    'SELECT id_customer FROM customer',
 		    channels => ARRAY['customer_updated', 'customer_deleted'])});
+	return;
+}
+
+# A change of each kind on the seed's tables (after load_seed_schema with at least 5 customers):
+# customer 1 renamed, an address added to customer 2, customer 5 deleted, a customer inserted.
+sub seed_changes
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{
+		UPDATE customer SET name = 'renamed' WHERE id_customer = 1;
+		INSERT INTO address (fk_customer, street, city, zip) VALUES (2, '1 New Street', 'Oslo', '0150');
+		DELETE FROM customer WHERE id_customer = 5;
+		INSERT INTO customer (name) VALUES ('newcomer');
+	});
 	return;
 }
 
