@@ -145,7 +145,7 @@ ok($node->log_contains(qr/Redis lost our marker key cachepusher#marker#\d+#\d+\{
 
 # The killed node comes back as a replica; the cluster and the cache stay as they are.
 $victim->start;
-ok($cluster->wait_until_ok, 'the old master rejoined');
+ok($cluster->wait_until_ok, 'the old master rejoined') or diag($cluster->describe);
 $node->safe_psql('postgres', q{UPDATE customer SET email = 'last' WHERE id_customer % 10 = 0});
 converged_after('at the end');
 

@@ -112,6 +112,27 @@ sub wait_until_ok
 	return 0;
 }
 
+# What each node says of the cluster, and the end of its log: for the diagnostics of a test that
+# waited in vain for the cluster (its own state is Redis', not ours, and only its logs tell why).
+sub describe
+{
+	my ($self) = @_;
+	my $text = '';
+	for my $node ($self->nodes)
+	{
+		$text .= "--- node " . $node->port . (alive($node) ? '' : ' (stopped)') . "\n";
+		if (alive($node))
+		{
+			my $info = eval { $node->command('CLUSTER', 'INFO') } // "CLUSTER INFO failed: $@";
+			$text .= join("\n", grep { /cluster_state|cluster_slots_(ok|pfail|fail)|cluster_known_nodes|cluster_size|current_epoch|my_epoch/ } split /\r?\n/, $info) . "\n";
+			$text .= eval { $node->command('CLUSTER', 'NODES') } // "CLUSTER NODES failed: $@\n";
+		}
+		my @log = -f $node->logfile ? split(/\n/, PostgreSQL::Test::Utils::slurp_file($node->logfile)) : ();
+		$text .= join("\n", @log > 25 ? @log[-25 .. -1] : @log) . "\n";
+	}
+	return $text;
+}
+
 # The master that holds key now (asked with CLUSTER KEYSLOT and the slot ranges).
 sub master_of
 {
