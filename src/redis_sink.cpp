@@ -94,9 +94,10 @@ void DocumentWriter::finish()
 		const redisReply *reply = replies[i].get();
 		if (isErrorReply(reply)) {
 			std::string refusal = describeReply(reply);
-			std::string message = "Redis refused " +
-								  std::string(deleted_[i] ? "DEL" : value_type::writeCommandName(source.def.valueType)) + ": " +
-								  refusal + (deleted_[i] ? "" : value_type::refusalHint(source.def.valueType, refusal));
+			std::string message =
+				"Redis refused " +
+				std::string(deleted_[i] ? "DEL" : value_type::writeCommandName(source.def.valueType)) + ": " + refusal +
+				(deleted_[i] ? "" : value_type::refusalHint(source.def.valueType, refusal));
 			source.keyFailed(keys_[i], message, now);
 			continue;
 		}

@@ -41,14 +41,15 @@ void Source::documentsBuilt(size_t documents, int64 microseconds, TimestampTz no
 	stats_.msPerDocument = documentCost.msPerDocument();
 	if (!documentCost.hintDue(now))
 		return;
-	ereport(LOG, (errmsg("cachepusher: source \"%s\": each document takes %.2f ms to build (the last %lld took %.1f s); "
-						 "the worker cannot write more than about %.0f documents/s of it",
-						 def.name.c_str(), stats_.msPerDocument, static_cast<long long>(DocumentCost::windowDocuments),
-						 stats_.msPerDocument * DocumentCost::windowDocuments / 1000.0, 1000.0 / stats_.msPerDocument),
-				  errhint("A document function that looks child rows up by a column with no index on it reads the "
-						  "whole child table for every key: an index on that column (for the 2015 seed's schema, "
-						  "CREATE INDEX ON address (fk_customer)) usually makes it 10 to 100 times faster. A "
-						  "documents_query builds a whole batch in one query. status.ms_per_document shows the cost.")));
+	ereport(LOG,
+			(errmsg("cachepusher: source \"%s\": each document takes %.2f ms to build (the last %lld took %.1f s); "
+					"the worker cannot write more than about %.0f documents/s of it",
+					def.name.c_str(), stats_.msPerDocument, static_cast<long long>(DocumentCost::windowDocuments),
+					stats_.msPerDocument * DocumentCost::windowDocuments / 1000.0, 1000.0 / stats_.msPerDocument),
+			 errhint("A document function that looks child rows up by a column with no index on it reads the "
+					 "whole child table for every key: an index on that column (for the 2015 seed's schema, "
+					 "CREATE INDEX ON address (fk_customer)) usually makes it 10 to 100 times faster. A "
+					 "documents_query builds a whole batch in one query. status.ms_per_document shows the cost.")));
 }
 
 void Source::markOverflowed(TimestampTz since)

@@ -23,8 +23,8 @@ bool sameJson(const std::string &document, std::string_view inRedis)
 	std::string redisText(inRedis);
 	try {
 		return pg::call([&] {
-			MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "cachepusher verify json",
-														  ALLOCSET_SMALL_SIZES);
+			MemoryContext scratch =
+				AllocSetContextCreate(CurrentMemoryContext, "cachepusher verify json", ALLOCSET_SMALL_SIZES);
 			MemoryContext caller = MemoryContextSwitchTo(scratch);
 			Datum ours = DirectFunctionCall1(jsonb_in, CStringGetDatum(document.c_str()));
 			Datum theirs = DirectFunctionCall1(jsonb_in, CStringGetDatum(redisText.c_str()));
@@ -55,8 +55,8 @@ const char *compare(const SourceDefinition &def, const Document &doc, const redi
 		return "error";
 	}
 	/* Redis has no empty hash: an object without members is written as no key. */
-	bool inRedis = wrongType || (hash ? reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
-									  : reply->type == REDIS_REPLY_STRING);
+	bool inRedis = wrongType ||
+				   (hash ? reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 : reply->type == REDIS_REPLY_STRING);
 	if (!doc.body)
 		return inRedis ? "orphan" : nullptr;
 	/*

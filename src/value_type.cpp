@@ -174,9 +174,10 @@ std::string refusalHint(ValueType type, std::string_view error)
 {
 	/*
 	 * "ERR unknown command 'JSON.GET'", and from a script "Unknown Redis command called from script"
-	 * (Valkey says "Valkey" there).
+	 * (Valkey 8: "Unknown command called from script").
 	 */
-	bool unknownCommand = error.find("nknown") != std::string_view::npos && error.find("command") != std::string_view::npos;
+	bool unknownCommand =
+		error.find("nknown") != std::string_view::npos && error.find("command") != std::string_view::npos;
 	if (type != ValueType::Json || !unknownCommand)
 		return "";
 	return " (the server has no JSON module: load RedisJSON or Valkey JSON into it, or give the source another "

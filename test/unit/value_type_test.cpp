@@ -57,7 +57,8 @@ TEST(ValueType, JsonIsOneScriptWithTheKeyTheTtlAndTheDocument)
 	EXPECT_NE(argv[1].find("redis.pcall('JSON.SET', KEYS[1], '$', ARGV[2])"), std::string::npos);
 	EXPECT_EQ(Argv(argv.begin() + 2, argv.end()), (Argv{"1", "c:1", "0", "[1, 2]"}));
 	EXPECT_FALSE(setsTtl(ValueType::Json, argv));
-	ASSERT_TRUE(writeCommand(ValueType::Json, "c:1", R"({"id": 1, "expires_in": 2})", Expiry{9000, "expires_in"}, argv, error));
+	ASSERT_TRUE(
+		writeCommand(ValueType::Json, "c:1", R"({"id": 1, "expires_in": 2})", Expiry{9000, "expires_in"}, argv, error));
 	EXPECT_EQ(Argv(argv.begin() + 2, argv.end()), (Argv{"1", "c:1", "2000", R"({"id": 1, "expires_in": 2})"}));
 	EXPECT_TRUE(setsTtl(ValueType::Json, argv));
 	/* A TTL member needs an object, as for a string. */
@@ -73,7 +74,8 @@ TEST(ValueType, AServerWithoutAJsonModuleIsNamedAsTheCause)
 	for (const char *error : {"ERR Unknown Redis command called from script",
 							  "ERR unknown command 'JSON.GET', with args beginning with: 'c:1' ",
 							  "ERR Unknown Valkey command called from script"})
-		EXPECT_NE(refusalHint(ValueType::Json, error).find("the server has no JSON module"), std::string::npos) << error;
+		EXPECT_NE(refusalHint(ValueType::Json, error).find("the server has no JSON module"), std::string::npos)
+			<< error;
 	EXPECT_EQ(refusalHint(ValueType::Json, "SYNTAXERR Failed to parse JSON string due to syntax error"), "");
 	EXPECT_EQ(refusalHint(ValueType::String, "ERR unknown command 'SET'"), "");
 	EXPECT_EQ(refusalHint(ValueType::Hash, "ERR Unknown Redis command called from script"), "");
