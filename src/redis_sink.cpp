@@ -93,12 +93,8 @@ void DocumentWriter::finish()
 	for (size_t i = 0; i < keys_.size(); i++) {
 		const redisReply *reply = replies[i].get();
 		if (isErrorReply(reply)) {
-			std::string refusal = describeReply(reply);
-			std::string message =
-				"Redis refused " +
-				std::string(deleted_[i] ? "DEL" : value_type::writeCommandName(source.def.valueType)) + ": " + refusal +
-				(deleted_[i] ? "" : value_type::refusalHint(source.def.valueType, refusal));
-			source.keyFailed(keys_[i], message, now);
+			const char *command = deleted_[i] ? "DEL" : value_type::writeCommandName(source.def.valueType);
+			source.keyFailed(keys_[i], value_type::refusal(source.def.valueType, command, describeReply(reply)), now);
 			continue;
 		}
 		if (deleted_[i])

@@ -49,9 +49,7 @@ const char *compare(const SourceDefinition &def, const Document &doc, const redi
 	bool error = reply->type == REDIS_REPLY_ERROR;
 	bool wrongType = error && std::string_view(reply->str, reply->len).substr(0, 9) == "WRONGTYPE";
 	if (error && !wrongType) {
-		std::string refusal = describeReply(reply);
-		why = "Redis refused " + std::string(value_type::readCommandName(type)) + ": " + refusal +
-			  value_type::refusalHint(type, refusal);
+		why = value_type::refusal(type, value_type::readCommandName(type), describeReply(reply));
 		return "error";
 	}
 	/* Redis has no empty hash: an object without members is written as no key. */

@@ -170,18 +170,19 @@ const char *readCommandName(ValueType type)
 	return "GET";
 }
 
-std::string refusalHint(ValueType type, std::string_view error)
+std::string refusal(ValueType type, std::string_view command, std::string_view error)
 {
+	std::string message = "Redis refused " + std::string(command) + ": " + std::string(error);
 	/*
 	 * "ERR unknown command 'JSON.GET'", and from a script "Unknown Redis command called from script"
 	 * (Valkey 8: "Unknown command called from script").
 	 */
 	bool unknownCommand =
 		error.find("nknown") != std::string_view::npos && error.find("command") != std::string_view::npos;
-	if (type != ValueType::Json || !unknownCommand)
-		return "";
-	return " (the server has no JSON module: load RedisJSON or Valkey JSON into it, or give the source another "
-		   "value_type with cachepusher.set_value_type)";
+	if (type == ValueType::Json && unknownCommand)
+		message += " (the server has no JSON module: load RedisJSON or Valkey JSON into it, or give the source "
+				   "another value_type with cachepusher.set_value_type)";
+	return message;
 }
 
 bool sameHash(const std::vector<std::string> &hashWrite, const json_fields::Fields &inRedis)

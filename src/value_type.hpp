@@ -55,10 +55,10 @@ std::vector<std::string> readCommand(ValueType type, const std::string &redisKey
 const char *readCommandName(ValueType type);
 
 /*
- * What a refusal of a command for type means to the user when Redis gave error: for json, an unknown
- * command is a server without a JSON module, and says so; "" when there is nothing to add.
+ * "Redis refused <command>: <error>" for a key of a source of type, and for json what an unknown
+ * command means to the user: a server without a JSON module.
  */
-std::string refusalHint(ValueType type, std::string_view error);
+std::string refusal(ValueType type, std::string_view command, std::string_view error);
 
 /*
  * A hash as read back (HGETALL's name, value pairs) holds exactly what hashWrite, a command

@@ -14,12 +14,7 @@ my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
 my $redis = start_redis();
 my $node = new_node('ttl', $redis);
 load_seed_schema($node, customers => 50, addresses => 100);
-$node->safe_psql('postgres', q{
-	SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer',
-	                              ttl => '1 hour');
-	SELECT cachepusher.watch('customer', 'customer', 'id_customer');
-	SELECT cachepusher.watch('customer', 'address', 'fk_customer');
-});
+watch_seed_source($node, "ttl => '1 hour'");
 
 # The TTL of every key under the prefix, in milliseconds (-1: none), by key.
 sub ttls

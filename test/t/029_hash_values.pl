@@ -19,11 +19,8 @@ load_seed_schema($node, customers => 40, addresses => 80);
 $node->safe_psql('postgres', q{
 	UPDATE customer SET email = NULL WHERE id_customer = 3;
 	UPDATE customer SET name = E'Ada "the first"\nof her name' WHERE id_customer = 4;
-	SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer',
-	                              value_type => 'hash');
-	SELECT cachepusher.watch('customer', 'customer', 'id_customer');
-	SELECT cachepusher.watch('customer', 'address', 'fk_customer');
 });
+watch_seed_source($node, "value_type => 'hash'");
 cache_matches($node, $redis, 'customer', $docs, 'warmup writes every document as a hash', \&hash_differences);
 is($redis->command('TYPE', 'customer:1'), 'hash', 'of type hash');
 my $four = { @{ $redis->command('HGETALL', 'customer:4') } };

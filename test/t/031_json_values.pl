@@ -24,11 +24,7 @@ my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
 my $plain = start_redis();
 my $node = new_node('json_plain', $plain);
 load_seed_schema($node, customers => 30, addresses => 60);
-$node->safe_psql('postgres', q{
-	SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer');
-	SELECT cachepusher.watch('customer', 'customer', 'id_customer');
-	SELECT cachepusher.watch('customer', 'address', 'fk_customer');
-});
+watch_seed_source($node);
 cache_matches($node, $plain, 'customer', $docs, 'warmed as strings');
 my $errors_before = source_status($node, 'customer')->{errors};
 
@@ -71,11 +67,8 @@ $node = new_node('json', $redis);
 load_seed_schema($node, customers => 40, addresses => 80);
 $node->safe_psql('postgres', q{
 	UPDATE customer SET name = E'Ada "the first"\nof her name ✓' WHERE id_customer = 4;
-	SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer',
-	                              value_type => 'json');
-	SELECT cachepusher.watch('customer', 'customer', 'id_customer');
-	SELECT cachepusher.watch('customer', 'address', 'fk_customer');
 });
+watch_seed_source($node, "value_type => 'json'");
 cache_matches($node, $redis, 'customer', $docs, 'warmup writes every document as JSON', \&json_differences);
 is($redis->command('TYPE', 'customer:1'), 'ReJSON-RL', "of the module's type");
 like($redis->command('JSON.GET', 'customer:4', '$.name'), qr/^\["Ada \\"the first\\"\\nof her name ✓"\]$/,

@@ -74,11 +74,15 @@ TEST(ValueType, AServerWithoutAJsonModuleIsNamedAsTheCause)
 	for (const char *error : {"ERR Unknown Redis command called from script",
 							  "ERR unknown command 'JSON.GET', with args beginning with: 'c:1' ",
 							  "ERR Unknown Valkey command called from script"})
-		EXPECT_NE(refusalHint(ValueType::Json, error).find("the server has no JSON module"), std::string::npos)
+		EXPECT_NE(refusal(ValueType::Json, "JSON.GET", error).find("the server has no JSON module"), std::string::npos)
 			<< error;
-	EXPECT_EQ(refusalHint(ValueType::Json, "SYNTAXERR Failed to parse JSON string due to syntax error"), "");
-	EXPECT_EQ(refusalHint(ValueType::String, "ERR unknown command 'SET'"), "");
-	EXPECT_EQ(refusalHint(ValueType::Hash, "ERR Unknown Redis command called from script"), "");
+	/* Any other refusal, or an unknown command for another type, is said as Redis said it. */
+	EXPECT_EQ(refusal(ValueType::Json, "the JSON.SET script (EVAL)", "SYNTAXERR Failed to parse JSON string"),
+			  "Redis refused the JSON.SET script (EVAL): SYNTAXERR Failed to parse JSON string");
+	EXPECT_EQ(refusal(ValueType::String, "SET", "ERR unknown command 'SET'"),
+			  "Redis refused SET: ERR unknown command 'SET'");
+	EXPECT_EQ(refusal(ValueType::Hash, "HGETALL", "ERR Unknown Redis command called from script"),
+			  "Redis refused HGETALL: ERR Unknown Redis command called from script");
 }
 
 TEST(ValueType, OnlyAnObjectBecomesAHash)

@@ -16,7 +16,7 @@ use Time::HiRes qw(usleep time);
 use CachePusher::Redis;
 
 our @EXPORT = qw(
-  start_redis new_node load_seed_schema add_seed_source seed_changes poll_until
+  start_redis new_node load_seed_schema add_seed_source watch_seed_source seed_changes poll_until
   cache_differences cache_matches hash_differences json_differences worker_pid source_status keys_received
   load_random_writes start_churn churn_ok converged readme_quick_start);
 
@@ -86,6 +86,20 @@ sub add_seed_source
 		SELECT cachepusher.add_source('customer', 'customer_get(int)',
 		    'SELECT id_customer FROM customer',
 		    channels => ARRAY['customer_updated', 'customer_deleted'])});
+	return;
+}
+
+# The seed's source "customer" fed by watch() on both tables instead of the seed's NOTIFY triggers;
+# $arguments: more named arguments of add_source as SQL ("value_type => 'hash'").
+sub watch_seed_source
+{
+	my ($node, $arguments) = @_;
+	my $more = defined $arguments ? ", $arguments" : '';
+	$node->safe_psql('postgres', qq{
+		SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer'$more);
+		SELECT cachepusher.watch('customer', 'customer', 'id_customer');
+		SELECT cachepusher.watch('customer', 'address', 'fk_customer');
+	});
 	return;
 }
 
