@@ -324,9 +324,10 @@ TimestampTz SourceSet::batchesDueAt(TimestampTz now) const
 TimestampTz SourceSet::wakeAt(TimestampTz wake) const
 {
 	for (auto &source : sources_) {
-		if (source->warmup.phase == Warmup::Phase::Requested)
+		if (source->warmup.phase == Warmup::Phase::Requested && source->def.problem.empty())
 			wake = std::min(wake, source->warmup.retry.nextAttempt());
-		if (!source->pending.empty())
+		/* Only a failed fetch waits for its retry; other pending keys wait for batchesDueAt(). */
+		if (!source->pending.empty() && source->fetchRetry.failures() > 0)
 			wake = std::min(wake, source->fetchRetry.nextAttempt());
 		if (TimestampTz retryAt = source->failingKeysRetryAt(); retryAt != 0)
 			wake = std::min(wake, retryAt);

@@ -150,9 +150,12 @@ long Worker::idleTimeoutMs(TimestampTz now) const
 {
 	TimestampTz wake = TimestampTzPlusMilliseconds(sources_.lastLoad(), catalogRefreshMs);
 	wake = health_.wakeAt(wake, !sources_.empty());
-	wake = sources_.wakeAt(wake);
-	if (!sweeper_.idle())
-		wake = std::min(wake, sweeper_.nextAttempt());
+	/* What the sources and the sweeper wait for needs Redis: while it is down, its reconnect is the wake-up. */
+	if (health_.connected()) {
+		wake = sources_.wakeAt(wake);
+		if (!sweeper_.idle())
+			wake = std::min(wake, sweeper_.nextAttempt());
+	}
 	if (TimestampTz report = log_budget::reportDueAt(); report != 0)
 		wake = std::min(wake, report);
 	/* COMMIT PREPARED sets no latch: look for it this often. */
@@ -260,7 +263,8 @@ void Worker::runOnce()
 		key_queue::overflowed() || (!syncBlocked && shared_state::syncRequested() != sync_.taken()))
 		return;
 	now = GetCurrentTimestamp();
-	if (TimestampTz due = sources_.batchesDueAt(now); due != 0) {
+	/* Without Redis no batch is built however due: that wait is the reconnect's, on the latch below. */
+	if (TimestampTz due = sources_.batchesDueAt(now); due != 0 && health_.connected()) {
 		/*
 		 * Keys wait for more to join their batch. New ones need no wake-up meanwhile: they join at
 		 * the next drain, and a commit that sets the latch then finds no one asleep on it to signal.

@@ -35,6 +35,14 @@ ok(poll_until(sub { source_status($node, 'customer')->{state} eq 'redis_down' })
 ok(poll_until(sub { source_status($node, 'customer')->{keys_received} >= $received + 120 }),
 	'the worker kept draining notifications');
 ok(poll_until(sub { source_status($node, 'customer')->{pending} > 0 }), 'the changed keys are kept pending');
+# No batch can be written: the worker sleeps until its next reconnect, it does not spin on its keys.
+my $pid = worker_pid($node);
+my ($cpu, $since) = (cpu_seconds($pid), time);
+sleep 3;
+my $share = (cpu_seconds($pid) - $cpu) / (time - $since);
+cmp_ok($share, '<', 0.2,
+	sprintf('the worker waits while Redis is down and keys are pending (%.0f %% of a core; a busy loop takes all of it)',
+		100 * $share));
 ok($node->log_contains(qr/cachepusher: .*Redis.*\n.*DETAIL:  Changes are kept and written once Redis is back/),
 	'the outage is logged');
 isnt(worker_pid($node), '', 'the worker is still running');

@@ -9,6 +9,7 @@ use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec;
 use JSON::PP;
+use POSIX ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -17,7 +18,8 @@ use CachePusher::Redis;
 
 our @EXPORT = qw(
   start_redis new_node load_seed_schema add_seed_source watch_seed_source seed_changes poll_until
-  cache_differences cache_matches hash_differences json_differences worker_pid source_status keys_received
+  cache_differences cache_matches hash_differences json_differences worker_pid cpu_seconds source_status
+  keys_received
   load_random_writes start_churn churn_ok converged readme_quick_start);
 
 my $repo = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
@@ -237,6 +239,18 @@ sub worker_pid
 	my ($node) = @_;
 	return $node->safe_psql('postgres',
 		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'cachepusher'");
+}
+
+# The CPU time (user + system, in seconds) process $pid has used so far: /proc/PID/stat fields 14
+# and 15, counted from after the command name (field 2), which is in parentheses and may hold spaces.
+sub cpu_seconds
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or die "cannot read /proc/$pid/stat: $!";
+	my $stat = <$fh>;
+	close $fh;
+	my @fields = split / /, substr($stat, rindex($stat, ')') + 2);
+	return ($fields[11] + $fields[12]) / POSIX::sysconf(POSIX::_SC_CLK_TCK);
 }
 
 # One source's row of cachepusher.status as a hash.
