@@ -12,7 +12,7 @@
 #   bench_preload_worker REDIS_PORT [NAME=VALUE ...]   restart with the worker; sets worker_pid
 #   bench_add_source fn|set [TYPE]  the seed's source "customer": customer_get() per key, or the
 #                                set-based examples/customer_documents.sql; value_type TYPE (string)
-#   bench_wait_warmed N          until the source has written N documents; prints when
+#   bench_wait_warmed N [SOURCE] until the source (customer) has written N documents; prints when
 #   bench_synced                 cachepusher.wait_for_sync(), or die
 #   bench_drop_source_keys       drop_source with delete_keys, until the worker deleted the keys
 
@@ -203,9 +203,9 @@ SQL
   fi
 }
 
-bench_wait_warmed() {  # documents
+bench_wait_warmed() {  # documents [source (customer)]
   "$bt" wait-sql --pg "$pgc" --timeout 900 --interval-ms 10 \
-    --sql "SELECT state = 'streaming' AND documents_written >= $1 FROM cachepusher.status WHERE source = 'customer'"
+    --sql "SELECT state = 'streaming' AND documents_written >= $1 FROM cachepusher.status WHERE source = '${2:-customer}'"
 }
 
 # Everything committed so far is in Redis (wait_for_sync also covers notifications the worker has
