@@ -62,7 +62,7 @@ override CXXFLAGS += -MMD -MP $(SANITIZER_FLAGS)
 
 # make unit: the unit tests of the modules that are plain C++ (each includes src/cpp_only.hpp), built
 # without PostgreSQL's headers and run at once; test/run runs them before the end-to-end tests.
-UNIT_MODULES = cluster_slot notification_payload pending_keys backoff log_window sync_tracker document_cost json_fields value_type composite_key
+UNIT_MODULES = cluster_slot notification_payload distinct_keys pending_keys backoff log_window sync_tracker document_cost json_fields value_type composite_key
 UNIT_DIR = tmp_unit$(if $(SANITIZE),-sanitized)
 UNIT_OBJS = $(patsubst %,$(UNIT_DIR)/src/%.o,$(UNIT_MODULES)) \
 	$(patsubst $(srcdir)/%.cpp,$(UNIT_DIR)/%.o,$(wildcard $(srcdir)/test/unit/*.cpp))

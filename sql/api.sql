@@ -216,6 +216,19 @@ UPDATE address SET fk_customer = 2;
 DELETE FROM customer WHERE id_customer = 1;
 TRUNCATE address;
 SELECT cachepusher._notify_trigger();
+-- A trigger naming a column its table does not have (made by hand, or the column dropped since)
+-- fails the statement and names the column, in either form, also on a second statement.
+CREATE TABLE watch_typo (id int);
+INSERT INTO watch_typo VALUES (1);
+CREATE TRIGGER watch_typo AFTER UPDATE ON watch_typo REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cachepusher._notify_trigger('customer', 'no_such_column');
+UPDATE watch_typo SET id = 2;
+UPDATE watch_typo SET id = 2;
+DROP TRIGGER watch_typo ON watch_typo;
+CREATE TRIGGER watch_typo AFTER UPDATE ON watch_typo
+    FOR EACH ROW EXECUTE FUNCTION cachepusher._notify_trigger('customer', 'id', 'no_such_column');
+UPDATE watch_typo SET id = 2;
+DROP TABLE watch_typo;
 
 SELECT cachepusher.unwatch('customer', 'address');
 SELECT cachepusher.unwatch('customer', 'address');

@@ -1,12 +1,12 @@
 #include "key_notifier.hpp"
 
+#include "distinct_keys.hpp"
 #include "key_queue.hpp"
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
 #include "settings.hpp"
 
 #include <cstring>
-#include <unordered_set>
 
 extern "C" {
 #include "access/xact.h"
@@ -54,14 +54,18 @@ size_t sourceIndex(const std::string &source)
 	return sourceNames.size() - 1;
 }
 
-void add(const std::string &source, std::string_view key, bool resync)
+/* Where the current (sub)transaction's items go: the tail that began when it first added one. */
+void enterLevel()
 {
 	int nestLevel = GetCurrentTransactionNestLevel();
 	if (levels.empty() || levels.back().nestLevel != nestLevel)
 		levels.push_back(Level{nestLevel, items.size()});
-	size_t index = sourceIndex(source);
-	items.push_back(Item{index, std::string(key), resync});
-	sourceBytes[index] += key.size() + 1;
+}
+
+void add(size_t source, std::string_view key, bool resync)
+{
+	items.push_back(Item{source, std::string(key), resync});
+	sourceBytes[source] += key.size() + 1;
 }
 
 void forget()
@@ -77,7 +81,7 @@ void forget()
 	written.clear();
 }
 
-/* Everything collected for one source: its keys once each, or a resync. */
+/* Everything collected for one source: its keys (once each when packed), or a resync. */
 struct Collected {
 	std::vector<std::string_view> keys;
 	bool resync = false;
@@ -96,16 +100,17 @@ HandOver handOverTentative(TransactionId xid)
 	bool allQueued = true;
 	try {
 		std::vector<Collected> bySource(sourceNames.size());
-		std::vector<std::unordered_set<std::string_view>> seen(sourceNames.size());
 		for (const Item &item : items) {
 			Collected &c = bySource[item.source];
 			if (item.resync || sourceBytes[item.source] > key_queue::maxSourceBytes())
 				c.resync = true;
-			else if (!c.resync && seen[item.source].insert(item.key).second)
+			else if (!c.resync)
 				c.keys.push_back(item.key);
 		}
 		for (size_t i = 0; i < sourceNames.size(); i++) {
 			Collected &c = bySource[i];
+			if (!c.resync)
+				distinct_keys::keepFirstOccurrences(c.keys);
 			std::vector<std::string> payloads;
 			if (!c.resync && !notification_payload::packKeys(sourceNames[i], c.keys, maxEntryPayload, payloads))
 				c.resync = true; /* a key longer than an entry */
@@ -228,16 +233,20 @@ bool collecting()
 
 void notifyKeys(const std::string &source, const std::vector<std::string_view> &keys)
 {
-	if (!collecting())
+	if (!collecting() || keys.empty())
 		return;
+	enterLevel();
+	size_t index = sourceIndex(source);
 	for (std::string_view key : keys)
-		add(source, key, false);
+		add(index, key, false);
 }
 
 void notifyResync(const std::string &source)
 {
-	if (collecting())
-		add(source, {}, true);
+	if (!collecting())
+		return;
+	enterLevel();
+	add(sourceIndex(source), {}, true);
 }
 
 } // namespace cachepusher::key_notifier

@@ -19,6 +19,27 @@ std::string unescape(std::string_view escaped)
 	}
 	return key;
 }
+
+/* The bytes a key takes escaped. */
+size_t escapedSize(std::string_view key)
+{
+	size_t size = key.size();
+	for (char c : key)
+		size += c == '\\' || c == '\n';
+	return size;
+}
+
+void appendEscaped(std::string &out, std::string_view key)
+{
+	for (char c : key) {
+		if (c == '\\')
+			out.append("\\\\");
+		else if (c == '\n')
+			out.append("\\n");
+		else
+			out.push_back(c);
+	}
+}
 } // namespace
 
 bool parseKeys(std::string_view payload, Keys &out)
@@ -40,36 +61,31 @@ bool parseKeys(std::string_view payload, Keys &out)
 std::string escapeKey(std::string_view key)
 {
 	std::string escaped;
-	escaped.reserve(key.size());
-	for (char c : key) {
-		if (c == '\\')
-			escaped.append("\\\\");
-		else if (c == '\n')
-			escaped.append("\\n");
-		else
-			escaped.push_back(c);
-	}
+	escaped.reserve(escapedSize(key));
+	appendEscaped(escaped, key);
 	return escaped;
 }
 
+/* Runs in every watched commit (key_notifier): each key is appended where it goes, no copy of its own. */
 bool packKeys(std::string_view source, const std::vector<std::string_view> &keys, size_t maxBytes,
 			  std::vector<std::string> &payloads)
 {
 	bool allFit = true;
 	std::string current;
 	for (std::string_view key : keys) {
-		std::string line = "\n" + escapeKey(key);
-		if (source.size() + line.size() > maxBytes) {
+		size_t line = 1 + escapedSize(key);
+		if (source.size() + line > maxBytes) {
 			allFit = false;
 			continue;
 		}
-		if (!current.empty() && current.size() + line.size() > maxBytes) {
+		if (!current.empty() && current.size() + line > maxBytes) {
 			payloads.push_back(std::move(current));
 			current.clear();
 		}
 		if (current.empty())
 			current.assign(source);
-		current.append(line);
+		current.push_back('\n');
+		appendEscaped(current, key);
 	}
 	if (!current.empty())
 		payloads.push_back(std::move(current));

@@ -12,15 +12,16 @@
  * payload asks for a resync instead.
  */
 #include "composite_key.hpp"
+#include "distinct_keys.hpp"
 #include "key_notifier.hpp"
 #include "pg_boundary.hpp"
 
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 extern "C" {
+#include "access/htup_details.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -37,6 +38,55 @@ namespace {
 [[noreturn]] void protocolViolated(const char *message)
 {
 	pg::raise(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, message);
+}
+
+/*
+ * The trigger's key columns (its arguments after the source): attribute numbers and the types' output
+ * functions. Looked up at the first call of the trigger in a query and kept in its FmgrInfo (fn_extra,
+ * in fn_mcxt, freed with the query): a row trigger then looks them up once per statement, not per row.
+ */
+struct KeyColumns {
+	int count;
+	int *attnums;
+	FmgrInfo *outputs;
+};
+
+const KeyColumns &keyColumns(FunctionCallInfo fcinfo, TriggerData *trigger)
+{
+	if (fcinfo->flinfo->fn_extra != nullptr)
+		return *static_cast<const KeyColumns *>(fcinfo->flinfo->fn_extra);
+	int count = trigger->tg_trigger->tgnargs - 1;
+	const char *missing = nullptr;
+	KeyColumns *columns = pg::call([&]() -> KeyColumns * {
+		MemoryContext memory = fcinfo->flinfo->fn_mcxt;
+		TupleDesc desc = trigger->tg_relation->rd_att;
+		size_t attnumsAt = MAXALIGN(sizeof(KeyColumns));
+		size_t outputsAt = attnumsAt + MAXALIGN(sizeof(int) * count);
+		char *block = static_cast<char *>(MemoryContextAllocZero(memory, outputsAt + sizeof(FmgrInfo) * count));
+		auto *found = reinterpret_cast<KeyColumns *>(block);
+		found->count = count;
+		found->attnums = reinterpret_cast<int *>(block + attnumsAt);
+		found->outputs = reinterpret_cast<FmgrInfo *>(block + outputsAt);
+		for (int c = 0; c < count; c++) {
+			const char *name = trigger->tg_trigger->tgargs[c + 1];
+			int attnum = SPI_fnumber(desc, name);
+			if (attnum <= 0) {
+				missing = name;
+				return nullptr;
+			}
+			Oid output;
+			bool isVarlena;
+			getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &output, &isVarlena);
+			fmgr_info_cxt(output, &found->outputs[c], memory);
+			found->attnums[c] = attnum;
+		}
+		return found;
+	});
+	if (columns == nullptr)
+		pg::raise(ERRCODE_UNDEFINED_COLUMN,
+				  std::string("column \"") + missing + "\" of the watched table does not exist");
+	fcinfo->flinfo->fn_extra = columns;
+	return *columns;
 }
 
 /*
@@ -58,41 +108,30 @@ void append(KeyList *keys, char *key)
 	keys->items[keys->count++] = key;
 }
 
+/* A list in the trigger's memory for about this many items (it grows). */
+KeyList newKeyList(size_t capacity)
+{
+	return KeyList{static_cast<char **>(palloc(sizeof(char *) * capacity)), 0, capacity};
+}
+
 /*
  * Appends the key columns of every row of a transition table. Other AFTER triggers of the statement
  * read the same table, so it is read through a read pointer of our own, as a query on it would.
  * PostgreSQL code only: runs inside pg::call.
  */
-void appendTransitionKeys(Tuplestorestate *table, TupleDesc desc, const int *attnums, int columns, FmgrInfo *output,
-						  KeyList *keys)
+void appendTransitionKeys(Tuplestorestate *table, TupleTableSlot *slot, const KeyColumns &columns, KeyList *keys)
 {
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	int pointer = tuplestore_alloc_read_pointer(table, EXEC_FLAG_REWIND);
 	tuplestore_select_read_pointer(table, pointer);
 	tuplestore_rescan(table);
 	while (tuplestore_gettupleslot(table, true, false, slot)) {
-		for (int c = 0; c < columns; c++) {
+		for (int c = 0; c < columns.count; c++) {
 			bool isNull;
-			Datum value = slot_getattr(slot, attnums[c], &isNull);
-			append(keys, isNull ? nullptr : OutputFunctionCall(&output[c], value));
+			Datum value = slot_getattr(slot, columns.attnums[c], &isNull);
+			append(keys, isNull ? nullptr : OutputFunctionCall(&columns.outputs[c], value));
 		}
 	}
 	tuplestore_select_read_pointer(table, 0);
-	ExecDropSingleTupleTableSlot(slot);
-}
-
-/* The key columns the trigger was given (its arguments after the source), as attribute numbers. */
-std::vector<int> keyColumns(TriggerData *trigger)
-{
-	std::vector<int> attnums;
-	for (int arg = 1; arg < trigger->tg_trigger->tgnargs; arg++) {
-		const char *name = trigger->tg_trigger->tgargs[arg];
-		int attnum = pg::call([&] { return SPI_fnumber(trigger->tg_relation->rd_att, name); });
-		if (attnum <= 0)
-			pg::raise(ERRCODE_UNDEFINED_COLUMN, std::string("column \"") + name + "\" of the watched table does not exist");
-		attnums.push_back(attnum);
-	}
-	return attnums;
 }
 
 /*
@@ -104,6 +143,7 @@ std::vector<std::string_view> uniqueKeys(char *const *items, size_t count, size_
 {
 	std::vector<std::string_view> keys;
 	if (columns == 1) {
+		keys.reserve(count);
 		for (size_t i = 0; i < count; i++)
 			if (items[i] != nullptr)
 				keys.emplace_back(items[i]);
@@ -122,61 +162,55 @@ std::vector<std::string_view> uniqueKeys(char *const *items, size_t count, size_
 		keys.assign(encoded.begin(), encoded.end());
 	}
 	/* An UPDATE that leaves the key as it was names it twice; a child table names a parent many times. */
-	if (keys.size() <= 1)
-		return keys;
-	std::vector<std::string_view> unique;
-	std::unordered_set<std::string_view> seen(keys.size());
-	for (std::string_view key : keys)
-		if (seen.emplace(key).second)
-			unique.push_back(key);
-	return unique;
+	distinct_keys::keepFirstOccurrences(keys);
+	return keys;
+}
+
+/* The keys of the rows in items, each once, to the worker at commit. */
+void sendKeys(const std::string &source, const KeyList &items, const KeyColumns &columns)
+{
+	std::vector<std::string> encoded;
+	std::vector<std::string_view> keys = uniqueKeys(items.items, items.count, columns.count, encoded);
+	if (!keys.empty())
+		key_notifier::notifyKeys(source, keys);
 }
 
 /* A statement's changes: every key of its old and new rows, each once, in as few payloads as fit. */
-void notifyStatement(TriggerData *trigger, const std::string &source)
+void notifyStatement(const KeyColumns &columns, TriggerData *trigger, const std::string &source)
 {
-	std::vector<int> attnums = keyColumns(trigger);
-	int columns = static_cast<int>(attnums.size());
 	KeyList keys{};
 	pg::call([&] {
-		TupleDesc desc = trigger->tg_relation->rd_att;
-		FmgrInfo *outputFns = static_cast<FmgrInfo *>(palloc(sizeof(FmgrInfo) * columns));
-		for (int c = 0; c < columns; c++) {
-			Oid output;
-			bool isVarlena;
-			getTypeOutputInfo(TupleDescAttr(desc, attnums[c] - 1)->atttypid, &output, &isVarlena);
-			fmgr_info(output, &outputFns[c]);
-		}
-		keys.capacity = 16;
-		keys.items = static_cast<char **>(palloc(sizeof(char *) * keys.capacity));
+		/* Both transition tables have the relation's row type: one slot reads them. */
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(trigger->tg_relation->rd_att, &TTSOpsMinimalTuple);
+		keys = newKeyList(16);
 		for (Tuplestorestate *table : {trigger->tg_oldtable, trigger->tg_newtable})
 			if (table != nullptr)
-				appendTransitionKeys(table, desc, attnums.data(), columns, outputFns, &keys);
+				appendTransitionKeys(table, slot, columns, &keys);
+		ExecDropSingleTupleTableSlot(slot);
 	});
-	std::vector<std::string> encoded;
-	std::vector<std::string_view> unique = uniqueKeys(keys.items, keys.count, attnums.size(), encoded);
-	if (!unique.empty())
-		key_notifier::notifyKeys(source, unique);
+	sendKeys(source, keys, columns);
 }
 
 /* One row's change: its old and new key. */
-void notifyRow(TriggerData *trigger, const std::string &source)
+void notifyRow(const KeyColumns &columns, TriggerData *trigger, const std::string &source)
 {
-	std::vector<int> attnums = keyColumns(trigger);
-	TupleDesc desc = trigger->tg_relation->rd_att;
+	KeyList keys{};
 	HeapTuple rows[2] = {trigger->tg_trigtuple,
 						 TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple : nullptr};
-	std::vector<char *> items;
-	for (HeapTuple row : rows) {
-		if (row == nullptr)
-			continue;
-		for (int attnum : attnums)
-			items.push_back(pg::call([&] { return SPI_getvalue(row, desc, attnum); }));
-	}
-	std::vector<std::string> encoded;
-	std::vector<std::string_view> keys = uniqueKeys(items.data(), items.size(), attnums.size(), encoded);
-	if (!keys.empty())
-		key_notifier::notifyKeys(source, keys);
+	pg::call([&] {
+		keys = newKeyList(2 * columns.count);
+		TupleDesc desc = trigger->tg_relation->rd_att;
+		for (HeapTuple row : rows) {
+			if (row == nullptr)
+				continue;
+			for (int c = 0; c < columns.count; c++) {
+				bool isNull;
+				Datum value = heap_getattr(row, columns.attnums[c], desc, &isNull);
+				append(&keys, isNull ? nullptr : OutputFunctionCall(&columns.outputs[c], value));
+			}
+		}
+	});
+	sendKeys(source, keys, columns);
 }
 
 } // namespace
@@ -201,9 +235,9 @@ Datum cachepusher_notify_trigger(PG_FUNCTION_ARGS)
 		if (truncate)
 			key_notifier::notifyResync(source);
 		else if (TRIGGER_FIRED_FOR_ROW(event))
-			notifyRow(trigger, source);
+			notifyRow(keyColumns(fcinfo, trigger), trigger, source);
 		else if (trigger->tg_oldtable != nullptr || trigger->tg_newtable != nullptr)
-			notifyStatement(trigger, source);
+			notifyStatement(keyColumns(fcinfo, trigger), trigger, source);
 		else
 			protocolViolated("cachepusher._notify_trigger FOR EACH STATEMENT needs its transition tables "
 							 "(REFERENCING OLD TABLE / NEW TABLE)");
