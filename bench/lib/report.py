@@ -576,6 +576,8 @@ def write_markdown(out, facts, phases, results, mem, bare, bare_runs, every, sca
           f"{fmt(t1000 * 1000 if t1000 else None, 0)} | {fmt(ratio(t1000, b1000) * 100 if ratio(t1000, b1000) else None, 0)}% |")
     w("")
     include_markdown(w, "commit-cost.md", "What a commit costs (bench/commit-cost, its last run: bench/commit-cost.md)")
+    include_markdown(w, "commit-instructions.md",
+                     "What a commit costs in instructions (bench/commit-instructions, its last run: bench/commit-instructions.md)")
 
     w("## Memory and CPU per phase")
     w("")
