@@ -4,7 +4,7 @@
 #include <functional>
 #include <limits>
 
-#include "cpp_only.hpp"
+#include "cpp_only.hpp" /* last: this module is PostgreSQL-free */
 
 namespace cachepusher::distinct_keys {
 namespace {
