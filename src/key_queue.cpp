@@ -18,7 +18,13 @@ extern "C" {
 namespace cachepusher::key_queue {
 namespace {
 
-enum State : uint32 { Tentative = 1, Committed = 2, Aborted = 3, Prepared = 4, Consumed = 5 };
+/* Unwritten: space a writer has reserved and not yet filled (the worker zeroes the space it frees). */
+enum State : uint32 { Unwritten = 0, Tentative = 1, Committed = 2, Aborted = 3, Prepared = 4, Consumed = 5 };
+
+/* Freed space is zeroed, entry headers and all, so an entry's state word must be a plain word. */
+#ifdef PG_HAVE_ATOMIC_U32_SIMULATION
+#error "the commit queue needs native 32-bit atomics"
+#endif
 /* Fills the end of the buffer when the next entry does not fit there. */
 constexpr uint32 padKind = 0;
 
@@ -35,11 +41,16 @@ static_assert(sizeof(EntryHeader) == entryAlign, "an entry header fills one alig
 
 constexpr size_t nameBytes = 64;
 
+/*
+ * Writers reserve space by moving head with a compare-and-swap, fill it, and publish each entry by
+ * its state word; no lock is taken by a commit whose keys fit. The worker zeroes the space it has
+ * read before it moves tail past it, so reserved space reads as Unwritten until it is published.
+ */
 struct Queue {
-	LWLock *lock;
+	LWLock *lock; /* the overflow set and the reader's latch */
 	Latch *reader;
-	pg_atomic_uint64 head; /* written under lock, read without it */
-	uint64 tail;		   /* under lock */
+	pg_atomic_uint64 head; /* the end of the reserved space */
+	pg_atomic_uint64 tail; /* moved by the worker only */
 	uint64 size;
 	/* Sources whose keys did not fit, until the worker takes them; under lock. */
 	uint64 dropped;
@@ -122,6 +133,7 @@ bool handOver(EntryHeader *entry, Reader &reader)
 	payload = payload.substr(0, strnlen(payload.data(), payload.size()));
 	Kind kind = static_cast<Kind>(entry->kind);
 	switch (state) {
+	case Unwritten: /* drain() stops before such an entry; listed for the compiler */
 	case Tentative:
 		return false;
 	case Committed:
@@ -139,6 +151,24 @@ bool handOver(EntryHeader *entry, Reader &reader)
 	return true;
 }
 
+/*
+ * Gives the space before position back to the writers: zeroed first, so that an entry reserved
+ * there later reads as Unwritten until its writer publishes it.
+ */
+void freeUpTo(uint64 position)
+{
+	uint64 tail = pg_atomic_read_u64(&queue->tail);
+	if (position <= tail)
+		return;
+	uint64 from = tail % queue->size;
+	uint64 bytes = position - tail;
+	uint64 first = std::min(bytes, queue->size - from);
+	memset(queue->data + from, 0, first);
+	memset(queue->data, 0, bytes - first);
+	pg_write_barrier();
+	pg_atomic_write_u64(&queue->tail, position);
+}
+
 } // namespace
 
 void shmemRequest()
@@ -153,9 +183,10 @@ void shmemInit()
 	queue = static_cast<Queue *>(ShmemInitStruct("cachepusher_queue", sharedBytes(), &found));
 	if (found)
 		return;
-	memset(queue, 0, sizeof(Queue));
+	memset(queue, 0, sharedBytes());
 	queue->lock = &(GetNamedLWLockTranche("cachepusher_queue"))->lock;
 	pg_atomic_init_u64(&queue->head, 0);
+	pg_atomic_init_u64(&queue->tail, 0);
 	queue->size = bufferBytes();
 	queue->data = reinterpret_cast<char *>(queue) + MAXALIGN(sizeof(Queue));
 	queue->resyncNames = queue->data + queue->size;
@@ -176,23 +207,29 @@ size_t maxSourceBytes()
 bool writeTentative(Kind kind, const std::vector<std::string> &payloads, TransactionId xid, std::string_view source,
 					std::vector<Written> &written)
 {
-	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	/* Reserve the room for every entry (all or none) and for a pad where one does not fit at the end. */
 	uint64 head = pg_atomic_read_u64(&queue->head);
-	uint64 room = queue->size - (head - queue->tail);
-	/* Where each entry goes: one that does not fit before the end of the buffer starts at its front. */
-	uint64 end = head;
-	for (const std::string &payload : payloads) {
-		uint32 length = entryLength(payload.size() + 1);
-		uint64 left = queue->size - end % queue->size;
-		if (length > left)
-			end += left;
-		end += length;
+	for (;;) {
+		uint64 tail = pg_atomic_read_u64(&queue->tail);
+		uint64 end = head;
+		for (const std::string &payload : payloads) {
+			uint32 length = entryLength(payload.size() + 1);
+			uint64 left = queue->size - end % queue->size;
+			if (length > left)
+				end += left;
+			end += length;
+		}
+		if (end - tail > queue->size) {
+			LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+			markLocked(source);
+			LWLockRelease(queue->lock);
+			return false;
+		}
+		/* On failure head is another writer's new end: the room is counted again from there. */
+		if (pg_atomic_compare_exchange_u64(&queue->head, &head, end))
+			break;
 	}
-	if (end - head > room) {
-		markLocked(source);
-		LWLockRelease(queue->lock);
-		return false;
-	}
+	/* [head, end) is ours, and zeroed: the worker stops at the first entry still Unwritten. */
 	uint64 position = head;
 	for (const std::string &payload : payloads) {
 		uint32 length = entryLength(payload.size() + 1);
@@ -202,25 +239,24 @@ bool writeTentative(Kind kind, const std::vector<std::string> &payloads, Transac
 			pad->length = static_cast<uint32>(left);
 			pad->kind = padKind;
 			pad->xid = InvalidTransactionId;
-			pg_atomic_init_u32(&pad->state, Consumed);
+			pg_write_barrier();
+			pg_atomic_write_u32(&pad->state, Consumed);
 			position += left;
 		}
 		EntryHeader *entry = entryAt(position);
 		entry->length = length;
 		entry->kind = static_cast<uint32>(kind);
 		entry->xid = xid;
-		pg_atomic_init_u32(&entry->state, Tentative);
 		char *bytes = reinterpret_cast<char *>(entry + 1);
 		memcpy(bytes, payload.data(), payload.size());
 		memset(bytes + payload.size(), 0, length - sizeof(EntryHeader) - payload.size());
-		/* The caller reserved room for this before it took the lock: push_back does not allocate. */
+		/* The worker reads the entry once its state says it is there. */
+		pg_write_barrier();
+		pg_atomic_write_u32(&entry->state, Tentative);
+		/* The caller reserved room for this before it called: push_back does not allocate. */
 		written.push_back(Written{position});
 		position += length;
 	}
-	/* The reader reads head without the lock: the entries must be in memory before it moves. */
-	pg_write_barrier();
-	pg_atomic_write_u64(&queue->head, position);
-	LWLockRelease(queue->lock);
 	return true;
 }
 
@@ -275,8 +311,8 @@ void attachReader(Latch *latch)
 	}
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
 	queue->reader = latch;
-	readPosition = queue->tail;
 	LWLockRelease(queue->lock);
+	readPosition = pg_atomic_read_u64(&queue->tail);
 	unresolved.clear();
 }
 
@@ -284,7 +320,8 @@ bool hasNew()
 {
 	if (!queue)
 		return false;
-	if (headPosition() != readPosition)
+	/* An entry still Unwritten is not new yet: its writer sets the latch when it resolves it. */
+	if (headPosition() != readPosition && stateOf(entryAt(readPosition)) != Unwritten)
 		return true;
 	for (uint64 position : unresolved)
 		if (stateOf(entryAt(position)) != Tentative)
@@ -303,14 +340,15 @@ uint64 drain(Reader &reader)
 	uint64 head = headPosition();
 	while (readPosition < head && !reader.full()) {
 		EntryHeader *entry = entryAt(readPosition);
+		/* Reserved and not filled yet: its length is not known, so nothing after it can be read. */
+		if (stateOf(entry) == Unwritten)
+			break;
 		if (!handOver(entry, reader))
 			unresolved.push_back(readPosition);
 		readPosition += entry->length;
 	}
 	uint64 frontier = unresolved.empty() ? readPosition : unresolved.front();
-	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-	queue->tail = std::max(queue->tail, frontier);
-	LWLockRelease(queue->lock);
+	freeUpTo(frontier);
 	return frontier;
 }
 

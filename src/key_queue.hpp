@@ -4,11 +4,12 @@
  * NOTIFY takes a cluster-wide lock in PreCommit_Notify and holds it across the commit record's WAL
  * flush, so every notifying commit of the cluster goes one at a time. Instead, a transaction's keys
  * (collected by key_notifier) are copied into this ring buffer in shared memory just before the commit
- * record is written, as a *tentative* entry, under a lock held only for the copy; the transaction
- * callback after the commit marks the entry committed (or aborted) with one atomic store and sets the
- * worker's latch. The worker reads committed entries and skips aborted ones; a tentative entry is
- * read once it is resolved. No lock is held across the flush, and a commit never waits for the worker:
- * when the queue has no room, the keys are dropped and their source is marked for a resync instead.
+ * record is written, as a *tentative* entry, into space reserved with one compare-and-swap (no lock);
+ * the transaction callback after the commit marks the entry committed (or aborted) with one atomic
+ * store and sets the worker's latch. The worker reads committed entries and skips aborted ones; a
+ * tentative entry is read once it is resolved. No lock is held across the flush, and a commit never
+ * waits for the worker: when the queue has no room, the keys are dropped and their source is marked
+ * for a resync instead (under the queue's lock, which only that and the worker's attaching take).
  *
  * Positions are byte offsets that only grow (64 bits), so "before" is a comparison; the buffer holds
  * [tail, head). See docs/design.md, "The commit path".
