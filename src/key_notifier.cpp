@@ -6,6 +6,7 @@
 #include "pg_boundary.hpp"
 #include "settings.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 extern "C" {
@@ -41,6 +42,8 @@ std::vector<Item> items;
 std::vector<Level> levels;
 /* Bytes of keys collected per source (indexes as sourceNames): beyond what fits, a resync instead. */
 std::vector<size_t> sourceBytes;
+/* Sources whose keys found no room in the queue at pre-commit: resynced once the commit is visible. */
+std::vector<char> sourceUnqueued;
 /* The entries this transaction wrote before its commit record; resolved by its end. */
 std::vector<key_queue::Written> written;
 
@@ -49,8 +52,12 @@ size_t sourceIndex(const std::string &source)
 	for (size_t i = 0; i < sourceNames.size(); i++)
 		if (sourceNames[i] == source)
 			return i;
+	/* Room first, so that the three lists stay the same length whatever throws. */
+	sourceBytes.reserve(sourceNames.size() + 1);
+	sourceUnqueued.reserve(sourceNames.size() + 1);
 	sourceNames.push_back(source);
 	sourceBytes.push_back(0);
+	sourceUnqueued.push_back(0);
 	return sourceNames.size() - 1;
 }
 
@@ -78,6 +85,7 @@ void forget()
 	levels.clear();
 	sourceNames.clear();
 	sourceBytes.clear();
+	sourceUnqueued.clear();
 	written.clear();
 }
 
@@ -120,38 +128,44 @@ HandOver handOverTentative(TransactionId xid)
 				payloads.assign(1, sourceNames[i]);
 			}
 			written.reserve(written.size() + payloads.size());
-			if (!payloads.empty() && !key_queue::writeTentative(kind, payloads, xid, sourceNames[i], written))
+			if (!payloads.empty() && !key_queue::writeTentative(kind, payloads, xid, written)) {
+				sourceUnqueued[i] = 1;
 				allQueued = false;
+			}
 		}
 	} catch (...) {
 		/* Out of memory: what could not be queued is covered by a resync of each source. */
-		for (const std::string &source : sourceNames)
-			key_queue::markForResync(source);
+		std::fill(sourceUnqueued.begin(), sourceUnqueued.end(), 1);
 		return HandOver::Failed;
 	}
 	return allQueued ? HandOver::Done : HandOver::NoRoom;
 }
 
-/* Keys added after the hand-over (no trigger should fire then) are covered by a resync. */
-void coverLateKeys()
+/*
+ * A resync for each source whose keys were not queued (no room, no memory) or came after the
+ * hand-over (no trigger should fire then). Asked for only now that the commit is visible: the worker
+ * may start the resync at once, and a snapshot taken before the commit would miss its changes.
+ */
+void askForResyncs()
 {
 	/*
 	 * Once per source: each mark takes the queue's lock and counts one transaction dropped. Nothing
 	 * is allocated: this runs in PostgreSQL's commit callback, where no exception may be thrown.
 	 */
-	for (size_t source = 0; source < sourceNames.size(); source++)
-		for (const Item &item : items)
-			if (item.source == source) {
-				key_queue::markForResync(sourceNames[source]);
-				break;
-			}
+	for (size_t source = 0; source < sourceNames.size(); source++) {
+		bool wanted = sourceUnqueued[source] != 0;
+		for (size_t i = 0; i < items.size() && !wanted; i++)
+			wanted = items[i].source == source;
+		if (wanted)
+			key_queue::markForResync(sourceNames[source]);
+	}
 }
 
 void onTransactionEnd(XactEvent event, void *)
 {
 	switch (event) {
 	case XACT_EVENT_PRE_COMMIT:
-		/* A full queue or no memory: the source was marked for a resync, and the commit goes on. */
+		/* A full queue or no memory: the source is resynced after the commit, which goes on. */
 		handOverTentative(GetTopTransactionIdIfAny());
 		items.clear();
 		break;
@@ -169,12 +183,12 @@ void onTransactionEnd(XactEvent event, void *)
 		items.clear();
 		break;
 	case XACT_EVENT_COMMIT:
-		coverLateKeys();
+		askForResyncs();
 		key_queue::resolve(written, true);
 		forget();
 		break;
 	case XACT_EVENT_PREPARE:
-		coverLateKeys();
+		askForResyncs();
 		key_queue::resolvePrepared(written);
 		forget();
 		break;

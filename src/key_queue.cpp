@@ -204,7 +204,7 @@ size_t maxSourceBytes()
 	return queue ? queue->size / 2 : 0;
 }
 
-bool writeTentative(Kind kind, const std::vector<std::string> &payloads, TransactionId xid, std::string_view source,
+bool writeTentative(Kind kind, const std::vector<std::string> &payloads, TransactionId xid,
 					std::vector<Written> &written)
 {
 	/* Reserve the room for every entry (all or none) and for a pad where one does not fit at the end. */
@@ -220,9 +220,16 @@ bool writeTentative(Kind kind, const std::vector<std::string> &payloads, Transac
 			end += length;
 		}
 		if (end - tail > queue->size) {
-			LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-			markLocked(source);
-			LWLockRelease(queue->lock);
+			/*
+			 * A head read before others wrote and the worker freed their space may even be behind
+			 * the tail: no room is only believed of the head as it is now.
+			 */
+			pg_read_barrier();
+			uint64 now = pg_atomic_read_u64(&queue->head);
+			if (now != head) {
+				head = now;
+				continue;
+			}
 			return false;
 		}
 		/* On failure head is another writer's new end: the room is counted again from there. */

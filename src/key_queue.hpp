@@ -9,7 +9,8 @@
  * store and sets the worker's latch. The worker reads committed entries and skips aborted ones; a
  * tentative entry is read once it is resolved. No lock is held across the flush, and a commit never
  * waits for the worker: when the queue has no room, the keys are dropped and their source is marked
- * for a resync instead (under the queue's lock, which only that and the worker's attaching take).
+ * for a resync once the commit is visible (under the queue's lock, which only that and the worker's
+ * attaching take).
  *
  * Positions are byte offsets that only grow (64 bits), so "before" is a comparison; the buffer holds
  * [tail, head). See docs/design.md, "The commit path".
@@ -48,11 +49,14 @@ struct Written {
 /*
  * Copies the entries of one source (one or more payloads of one kind) into the queue as tentative,
  * all or none. xid: the transaction's (a prepared transaction is resolved by it). Returns false when
- * they do not fit: then the source is marked for a resync, which the worker picks up.
+ * they do not fit: the caller then marks the source for a resync once its commit is visible.
  */
 bool writeTentative(Kind kind, const std::vector<std::string> &payloads, TransactionId xid,
-					std::string_view source, std::vector<Written> &written);
-/* Marks a source for a resync (its keys could not be queued). */
+					std::vector<Written> &written);
+/*
+ * Marks a source for a resync (its keys could not be queued). Only after the commit is visible: the
+ * worker may start the resync at once, and its snapshot must see the changes it stands in for.
+ */
 void markForResync(std::string_view source);
 /* The transaction committed / aborted / was prepared: resolves what it wrote; wakes the worker. */
 void resolve(const std::vector<Written> &written, bool committed);
