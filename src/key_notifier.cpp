@@ -6,7 +6,6 @@
 #include "pg_boundary.hpp"
 #include "settings.hpp"
 
-#include <algorithm>
 #include <cstring>
 
 extern "C" {
@@ -27,7 +26,7 @@ constexpr size_t maxEntryPayload = 64 * 1024;
  * them off, its commit hands them to its parent.
  */
 struct Item {
-	size_t source; /* index into sourceNames */
+	size_t source; /* index into sources */
 	std::string key;
 	bool resync;
 };
@@ -37,28 +36,26 @@ struct Level {
 	size_t start;
 };
 
-std::vector<std::string> sourceNames;
+/* A source the transaction collected for. */
+struct Source {
+	std::string name;
+	size_t bytes = 0; /* of its keys: beyond what the queue can hold, a resync instead */
+	bool unqueued = false; /* its keys found no room at pre-commit: resynced once the commit is visible */
+};
+
+std::vector<Source> sources;
 std::vector<Item> items;
 std::vector<Level> levels;
-/* Bytes of keys collected per source (indexes as sourceNames): beyond what fits, a resync instead. */
-std::vector<size_t> sourceBytes;
-/* Sources whose keys found no room in the queue at pre-commit: resynced once the commit is visible. */
-std::vector<char> sourceUnqueued;
 /* The entries this transaction wrote before its commit record; resolved by its end. */
 std::vector<key_queue::Written> written;
 
 size_t sourceIndex(const std::string &source)
 {
-	for (size_t i = 0; i < sourceNames.size(); i++)
-		if (sourceNames[i] == source)
+	for (size_t i = 0; i < sources.size(); i++)
+		if (sources[i].name == source)
 			return i;
-	/* Room first, so that the three lists stay the same length whatever throws. */
-	sourceBytes.reserve(sourceNames.size() + 1);
-	sourceUnqueued.reserve(sourceNames.size() + 1);
-	sourceNames.push_back(source);
-	sourceBytes.push_back(0);
-	sourceUnqueued.push_back(0);
-	return sourceNames.size() - 1;
+	sources.push_back(Source{source});
+	return sources.size() - 1;
 }
 
 /* Where the current (sub)transaction's items go: the tail that began when it first added one. */
@@ -72,7 +69,7 @@ void enterLevel()
 void add(size_t source, std::string_view key, bool resync)
 {
 	items.push_back(Item{source, std::string(key), resync});
-	sourceBytes[source] += key.size() + 1;
+	sources[source].bytes += key.size() + 1;
 }
 
 void forget()
@@ -83,9 +80,7 @@ void forget()
 		std::vector<Item>().swap(items);
 	items.clear();
 	levels.clear();
-	sourceNames.clear();
-	sourceBytes.clear();
-	sourceUnqueued.clear();
+	sources.clear();
 	written.clear();
 }
 
@@ -107,35 +102,36 @@ HandOver handOverTentative(TransactionId xid)
 		return HandOver::Done;
 	bool allQueued = true;
 	try {
-		std::vector<Collected> bySource(sourceNames.size());
+		std::vector<Collected> bySource(sources.size());
 		for (const Item &item : items) {
 			Collected &c = bySource[item.source];
-			if (item.resync || sourceBytes[item.source] > key_queue::maxSourceBytes())
+			if (item.resync || sources[item.source].bytes > key_queue::maxSourceBytes())
 				c.resync = true;
 			else if (!c.resync)
 				c.keys.push_back(item.key);
 		}
-		for (size_t i = 0; i < sourceNames.size(); i++) {
+		for (size_t i = 0; i < sources.size(); i++) {
 			Collected &c = bySource[i];
 			if (!c.resync)
 				distinct_keys::keepFirstOccurrences(c.keys);
 			std::vector<std::string> payloads;
-			if (!c.resync && !notification_payload::packKeys(sourceNames[i], c.keys, maxEntryPayload, payloads))
+			if (!c.resync && !notification_payload::packKeys(sources[i].name, c.keys, maxEntryPayload, payloads))
 				c.resync = true; /* a key longer than an entry */
 			key_queue::Kind kind = key_queue::Kind::Keys;
 			if (c.resync) {
 				kind = key_queue::Kind::Resync;
-				payloads.assign(1, sourceNames[i]);
+				payloads.assign(1, sources[i].name);
 			}
 			written.reserve(written.size() + payloads.size());
 			if (!payloads.empty() && !key_queue::writeTentative(kind, payloads, xid, written)) {
-				sourceUnqueued[i] = 1;
+				sources[i].unqueued = true;
 				allQueued = false;
 			}
 		}
 	} catch (...) {
 		/* Out of memory: what could not be queued is covered by a resync of each source. */
-		std::fill(sourceUnqueued.begin(), sourceUnqueued.end(), 1);
+		for (Source &source : sources)
+			source.unqueued = true;
 		return HandOver::Failed;
 	}
 	return allQueued ? HandOver::Done : HandOver::NoRoom;
@@ -152,12 +148,12 @@ void askForResyncs()
 	 * Once per source: each mark takes the queue's lock and counts one transaction dropped. Nothing
 	 * is allocated: this runs in PostgreSQL's commit callback, where no exception may be thrown.
 	 */
-	for (size_t source = 0; source < sourceNames.size(); source++) {
-		bool wanted = sourceUnqueued[source] != 0;
+	for (size_t source = 0; source < sources.size(); source++) {
+		bool wanted = sources[source].unqueued;
 		for (size_t i = 0; i < items.size() && !wanted; i++)
 			wanted = items[i].source == source;
 		if (wanted)
-			key_queue::markForResync(sourceNames[source]);
+			key_queue::markForResync(sources[source].name);
 	}
 }
 
@@ -207,7 +203,7 @@ void onSubtransactionEnd(SubXactEvent event, SubTransactionId, SubTransactionId,
 		return;
 	if (event == SUBXACT_EVENT_ABORT_SUB) {
 		for (size_t i = levels.back().start; i < items.size(); i++)
-			sourceBytes[items[i].source] -= items[i].key.size() + 1;
+			sources[items[i].source].bytes -= items[i].key.size() + 1;
 		items.resize(levels.back().start);
 		levels.pop_back();
 	} else if (event == SUBXACT_EVENT_COMMIT_SUB) {

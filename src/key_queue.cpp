@@ -152,6 +152,16 @@ bool handOver(EntryHeader *entry, Reader &reader)
 }
 
 /*
+ * Where an entry of length bytes written at position begins: there, or at the buffer's start when it
+ * does not fit before the end (the space left is a pad).
+ */
+uint64 entryStart(uint64 position, uint32 length)
+{
+	uint64 left = queue->size - position % queue->size;
+	return length > left ? position + left : position;
+}
+
+/*
  * Gives the space before position back to the writers: zeroed first, so that an entry reserved
  * there later reads as Unwritten until its writer publishes it.
  */
@@ -214,10 +224,7 @@ bool writeTentative(Kind kind, const std::vector<std::string> &payloads, Transac
 		uint64 end = head;
 		for (const std::string &payload : payloads) {
 			uint32 length = entryLength(payload.size() + 1);
-			uint64 left = queue->size - end % queue->size;
-			if (length > left)
-				end += left;
-			end += length;
+			end = entryStart(end, length) + length;
 		}
 		if (end - tail > queue->size) {
 			/*
@@ -240,15 +247,15 @@ bool writeTentative(Kind kind, const std::vector<std::string> &payloads, Transac
 	uint64 position = head;
 	for (const std::string &payload : payloads) {
 		uint32 length = entryLength(payload.size() + 1);
-		uint64 left = queue->size - position % queue->size;
-		if (length > left) {
+		uint64 start = entryStart(position, length);
+		if (start != position) {
 			EntryHeader *pad = entryAt(position);
-			pad->length = static_cast<uint32>(left);
+			pad->length = static_cast<uint32>(start - position);
 			pad->kind = padKind;
 			pad->xid = InvalidTransactionId;
 			pg_write_barrier();
 			pg_atomic_write_u32(&pad->state, Consumed);
-			position += left;
+			position = start;
 		}
 		EntryHeader *entry = entryAt(position);
 		entry->length = length;

@@ -21,7 +21,6 @@
 #include <vector>
 
 extern "C" {
-#include "access/htup_details.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -114,6 +113,16 @@ KeyList newKeyList(size_t capacity)
 	return KeyList{static_cast<char **>(palloc(sizeof(char *) * capacity)), 0, capacity};
 }
 
+/* Appends the key columns of the row in slot. PostgreSQL code only: runs inside pg::call. */
+void appendRowKey(TupleTableSlot *slot, const KeyColumns &columns, KeyList *keys)
+{
+	for (int c = 0; c < columns.count; c++) {
+		bool isNull;
+		Datum value = slot_getattr(slot, columns.attnums[c], &isNull);
+		append(keys, isNull ? nullptr : OutputFunctionCall(&columns.outputs[c], value));
+	}
+}
+
 /*
  * Appends the key columns of every row of a transition table. Other AFTER triggers of the statement
  * read the same table, so it is read through a read pointer of our own, as a query on it would.
@@ -124,13 +133,8 @@ void appendTransitionKeys(Tuplestorestate *table, TupleTableSlot *slot, const Ke
 	int pointer = tuplestore_alloc_read_pointer(table, EXEC_FLAG_REWIND);
 	tuplestore_select_read_pointer(table, pointer);
 	tuplestore_rescan(table);
-	while (tuplestore_gettupleslot(table, true, false, slot)) {
-		for (int c = 0; c < columns.count; c++) {
-			bool isNull;
-			Datum value = slot_getattr(slot, columns.attnums[c], &isNull);
-			append(keys, isNull ? nullptr : OutputFunctionCall(&columns.outputs[c], value));
-		}
-	}
+	while (tuplestore_gettupleslot(table, true, false, slot))
+		appendRowKey(slot, columns, keys);
 	tuplestore_select_read_pointer(table, 0);
 }
 
@@ -195,20 +199,13 @@ void notifyStatement(const KeyColumns &columns, TriggerData *trigger, const std:
 void notifyRow(const KeyColumns &columns, TriggerData *trigger, const std::string &source)
 {
 	KeyList keys{};
-	HeapTuple rows[2] = {trigger->tg_trigtuple,
-						 TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple : nullptr};
+	TupleTableSlot *rows[2] = {trigger->tg_trigslot,
+							   TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newslot : nullptr};
 	pg::call([&] {
 		keys = newKeyList(2 * columns.count);
-		TupleDesc desc = trigger->tg_relation->rd_att;
-		for (HeapTuple row : rows) {
-			if (row == nullptr)
-				continue;
-			for (int c = 0; c < columns.count; c++) {
-				bool isNull;
-				Datum value = heap_getattr(row, columns.attnums[c], desc, &isNull);
-				append(&keys, isNull ? nullptr : OutputFunctionCall(&columns.outputs[c], value));
-			}
-		}
+		for (TupleTableSlot *row : rows)
+			if (row != nullptr)
+				appendRowKey(row, columns, &keys);
 	});
 	sendKeys(source, keys, columns);
 }
