@@ -163,7 +163,8 @@ SELECT count(*) AS sources FROM cachepusher.source;
 
 -- watch() installs one trigger per statement for INSERT, UPDATE and DELETE, each reading the
 -- statement's rows (transition tables), and a TRUNCATE trigger; watching again replaces them, and
--- the row trigger watch() of 1.1 installed for the source.
+-- the row trigger watch() of 1.1 installed for the source. They fire whatever
+-- session_replication_role is (tgenabled A: ENABLE ALWAYS).
 CREATE TRIGGER cachepusher_customer AFTER INSERT OR UPDATE OR DELETE ON customer
     FOR EACH ROW EXECUTE FUNCTION cachepusher._notify_trigger('customer', 'id_customer');
 SELECT cachepusher.watch('customer', 'customer', 'id_customer');
@@ -171,7 +172,7 @@ SELECT cachepusher.watch('customer', 'address', 'fk_customer');
 SELECT cachepusher.watch('customer', 'address', 'fk_customer');
 CREATE VIEW watch_triggers AS
 SELECT tgrelid::regclass AS tbl, tgname, CASE WHEN tgtype & 1 = 1 THEN 'row' ELSE 'statement' END AS per,
-       tgoldtable, tgnewtable, pg_catalog.encode(tgargs, 'escape') AS args
+       tgoldtable, tgnewtable, pg_catalog.encode(tgargs, 'escape') AS args, tgenabled
 FROM pg_trigger WHERE tgfoid = 'cachepusher._notify_trigger'::regproc ORDER BY 1, 2;
 SELECT * FROM watch_triggers;
 SELECT cachepusher.watch('nosuch', 'customer', 'id_customer');
@@ -201,12 +202,14 @@ DELETE FROM vip;
 SELECT cachepusher.unwatch('product', 'visit');
 SELECT cachepusher.unwatch('product', 'visit_oslo');
 SELECT cachepusher.unwatch('product', 'vip');
--- The other way round: the partition's own row triggers give way to the clones.
+-- The other way round: the partition's own row triggers give way to the clones. A partition made
+-- later gets clones too, firing always as the partitioned table's triggers do.
 SELECT cachepusher.watch('product', 'visit_oslo', 'city');
 SELECT cachepusher.watch('product', 'visit', 'city');
-SELECT * FROM watch_triggers WHERE tbl::text IN ('visit', 'visit_oslo');
+CREATE TABLE visit_bergen PARTITION OF visit FOR VALUES IN ('Bergen');
+SELECT * FROM watch_triggers WHERE tbl::text IN ('visit', 'visit_oslo', 'visit_bergen');
 SELECT cachepusher.unwatch('product', 'visit');
-SELECT * FROM watch_triggers WHERE tbl::text IN ('visit', 'visit_oslo');
+SELECT * FROM watch_triggers WHERE tbl::text IN ('visit', 'visit_oslo', 'visit_bergen');
 DROP TABLE visit, vip;
 
 -- The triggers run inside the application's statements without disturbing them.

@@ -36,6 +36,18 @@ SELECT cachepusher.add_source('alice', 'alice_get(int)', 'SELECT id FROM alice_i
 SELECT cachepusher.watch('alice', 'alice_item', 'id');
 SELECT name, owner FROM cachepusher.source;
 
+-- A table alice may put triggers on but does not own: her triggers cannot be made to fire in replica
+-- mode (that takes the owner), and watch() warns that they do not fire there.
+RESET ROLE;
+CREATE TABLE shared_item (id int PRIMARY KEY);
+GRANT TRIGGER ON shared_item TO regress_cp_alice;
+SET ROLE regress_cp_alice;
+SELECT cachepusher.watch('alice', 'shared_item', 'id');
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'shared_item'::regclass ORDER BY tgname;
+RESET ROLE;
+DROP TABLE shared_item;
+SET ROLE regress_cp_alice;
+
 -- The key query only reads, and works as a subquery (a comment at its end is fine).
 SELECT cachepusher.add_source('bad', 'alice_get(int)', 'DELETE FROM alice_item RETURNING id');
 SELECT cachepusher.add_source('bad', 'alice_get(int)', 'WITH gone AS (DELETE FROM alice_item RETURNING id) SELECT id FROM gone');

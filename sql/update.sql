@@ -142,6 +142,24 @@ SELECT name, value_type FROM cachepusher.source;
 
 DROP EXTENSION cachepusher;
 
+-- From 1.6: watch() of 1.7 makes its triggers fire whatever session_replication_role is (ENABLE
+-- ALWAYS). The triggers watched before keep firing as they did (not in replica mode) until watch()
+-- runs again.
+CREATE EXTENSION cachepusher VERSION '1.6';
+CREATE TABLE watched (id int PRIMARY KEY);
+SELECT cachepusher.add_source('doc', 'doc(int)', 'SELECT 1');
+SELECT cachepusher.watch('doc', 'watched', 'id');
+ALTER EXTENSION cachepusher UPDATE;
+SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'cachepusher';
+(SELECT * FROM installation() EXCEPT SELECT * FROM fresh)
+UNION ALL
+(SELECT * FROM fresh EXCEPT SELECT * FROM installation());
+SELECT tgname, tgenabled FROM pg_catalog.pg_trigger WHERE tgrelid = 'watched'::regclass ORDER BY tgname;
+SELECT cachepusher.watch('doc', 'watched', 'id');
+SELECT tgname, tgenabled FROM pg_catalog.pg_trigger WHERE tgrelid = 'watched'::regclass ORDER BY tgname;
+DROP TABLE watched;
+DROP EXTENSION cachepusher;
+
 -- A role named like the extension's schema has it first on its default search_path: CREATE
 -- EXTENSION says so, and not once the role has a search_path of its own.
 CREATE ROLE cachepusher;
