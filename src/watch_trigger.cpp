@@ -21,6 +21,7 @@
 #include <vector>
 
 extern "C" {
+#include "access/htup_details.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -113,12 +114,16 @@ KeyList newKeyList(size_t capacity)
 	return KeyList{static_cast<char **>(palloc(sizeof(char *) * capacity)), 0, capacity};
 }
 
-/* Appends the key columns of the row in slot. PostgreSQL code only: runs inside pg::call. */
-void appendRowKey(TupleTableSlot *slot, const KeyColumns &columns, KeyList *keys)
+/*
+ * Appends the key columns of one row, read by column(attnum, &isNull): from a slot, or straight from
+ * a heap tuple (a row trigger's; cheaper than deforming it into a slot). PostgreSQL code only: runs
+ * inside pg::call.
+ */
+template <typename ReadColumn> void appendRowKey(const KeyColumns &columns, KeyList *keys, ReadColumn column)
 {
 	for (int c = 0; c < columns.count; c++) {
 		bool isNull;
-		Datum value = slot_getattr(slot, columns.attnums[c], &isNull);
+		Datum value = column(columns.attnums[c], &isNull);
 		append(keys, isNull ? nullptr : OutputFunctionCall(&columns.outputs[c], value));
 	}
 }
@@ -134,7 +139,7 @@ void appendTransitionKeys(Tuplestorestate *table, TupleTableSlot *slot, const Ke
 	tuplestore_select_read_pointer(table, pointer);
 	tuplestore_rescan(table);
 	while (tuplestore_gettupleslot(table, true, false, slot))
-		appendRowKey(slot, columns, keys);
+		appendRowKey(columns, keys, [slot](int attnum, bool *isNull) { return slot_getattr(slot, attnum, isNull); });
 	tuplestore_select_read_pointer(table, 0);
 }
 
@@ -199,13 +204,15 @@ void notifyStatement(const KeyColumns &columns, TriggerData *trigger, const std:
 void notifyRow(const KeyColumns &columns, TriggerData *trigger, const std::string &source)
 {
 	KeyList keys{};
-	TupleTableSlot *rows[2] = {trigger->tg_trigslot,
-							   TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newslot : nullptr};
+	HeapTuple rows[2] = {trigger->tg_trigtuple,
+						 TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple : nullptr};
 	pg::call([&] {
 		keys = newKeyList(2 * columns.count);
-		for (TupleTableSlot *row : rows)
+		TupleDesc desc = trigger->tg_relation->rd_att;
+		for (HeapTuple row : rows)
 			if (row != nullptr)
-				appendRowKey(row, columns, &keys);
+				appendRowKey(columns, &keys,
+							 [row, desc](int attnum, bool *isNull) { return heap_getattr(row, attnum, desc, isNull); });
 	});
 	sendKeys(source, keys, columns);
 }
