@@ -2,6 +2,7 @@
 -- (ENABLE ALWAYS), and installs row triggers on a table a logical replication subscription writes to
 -- (its apply worker fires no statement trigger), so the rows a subscription applies reach Redis too.
 -- Triggers that watch() installed before fire as they did until watch() runs again for their table.
+-- watch() of a foreign table no longer fails on the TRUNCATE trigger a foreign table cannot have.
 \echo Use "ALTER EXTENSION cachepusher UPDATE TO '1.7'" to load this file. \quit
 
 CREATE OR REPLACE FUNCTION cachepusher.watch(source text, tbl regclass, VARIADIC key_columns name[])
@@ -100,10 +101,13 @@ BEGIN
                        'FOR EACH STATEMENT EXECUTE FUNCTION cachepusher._notify_trigger(%s)',
                        names[3], tbl, arguments);
     END IF;
-    -- TRUNCATE fires no row triggers: it asks for a resync of the source instead.
-    EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER TRUNCATE ON %s '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION cachepusher._notify_trigger(%L)',
-                   names[4], tbl, source);
+    -- TRUNCATE fires no row triggers: it asks for a resync of the source instead. A foreign table
+    -- can have no TRUNCATE trigger (a TRUNCATE of one is not seen).
+    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) <> 'f' THEN
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION cachepusher._notify_trigger(%L)',
+                       names[4], tbl, source);
+    END IF;
     -- ENABLE ALWAYS: rows a logical replication subscription applies, and those a session in replica
     -- mode writes, change the documents as any other rows do (ordinary triggers fire only where
     -- session_replication_role is origin or local). That takes the table's owner.

@@ -218,10 +218,13 @@ BEGIN
                        'FOR EACH STATEMENT EXECUTE FUNCTION cachepusher._notify_trigger(%s)',
                        names[3], tbl, arguments);
     END IF;
-    -- TRUNCATE fires no row triggers: it asks for a resync of the source instead.
-    EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER TRUNCATE ON %s '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION cachepusher._notify_trigger(%L)',
-                   names[4], tbl, source);
+    -- TRUNCATE fires no row triggers: it asks for a resync of the source instead. A foreign table
+    -- can have no TRUNCATE trigger (a TRUNCATE of one is not seen).
+    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) <> 'f' THEN
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION cachepusher._notify_trigger(%L)',
+                       names[4], tbl, source);
+    END IF;
     -- ENABLE ALWAYS: rows a logical replication subscription applies, and those a session in replica
     -- mode writes, change the documents as any other rows do (ordinary triggers fire only where
     -- session_replication_role is origin or local). That takes the table's owner.

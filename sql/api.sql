@@ -191,10 +191,14 @@ DROP TRIGGER cachepusher_product_update ON customer;
 CREATE TABLE visit (id int, city text) PARTITION BY LIST (city);
 CREATE TABLE visit_oslo PARTITION OF visit FOR VALUES IN ('Oslo');
 CREATE TABLE vip (level int) INHERITS (customer);
+CREATE FOREIGN DATA WRAPPER nowhere;
+CREATE SERVER nowhere FOREIGN DATA WRAPPER nowhere;
+CREATE FOREIGN TABLE remote_visit (id int, city text) SERVER nowhere;
 SELECT cachepusher.watch('product', 'visit', 'city');
 SELECT cachepusher.watch('product', 'visit_oslo', 'city');
 SELECT cachepusher.watch('product', 'vip', 'name');
-SELECT * FROM watch_triggers WHERE tbl::text IN ('visit', 'visit_oslo', 'vip');
+SELECT cachepusher.watch('product', 'remote_visit', 'city');
+SELECT * FROM watch_triggers WHERE tbl::text IN ('visit', 'visit_oslo', 'vip', 'remote_visit');
 INSERT INTO visit VALUES (1, 'Oslo');
 INSERT INTO vip (id_customer, name, level) VALUES (100, 'Vera', 1);
 UPDATE visit SET id = 2;
@@ -202,6 +206,9 @@ DELETE FROM vip;
 SELECT cachepusher.unwatch('product', 'visit');
 SELECT cachepusher.unwatch('product', 'visit_oslo');
 SELECT cachepusher.unwatch('product', 'vip');
+SELECT cachepusher.unwatch('product', 'remote_visit');
+DROP SERVER nowhere CASCADE;
+DROP FOREIGN DATA WRAPPER nowhere;
 -- The other way round: the partition's own row triggers give way to the clones. A partition made
 -- later gets clones too, firing always as the partitioned table's triggers do.
 SELECT cachepusher.watch('product', 'visit_oslo', 'city');
