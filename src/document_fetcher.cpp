@@ -34,6 +34,22 @@ std::string keyTypesText(const Source &source)
 }
 
 /*
+ * The plan for a batch of this many keys. Left to itself, PostgreSQL's plan cache judges by the cost
+ * of the plans of a kept plan's first five runs: after a warmup's batches of thousands of keys it
+ * keeps the generic plan, but when the first batches are the few keys commits bring (no warmup at
+ * start, or the plan prepared again) a plan made for one key looks cheaper than the generic plan,
+ * which reckons with arrays of ten, and every batch was planned again (033; the seed's query at
+ * 2,000 commits/s: the worker's CPU 97 µs a commit, 60 with the generic plan). Batches of a few keys
+ * run the generic plan always; larger ones (a warmup's) are left to PostgreSQL, as before.
+ */
+constexpr size_t genericPlanMaxKeys = 64;
+
+SPIPlanPtr documentsPlanFor(const Source &source, size_t keys)
+{
+	return keys <= genericPlanMaxKeys ? source.documentsGenericPlan : source.documentsPlan;
+}
+
+/*
  * A key that casts to the key type but prints otherwise ("042" is 42, which prints as "42") names no
  * document: the key query returns 42 as "42", so a document written under "042" would be an orphan
  * that verify() reports and no warmup could remove. It is logged and counted, and its key deleted.
@@ -55,7 +71,7 @@ void fetchByFunction(Source &source, const std::vector<std::string> &keys, std::
 {
 	size_t columns = source.def.keyColumns();
 	if (columns == 1)
-		pg::withStatementTimeout([&] { spi::executeWithKeys(source.documentsPlan, keys); });
+		pg::withStatementTimeout([&] { spi::executeWithKeys(documentsPlanFor(source, keys.size()), keys); });
 	else {
 		/* The keys, then each column's components: the worker decodes, the query only casts. */
 		std::vector<std::vector<std::string>> arrays(columns + 1);
@@ -68,7 +84,7 @@ void fetchByFunction(Source &source, const std::vector<std::string> &keys, std::
 			for (size_t c = 0; c < columns; c++)
 				arrays[c + 1].push_back(std::move(components[c]));
 		}
-		pg::withStatementTimeout([&] { spi::executeWithArrays(source.documentsPlan, arrays); });
+		pg::withStatementTimeout([&] { spi::executeWithArrays(documentsPlanFor(source, keys.size()), arrays); });
 	}
 	uint64 rows = SPI_processed;
 	for (uint64 row = 0; row < rows; row++) {
@@ -93,8 +109,9 @@ void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vec
 {
 	std::vector<std::string> printed;
 	uint64 rows = 0;
-	pg::withStatementTimeout(
-		[&] { rows = documents_query::run(source.documentsPlan, source.def.keyTypeOids, keys, printed); });
+	pg::withStatementTimeout([&] {
+		rows = documents_query::run(documentsPlanFor(source, keys.size()), source.def.keyTypeOids, keys, printed);
+	});
 
 	/* Each key asked for, and the row of its document among bodies (none yet: npos). */
 	std::unordered_map<std::string_view, size_t> rowOf;
@@ -133,15 +150,21 @@ void prepare(Source &source)
 {
 	if (source.documentsPlan != nullptr)
 		return;
-	if (source.def.setBased) {
-		std::vector<Oid> arrayTypes;
+	/* A documents query takes an array of each key column's type; the function's call text[] arrays. */
+	std::vector<Oid> argTypes;
+	if (source.def.setBased)
 		for (Oid type : source.def.keyTypeOids)
-			arrayTypes.push_back(pg::call([type] { return get_array_type(type); }));
-		source.documentsPlan = spi::prepareWithArguments(source.def.documentsSql, arrayTypes);
-	} else if (source.def.keyColumns() == 1)
-		source.documentsPlan = spi::prepareWithKeys(source.def.documentsSql);
+			argTypes.push_back(pg::call([type] { return get_array_type(type); }));
 	else
-		source.documentsPlan = spi::prepareWithArrays(source.def.documentsSql, source.def.keyColumns() + 1);
+		argTypes.assign(source.def.keyColumns() == 1 ? 1 : source.def.keyColumns() + 1, TEXTARRAYOID);
+	SPIPlanPtr generic = spi::prepareWithArguments(source.def.documentsSql, argTypes, spi::Planning::Generic);
+	try {
+		source.documentsPlan = spi::prepareWithArguments(source.def.documentsSql, argTypes);
+	} catch (...) {
+		spi::freePlan(generic);
+		throw;
+	}
+	source.documentsGenericPlan = generic;
 }
 
 /*
@@ -258,7 +281,8 @@ std::optional<std::string> keyInRow(uint64 row, int firstColumn, size_t columns)
 void forgetDocumentsPlan(Source &source)
 {
 	spi::freePlan(source.documentsPlan);
-	source.documentsPlan = nullptr;
+	spi::freePlan(source.documentsGenericPlan);
+	source.documentsPlan = source.documentsGenericPlan = nullptr;
 }
 
 } // namespace cachepusher

@@ -87,7 +87,9 @@ struct Source {
 	explicit Source(PendingTotal &total) : pending(&total) {}
 
 	SourceDefinition def;
+	/* The documents query (or the document function's call), for batches of many keys and of few. */
 	SPIPlanPtr documentsPlan = nullptr;
+	SPIPlanPtr documentsGenericPlan = nullptr;
 	PendingKeys pending;
 	Warmup warmup;
 

@@ -110,10 +110,12 @@ SPIPlanPtr prepareWithArgument(const std::string &sql, Oid argType)
 	return prepareWithArguments(sql, {argType});
 }
 
-SPIPlanPtr prepareWithArguments(const std::string &sql, const std::vector<Oid> &argTypes)
+SPIPlanPtr prepareWithArguments(const std::string &sql, const std::vector<Oid> &argTypes, Planning planning)
 {
+	int options = planning == Planning::Generic ? CURSOR_OPT_GENERIC_PLAN : 0;
 	return pg::call([&] {
-		SPIPlanPtr plan = SPI_prepare(sql.c_str(), static_cast<int>(argTypes.size()), const_cast<Oid *>(argTypes.data()));
+		SPIPlanPtr plan = SPI_prepare_cursor(sql.c_str(), static_cast<int>(argTypes.size()),
+											 const_cast<Oid *>(argTypes.data()), options);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare \"%s\": %s", sql.c_str(), SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)

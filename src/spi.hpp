@@ -34,9 +34,16 @@ int columns();
 SPIPlanPtr prepareWithKeys(const std::string &sql);
 /* Prepares and keeps a plan with count text[] parameters. */
 SPIPlanPtr prepareWithArrays(const std::string &sql, size_t count);
+/*
+ * How a kept plan is planned when it runs: PostgreSQL's choice (plan_cache_mode: custom plans for
+ * the first runs, then the generic plan if it costs no more than they did on average), or the generic
+ * plan always (planned once, however small the arrays it is run with).
+ */
+enum class Planning { PostgresChoice, Generic };
 /* Prepares and keeps a plan with one parameter of the given type, or one of each type. */
 SPIPlanPtr prepareWithArgument(const std::string &sql, Oid argType);
-SPIPlanPtr prepareWithArguments(const std::string &sql, const std::vector<Oid> &argTypes);
+SPIPlanPtr prepareWithArguments(const std::string &sql, const std::vector<Oid> &argTypes,
+								Planning planning = Planning::PostgresChoice);
 void freePlan(SPIPlanPtr plan);
 
 /* What a query is, found by parsing it as the current user without running it. */
