@@ -35,7 +35,8 @@ cache_matches($node, $redis, 'fn', $docs, 'warmup of the function source');
 
 # A worker that starts without a warmup: its first batches are the changes below, a key each.
 $node->append_conf('postgresql.conf', "cachepusher.warmup_on_start = off\n");
-$node->restart;
+$node->stop('fast');
+$node->start;
 ok($node->poll_query_until('postgres',
 		q{SELECT count(*) = 2 FROM cachepusher.status WHERE state = 'streaming'}),
 	'the worker serves both sources again, without a warmup');
