@@ -17,6 +17,7 @@
 #include "shared_state.hpp"
 #include "source_catalog.hpp"
 #include "source_set.hpp"
+#include "subscribed_tables.hpp"
 #include "sync_tracker.hpp"
 #include "transaction.hpp"
 
@@ -132,6 +133,9 @@ void Worker::reloadSources()
 		return;
 	sweeper_.reload(sources_.extensionInstalled());
 	sources_.listenToChannels();
+	if (sources_.extensionInstalled())
+		for (const std::string &source : subscribed_tables::switchToRowTriggers(sources_))
+			intake_.askForResync(source, GetCurrentTimestamp());
 }
 
 void Worker::applyResyncRequests()

@@ -8,6 +8,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 use CachePusher::Test;
 
 my $docs = 'SELECT id_customer, customer_get(id_customer) FROM customer';
@@ -72,6 +73,68 @@ is(scalar($redis->keys_under('customer')), 0, 'Redis holds no customer document 
 $publisher->safe_psql('postgres', q{INSERT INTO customer (name) VALUES ('after the truncate')});
 $publisher->wait_for_catchup('seed');
 converged($node, $redis, 'customer', $docs, 'after a row came in again');
+
+# A table watched before a subscription writes to it gets statement triggers, which the apply worker
+# does not fire. Once the table is added to the subscription (REFRESH PUBLICATION), the worker gives
+# it row triggers itself and resyncs the source, so the rows applied before the switch reach Redis too.
+my $note_docs = q{SELECT id, json_build_object('body', body) FROM note};
+for my $cluster ($publisher, $node) {
+	$cluster->safe_psql('postgres', 'CREATE TABLE note (id int PRIMARY KEY, body text)');
+}
+$node->safe_psql('postgres', qq{
+	SELECT cachepusher.add_source('note', NULL, 'SELECT id FROM note',
+	                              documents_query => \$\$$note_docs WHERE id = ANY(\$1)\$\$);
+	SELECT cachepusher.watch('note', 'note', 'id');
+});
+my $note_triggers = q{
+	SELECT string_agg(tgname || ' ' || CASE WHEN tgtype & 1 = 1 THEN 'row' ELSE 'statement' END || ' ' || tgenabled::text,
+	                  ', ' ORDER BY tgname)
+	FROM pg_trigger WHERE tgrelid = 'note'::regclass};
+is($node->safe_psql('postgres', $note_triggers),
+	'cachepusher_note_delete statement A, cachepusher_note_insert statement A, cachepusher_note_truncate statement A, '
+	  . 'cachepusher_note_update statement A',
+	'a table no subscription writes to gets statement triggers');
+$publisher->safe_psql('postgres', q{
+	INSERT INTO note SELECT i, 'note ' || i FROM generate_series(1, 20) i;
+	ALTER PUBLICATION seed ADD TABLE note;
+});
+# While a session holds a lock that CREATE TRIGGER waits for, the switch fails (lock_timeout), is
+# logged and shown in status, and is tried again at the next catalog load.
+my $log_offset = -s $node->logfile;
+# The session holds it until it is ended below (its sleep only bounds it).
+my $locker = IPC::Run::start(
+	[ 'psql', '-X', '-h', $node->host, '-p', $node->port, '-d', 'dbname=postgres application_name=locker',
+	  '-c', 'BEGIN', '-c', 'LOCK TABLE note IN SHARE ROW EXCLUSIVE MODE', '-c', 'SELECT pg_sleep(300)' ],
+	'>', \my $locker_out, '2>', \my $locker_err);
+ok($node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_locks WHERE relation = 'note'::regclass AND mode = 'ShareRowExclusiveLock' AND granted}),
+	'a session holds a lock on the table that CREATE TRIGGER waits for');
+$node->safe_psql('postgres', 'ALTER SUBSCRIPTION seed REFRESH PUBLICATION');
+$node->wait_for_log(qr/source "note": the rows a logical replication subscription applies to table note do not reach Redis: its statement triggers could not be made row triggers: canceling statement due to lock timeout/,
+	$log_offset);
+like($node->safe_psql('postgres', q{SELECT last_error FROM cachepusher.status WHERE source = 'note'}),
+	qr/table note do not reach Redis: its statement triggers could not be made row triggers/,
+	'status says why the table keeps its statement triggers');
+$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'locker'});
+$locker->finish;
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_subscription_rel WHERE srsubstate NOT IN ('r', 's')}),
+	'the subscription copied the new table');
+$publisher->safe_psql('postgres', q{
+	UPDATE note SET body = body || ' (edited)' WHERE id <= 10;
+	DELETE FROM note WHERE id = 20;
+	INSERT INTO note VALUES (21, 'note 21');
+});
+$publisher->wait_for_catchup('seed');
+ok($node->poll_query_until('postgres', $note_triggers,
+		'cachepusher_note_delete row A, cachepusher_note_insert row A, cachepusher_note_truncate statement A, '
+		  . 'cachepusher_note_update row A'),
+	'the worker gave the table the subscription now writes to row triggers');
+ok($node->log_contains(qr/table note is written by a logical replication subscription, whose apply worker fires no statement trigger: source "note" now watches it with row triggers, and is resynced/),
+	'the worker said so');
+converged($node, $redis, 'note', $note_docs, 'after the subscription applied rows to a table added to it after watch()');
+$publisher->safe_psql('postgres', q{UPDATE note SET body = 'applied through the row triggers' WHERE id = 1});
+$publisher->wait_for_catchup('seed');
+converged($node, $redis, 'note', $note_docs, 'after the subscription applied one more change');
+is($redis->get('note:1'), '{"body" : "applied through the row triggers"}', 'the last change is in Redis');
 
 $node->safe_psql('postgres', 'DROP SUBSCRIPTION seed');
 $node->stop;
