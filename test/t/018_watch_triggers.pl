@@ -104,6 +104,23 @@ $node->safe_psql('postgres', q{SELECT cachepusher.watch('item', 'tag', 'k')});
 is($node->safe_psql('postgres', q{SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'tag'::regclass}),
 	'cachepusher_item_delete,cachepusher_item_insert,cachepusher_item_truncate,cachepusher_item_update',
 	'watch() replaces it with its statement triggers');
+
+# A backend keeps the key columns of the triggers it fired from one statement to the next: a key
+# column dropped and added again, or renamed, in the same session is looked up anew.
+is(sent_by(q{
+	INSERT INTO tag (k) VALUES ('cached');
+	ALTER TABLE tag DROP COLUMN k;
+	ALTER TABLE tag ADD COLUMN k text;
+	INSERT INTO tag (k) VALUES ('re-added');
+}), 2, 'a key column dropped and added again in the session is read where it is now');
+my ($rc, $out, $err) = $node->psql('postgres', q{
+	INSERT INTO tag (k) VALUES ('before the rename');
+	ALTER TABLE tag RENAME COLUMN k TO label;
+	INSERT INTO tag (label) VALUES ('after the rename');
+});
+like($err, qr/column "k" of the watched table does not exist/, 'a key column renamed in the session is missed at once');
+$node->safe_psql('postgres', q{ALTER TABLE tag RENAME COLUMN label TO k});
+
 $node->safe_psql('postgres', q{
 	CREATE TRIGGER cachepusher_item AFTER INSERT OR UPDATE OR DELETE ON tag
 	    FOR EACH ROW EXECUTE FUNCTION cachepusher._notify_trigger('item', 'k');
