@@ -20,23 +20,27 @@ namespace {
  * $documents_query, $ttl_interval, $value_type, $ttl_field, $key_columns and $key_template: the
  * columns, or NULL before the extension is updated to 1.2, 1.4 and 1.5.
  * The TTL in whole milliseconds, as Redis takes it (rounded up: never shorter than asked).
+ * The worker runs this as itself (a superuser, often) with the session's search_path: every operator
+ * has operands of exactly the types of one in pg_catalog, which is searched first, so none that a role
+ * with CREATE on public could define for other operand types (oid = regtype, numeric * integer) is taken.
  */
 const char *const sourcesSql = R"SQL(
 SELECT s.name, s.key_prefix, s.key_query, s.document_function, s.owner::oid,
        p.oid IS NOT NULL AS function_exists,
-       p.pronargs, p.prorettype IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype) AS returns_document,
+       p.pronargs, p.prorettype IN ('json'::pg_catalog.regtype::pg_catalog.oid, 'jsonb'::pg_catalog.regtype::pg_catalog.oid,
+                                    'text'::pg_catalog.regtype::pg_catalog.oid) AS returns_document,
        pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.proname) AS function_name,
        p.proargtypes::pg_catalog.oid[]::pg_catalog.text AS argument_types,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner) AS owner_exists,
-       p.prorettype = 'text'::regtype AS returns_text,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = s.owner::pg_catalog.oid) AS owner_exists,
+       p.prorettype = 'text'::pg_catalog.regtype::pg_catalog.oid AS returns_text,
        $documents_query AS documents_query,
-       pg_catalog.ceil(EXTRACT(epoch FROM $ttl_interval) * 1000)::pg_catalog.int8 AS ttl_ms,
+       pg_catalog.ceil(EXTRACT(epoch FROM $ttl_interval) * 1000::pg_catalog.numeric)::pg_catalog.int8 AS ttl_ms,
        $value_type AS value_type,
        $ttl_field AS ttl_field,
        $key_columns AS key_columns,
        $key_template AS key_template
 FROM cachepusher.source s
-LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(s.document_function)
+LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure(s.document_function)::pg_catalog.oid
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
 ORDER BY s.name
 )SQL";
