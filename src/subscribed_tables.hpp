@@ -21,8 +21,8 @@ namespace subscribed_tables {
 /*
  * Switches every such table of the sources served to row triggers; returns the sources whose triggers
  * were switched, to be resynced. In a transaction of its own; a table that cannot be switched now
- * (its lock not granted in time, an error) is logged and shown as its source's last error, at most
- * every ten minutes, and tried again at the next load.
+ * (its lock not granted within 200 ms, its owner without the source owner's privileges, an error) is
+ * logged and shown as its source's last error, and tried again after 10 s, 20 s, ... up to 10 minutes.
  */
 std::vector<std::string> switchToRowTriggers(SourceSet &sources);
 

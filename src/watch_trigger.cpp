@@ -83,9 +83,10 @@ const char *lookUp(TriggerData *trigger, KeyColumns *columns, MemoryContext memo
  * of it; bench/commit-instructions). A relcache invalidation of the table (ALTER TABLE, CREATE OR
  * REPLACE TRIGGER, but also VACUUM's statistics) marks its entries stale; a stale entry is checked at
  * its next call, and rebuilt only if the columns or their output functions changed.
- * An entry is rebuilt, and the cache emptied when full, only by the outermost call of the trigger (a
- * key's output function could run SQL that fires the trigger again): no other call can be reading it
- * then. A call that may not do either looks its columns up for its query (fn_extra), as before.
+ * An entry is filled or rebuilt only by the outermost call of the trigger (a key's output function
+ * could run SQL that fires the trigger again): no other call can be reading it then. Entries stay until
+ * the backend ends; once all 64 are taken (triggers dropped keep theirs), or when a call may not fill
+ * one, its columns are looked up for its query (fn_extra), as before.
  */
 constexpr int cachedTriggers = 64;
 
@@ -94,16 +95,19 @@ struct CachedKeyColumns {
 	Oid relation;
 	bool valid;
 	MemoryContext memory; /* the columns' arrays and the output functions' own state */
-	KeyColumns columns;
+	KeyColumns columns; /* count -1: not (completely) filled */
 };
 
 CachedKeyColumns cache[cachedTriggers];
 MemoryContext cacheMemory = nullptr;
 /* Calls of the trigger under way in this backend (nested ones when an output function fires it again). */
 int activeCalls = 0;
+/* Counts invalidations: an entry filled while one arrived is used once and checked again at its next call. */
+uint64 invalidations = 0;
 
 void forgetRelation(Datum, Oid relation)
 {
+	invalidations++;
 	for (CachedKeyColumns &entry : cache)
 		if (entry.trigger != InvalidOid && (relation == InvalidOid || entry.relation == relation))
 			entry.valid = false;
@@ -113,7 +117,7 @@ void forgetRelation(Datum, Oid relation)
 bool stillHolds(const CachedKeyColumns &entry, TriggerData *trigger)
 {
 	const KeyColumns &columns = entry.columns;
-	if (columns.count != trigger->tg_trigger->tgnargs - 1)
+	if (entry.relation != RelationGetRelid(trigger->tg_relation) || columns.count != trigger->tg_trigger->tgnargs - 1)
 		return false;
 	TupleDesc desc = trigger->tg_relation->rd_att;
 	for (int c = 0; c < columns.count; c++) {
@@ -148,31 +152,29 @@ const KeyColumns *fillCache(TriggerData *trigger, const char **missing)
 {
 	Oid oid = trigger->tg_trigger->tgoid;
 	CachedKeyColumns *entry = entryFor(oid);
-	if (activeCalls > 1)
+	if (entry == nullptr || activeCalls > 1)
 		return nullptr;
 	if (cacheMemory == nullptr) {
 		cacheMemory = AllocSetContextCreate(TopMemoryContext, "cachepusher trigger key columns", ALLOCSET_SMALL_SIZES);
 		CacheRegisterRelcacheCallback(forgetRelation, (Datum) 0);
 	}
-	if (entry == nullptr) { /* full: start over (triggers dropped since keep their entries until then) */
-		MemoryContextReset(cacheMemory);
-		memset(cache, 0, sizeof(cache));
-		entry = &cache[oid % cachedTriggers];
+	uint64 invalidationsBefore = invalidations;
+	if (entry->trigger != oid || !stillHolds(*entry, trigger)) {
+		if (entry->memory == nullptr)
+			entry->memory =
+				AllocSetContextCreate(cacheMemory, "cachepusher trigger key columns entry", ALLOCSET_SMALL_SIZES);
+		/* Taken before it is filled: a fill that fails leaves a stale entry, not a gap in the probe sequence. */
+		entry->trigger = oid;
+		entry->valid = false;
+		entry->columns.count = -1;
+		MemoryContextReset(entry->memory);
+		KeyColumns filled;
+		if ((*missing = lookUp(trigger, &filled, entry->memory)) != nullptr)
+			return nullptr;
+		entry->columns = filled;
 	}
-	if (entry->trigger == oid && stillHolds(*entry, trigger)) {
-		entry->valid = true;
-		return &entry->columns;
-	}
-	if (entry->memory == nullptr)
-		entry->memory =
-			AllocSetContextCreate(cacheMemory, "cachepusher trigger key columns entry", ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(entry->memory);
-	entry->trigger = InvalidOid; /* until complete */
-	if ((*missing = lookUp(trigger, &entry->columns, entry->memory)) != nullptr)
-		return nullptr;
-	entry->trigger = oid;
 	entry->relation = RelationGetRelid(trigger->tg_relation);
-	entry->valid = true;
+	entry->valid = invalidations == invalidationsBefore;
 	return &entry->columns;
 }
 

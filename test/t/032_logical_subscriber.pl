@@ -109,10 +109,10 @@ my $locker = IPC::Run::start(
 ok($node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_locks WHERE relation = 'note'::regclass AND mode = 'ShareRowExclusiveLock' AND granted}),
 	'a session holds a lock on the table that CREATE TRIGGER waits for');
 $node->safe_psql('postgres', 'ALTER SUBSCRIPTION seed REFRESH PUBLICATION');
-$node->wait_for_log(qr/source "note": the rows a logical replication subscription applies to table note do not reach Redis: its statement triggers could not be made row triggers: canceling statement due to lock timeout/,
+$node->wait_for_log(qr/source "note": the rows a logical replication subscription applies to table public.note do not reach Redis: its statement triggers could not be made row triggers: canceling statement due to lock timeout/,
 	$log_offset);
 like($node->safe_psql('postgres', q{SELECT last_error FROM cachepusher.status WHERE source = 'note'}),
-	qr/table note do not reach Redis: its statement triggers could not be made row triggers/,
+	qr/table public.note do not reach Redis: its statement triggers could not be made row triggers/,
 	'status says why the table keeps its statement triggers');
 $node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'locker'});
 $locker->finish;
@@ -128,7 +128,7 @@ ok($node->poll_query_until('postgres', $note_triggers,
 		'cachepusher_note_delete row A, cachepusher_note_insert row A, cachepusher_note_truncate statement A, '
 		  . 'cachepusher_note_update row A'),
 	'the worker gave the table the subscription now writes to row triggers');
-ok($node->log_contains(qr/table note is written by a logical replication subscription, whose apply worker fires no statement trigger: source "note" now watches it with row triggers, and is resynced/),
+ok($node->log_contains(qr/table public.note is written by a logical replication subscription, whose apply worker fires no statement trigger: source "note" now watches it with row triggers, and is resynced/),
 	'the worker said so');
 converged($node, $redis, 'note', $note_docs, 'after the subscription applied rows to a table added to it after watch()');
 $publisher->safe_psql('postgres', q{UPDATE note SET body = 'applied through the row triggers' WHERE id = 1});
