@@ -99,6 +99,16 @@ SELECT count(*) FROM pg_settings WHERE name = 'cachepusher.redis_host';
 SET cachepusher.redis_password = 'x';
 RESET ROLE;
 
+-- What runs with the catalog owner's rights (a superuser here) takes no function or operator of the
+-- caller's search_path for pg_catalog's: alice's array_remove in public is not called by add_source.
+SET ROLE regress_cp_alice;
+CREATE FUNCTION public.array_remove(text[], text) RETURNS text[] LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION 'public.array_remove ran as %', current_user; END $$;
+SELECT cachepusher.add_source('alice_two', 'alice_get(int)', 'SELECT id FROM alice_item', key_prefix => 'alice_two');
+SELECT cachepusher.drop_source('alice_two');
+DROP FUNCTION public.array_remove(text[], text);
+RESET ROLE;
+
 SELECT cachepusher.drop_source('alice');
 DROP EXTENSION cachepusher;
 DROP OWNED BY regress_cp_alice, regress_cp_bob, regress_cp_nobody;

@@ -1,5 +1,7 @@
 #include "catalog_owner.hpp"
 
+#include "spi.hpp"
+
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -21,6 +23,11 @@ Oid catalogOwner()
 		ReleaseSysCache(tuple);
 		return relowner;
 	});
+}
+
+void pinSearchPath()
+{
+	spi::execute("SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)");
 }
 
 } // namespace cachepusher

@@ -52,11 +52,12 @@ Datum cachepusher_before_drop_extension(PG_FUNCTION_ARGS)
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
 		});
-		uint64 rows = spi::execute(
-			"SELECT format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::regclass) FROM pg_catalog.pg_trigger t "
-			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::regproc "
-			/* Clones in partitions go with their partitioned table's trigger. */
-			"AND t.tgparentid = 0");
+		uint64 rows =
+			spi::execute("SELECT pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::pg_catalog.regclass) "
+						 "FROM pg_catalog.pg_trigger t "
+						 "WHERE t.tgfoid = 'cachepusher._notify_trigger'::pg_catalog.regproc::pg_catalog.oid "
+						 /* Clones in partitions go with their partitioned table's trigger. */
+						 "AND t.tgparentid = 0::pg_catalog.oid");
 		std::vector<std::string> drops;
 		for (uint64 row = 0; row < rows; row++)
 			drops.push_back(spi::valueOr(row, 1, ""));

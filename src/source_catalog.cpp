@@ -93,7 +93,8 @@ void describeDocumentsQuery(SourceDefinition &def)
 /* The column of cachepusher.source, or a NULL of its type while the extension is older than it. */
 std::string columnOrNull(const std::string &column, const char *type)
 {
-	bool exists = spi::execute("SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'cachepusher.source'::pg_catalog.regclass "
+	bool exists = spi::execute("SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
+							   "'cachepusher.source'::pg_catalog.regclass::pg_catalog.oid "
 							   "AND attname = $1 AND NOT attisdropped",
 							   {column}) > 0;
 	return exists ? "s." + column : std::string("NULL::") + type;

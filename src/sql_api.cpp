@@ -327,10 +327,11 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 		 * _notify_trigger() whose first argument is the source, whatever version of watch() named them.
 		 */
 		uint64 rows = spi::execute(
-			"SELECT format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::regclass) FROM pg_catalog.pg_trigger t "
-			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::regproc "
+			"SELECT pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::pg_catalog.regclass) "
+			"FROM pg_catalog.pg_trigger t "
+			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::pg_catalog.regproc::pg_catalog.oid "
 			"AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), E'\\\\000', 1) = $1 "
-			"AND t.tgparentid = 0", /* clones in partitions go with their partitioned table's */
+			"AND t.tgparentid = 0::pg_catalog.oid", /* clones in partitions go with their partitioned table's */
 			{name});
 		std::vector<std::string> drops;
 		for (uint64 row = 0; row < rows; row++)
