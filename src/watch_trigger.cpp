@@ -53,6 +53,20 @@ struct KeyColumns {
 };
 
 /*
+ * The column named name in desc: its attribute number (<= 0 when the table has no such column), and
+ * its type's output function in *output. PostgreSQL code only.
+ */
+int columnOf(TupleDesc desc, const char *name, Oid *output)
+{
+	int attnum = SPI_fnumber(desc, name);
+	if (attnum > 0) {
+		bool isVarlena;
+		getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, output, &isVarlena);
+	}
+	return attnum;
+}
+
+/*
  * Looks the key columns up into columns (attnums and outputs in memory, for count columns); returns
  * the name of a column the table lacks, or nullptr. PostgreSQL code only: runs inside pg::call.
  */
@@ -65,12 +79,10 @@ const char *lookUp(TriggerData *trigger, KeyColumns *columns, MemoryContext memo
 	columns->outputs = static_cast<FmgrInfo *>(MemoryContextAllocZero(memory, sizeof(FmgrInfo) * count));
 	for (int c = 0; c < count; c++) {
 		const char *name = trigger->tg_trigger->tgargs[c + 1];
-		int attnum = SPI_fnumber(desc, name);
+		Oid output;
+		int attnum = columnOf(desc, name, &output);
 		if (attnum <= 0)
 			return name;
-		Oid output;
-		bool isVarlena;
-		getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &output, &isVarlena);
 		fmgr_info_cxt(output, &columns->outputs[c], memory);
 		columns->attnums[c] = attnum;
 	}
@@ -121,13 +133,9 @@ bool stillHolds(const CachedKeyColumns &entry, TriggerData *trigger)
 		return false;
 	TupleDesc desc = trigger->tg_relation->rd_att;
 	for (int c = 0; c < columns.count; c++) {
-		int attnum = SPI_fnumber(desc, trigger->tg_trigger->tgargs[c + 1]);
-		if (attnum != columns.attnums[c])
-			return false;
 		Oid output;
-		bool isVarlena;
-		getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &output, &isVarlena);
-		if (output != columns.outputs[c].fn_oid)
+		int attnum = columnOf(desc, trigger->tg_trigger->tgargs[c + 1], &output);
+		if (attnum != columns.attnums[c] || output != columns.outputs[c].fn_oid)
 			return false;
 	}
 	return true;
