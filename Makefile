@@ -54,6 +54,8 @@ COMPILE.cxx.bc += $(PG_CXXFLAGS)
 
 # Makefile.global resets PROVE_FLAGS, so the tests' own Perl modules are added after it.
 PROVE_FLAGS += -I $(srcdir)/test/perl
+# make installcheck TAP_JOBS=N: N TAP files at a time (test/run sets it; each file has its own ports).
+PROVE_FLAGS += --timer $(if $(TAP_JOBS),-j$(TAP_JOBS))
 
 # PGXS tracks header dependencies only for C: let g++ write them, so a changed header rebuilds every
 # object that includes it (a stale object would disagree with the others about a struct's layout).

@@ -42,22 +42,30 @@ sub worker_port { return $_[0]->{nodes}[0]->worker_port; }
 
 sub alive { my ($node) = @_; return defined $node->{pid}; }
 
-# A live node's view of the cluster: { port => { id, master (bool), failed (bool), slots } }.
+# A node's view of the cluster: { port => { id, master (bool), failed (bool), slots } }.
+sub view_of
+{
+	my ($node) = @_;
+	my $text = eval { $node->command('CLUSTER', 'NODES') } // return undef;
+	my %nodes;
+	for my $line (split /\n/, $text)
+	{
+		my ($id, $address, $flags, undef, undef, undef, undef, undef, @slots) = split / /, $line;
+		my ($port) = $address =~ /:(\d+)@/;
+		$nodes{$port} = { id => $id, master => $flags =~ /master/ ? 1 : 0,
+			failed => $flags =~ /fail/ ? 1 : 0, slots => [@slots] };
+	}
+	return \%nodes;
+}
+
+# The first live node's view of the cluster.
 sub topology
 {
 	my ($self) = @_;
 	for my $node (grep { alive($_) } $self->nodes)
 	{
-		my $text = eval { $node->command('CLUSTER', 'NODES') } // next;
-		my %nodes;
-		for my $line (split /\n/, $text)
-		{
-			my ($id, $address, $flags, undef, undef, undef, undef, undef, @slots) = split / /, $line;
-			my ($port) = $address =~ /:(\d+)@/;
-			$nodes{$port} = { id => $id, master => $flags =~ /master/ ? 1 : 0,
-				failed => $flags =~ /fail/ ? 1 : 0, slots => [@slots] };
-		}
-		return \%nodes;
+		my $view = view_of($node) // next;
+		return $view;
 	}
 	die 'no node of the Redis Cluster answers';
 }
@@ -82,13 +90,22 @@ sub wait_until_ok
 	my $deadline = time + ($seconds // 60);
 	while (time < $deadline)
 	{
-		my $ok = 1;
+		my ($ok, %maps) = (1);
 		for my $node (grep { alive($_) } $self->nodes)
 		{
 			my $info = eval { $node->command('CLUSTER', 'INFO') } // '';
 			$ok = 0 unless $info =~ /cluster_state:ok/;
+			# Who serves which slots, as this node sees it (slots being migrated left out). A node
+			# learns a reshard's last slot by gossip: a master killed before its replica has
+			# learned it takes that slot out of the cluster (Redis' own behaviour, not ours).
+			my $view = view_of($node);
+			$maps{ $node->port } = !$view ? '' : join(' ', map {
+				my $n = $view->{$_};
+				$n->{master} && !$n->{failed} ? ("$_:" . join(',', grep { !/^\[/ } @{ $n->{slots} })) : ()
+			} sort keys %$view);
 		}
-		if ($ok)
+		my %distinct = map { $_ => 1 } values %maps;
+		if ($ok && keys %distinct == 1)
 		{
 			my @masters = $self->masters;
 			my %slots;
