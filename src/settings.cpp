@@ -35,6 +35,8 @@ int retryMaxIntervalMs = 30000;
 int statementTimeoutMs = 60000;
 int maxSources = 64;
 int queueSizeKb = 16384;
+/* 4 GB; 1 GB where size_t has 32 bits, in which 4 GB in bytes would wrap to 0. */
+constexpr int maxQueueSizeKb = sizeof(size_t) >= 8 ? 4 * 1024 * 1024 : 1024 * 1024;
 bool redisTls = false;
 char *redisTlsCaFile;
 char *redisTlsCaDir;
@@ -128,9 +130,8 @@ void definePostmasterSettings()
 							&maxSources, maxSources, 1, 10000, PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("cachepusher.queue_size",
 							"Shared memory for the keys of committed transactions on their way to the worker.",
-							"When it is full, a commit still succeeds and its sources are resynced.",
-							&queueSizeKb, queueSizeKb, 64, 4 * 1024 * 1024, PGC_POSTMASTER, GUC_UNIT_KB, NULL,
-							NULL, NULL);
+							"When it is full, a commit still succeeds and its sources are resynced.", &queueSizeKb,
+							queueSizeKb, 64, maxQueueSizeKb, PGC_POSTMASTER, GUC_UNIT_KB, NULL, NULL, NULL);
 }
 
 void defineReloadableSettings()
