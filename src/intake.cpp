@@ -8,6 +8,7 @@
 #include "source_set.hpp"
 
 extern "C" {
+#include "access/transam.h"
 #include "utils/timestamp.h"
 }
 
@@ -215,10 +216,16 @@ void Intake::queueOverflowed()
 	/* Said once a minute at most: a worker far behind would otherwise say it for every commit. */
 	queueFullUnlogged_ += overflow.dropped;
 	if (queueFullLine_.due(drainTime_)) {
+		/* A commit that stays between its commit record and its callback keeps the space after its entry. */
+		std::string held;
+		if (TransactionId holding = key_queue::oldestTentative(); TransactionIdIsValid(holding))
+			held = " Transaction " + std::to_string(holding) +
+				   " has not finished committing (it may wait for synchronous replication); the queue's space "
+				   "from its keys on is freed when it has.";
 		ereport(LOG, (errmsg("cachepusher: the commit queue was full: the keys of %llu transactions were not "
 							 "queued; resyncing %s",
 							 static_cast<unsigned long long>(queueFullUnlogged_), names.c_str()),
-					  errdetail("Their commits succeeded; the resync writes what they changed."),
+					  errdetail("Their commits succeeded; the resync writes what they changed.%s", held.c_str()),
 					  errhint("Raise cachepusher.queue_size (now %d kB) if the worker is often this far behind.",
 							  settings::queueSizeKb)));
 		queueFullUnlogged_ = 0;

@@ -145,15 +145,18 @@ HandOver handOverTentative(TransactionId xid)
 void askForResyncs()
 {
 	/*
-	 * Once per source: each mark takes the queue's lock and counts one transaction dropped. Nothing
+	 * Once per source: each mark takes the queue's lock; the first counts the transaction. Nothing
 	 * is allocated: this runs in PostgreSQL's commit callback, where no exception may be thrown.
 	 */
+	bool first = true;
 	for (size_t source = 0; source < sources.size(); source++) {
 		bool wanted = sources[source].unqueued;
 		for (size_t i = 0; i < items.size() && !wanted; i++)
 			wanted = items[i].source == source;
-		if (wanted)
-			key_queue::markForResync(sources[source].name);
+		if (wanted) {
+			key_queue::markForResync(sources[source].name, first);
+			first = false;
+		}
 	}
 }
 

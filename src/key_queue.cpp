@@ -84,9 +84,10 @@ uint32 entryLength(size_t payloadBytes)
 }
 
 /* Under the lock. */
-void markLocked(std::string_view source)
+void markLocked(std::string_view source, bool firstOfTransaction)
 {
-	queue->dropped++;
+	if (firstOfTransaction)
+		queue->dropped++;
 	if (queue->resyncAll)
 		return;
 	for (int i = 0; i < queue->resyncCount; i++)
@@ -274,10 +275,10 @@ bool writeTentative(Kind kind, const std::vector<std::string> &payloads, Transac
 	return true;
 }
 
-void markForResync(std::string_view source)
+void markForResync(std::string_view source, bool firstOfTransaction)
 {
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-	markLocked(source);
+	markLocked(source, firstOfTransaction);
 	LWLockRelease(queue->lock);
 	if (Latch *reader = queue->reader)
 		SetLatch(reader);
@@ -364,6 +365,14 @@ uint64 drain(Reader &reader)
 	uint64 frontier = unresolved.empty() ? readPosition : unresolved.front();
 	freeUpTo(frontier);
 	return frontier;
+}
+
+TransactionId oldestTentative()
+{
+	for (uint64 position : unresolved)
+		if (EntryHeader *entry = entryAt(position); stateOf(entry) == Tentative)
+			return entry->xid;
+	return InvalidTransactionId;
 }
 
 bool overflowed()

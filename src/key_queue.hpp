@@ -56,8 +56,9 @@ bool writeTentative(Kind kind, const std::vector<std::string> &payloads, Transac
 /*
  * Marks a source for a resync (its keys could not be queued). Only after the commit is visible: the
  * worker may start the resync at once, and its snapshot must see the changes it stands in for.
+ * firstOfTransaction: the transaction's first mark, which counts it in Overflow::dropped.
  */
-void markForResync(std::string_view source);
+void markForResync(std::string_view source, bool firstOfTransaction);
 /* The transaction committed / aborted / was prepared: resolves what it wrote; wakes the worker. */
 void resolve(const std::vector<Written> &written, bool committed);
 void resolvePrepared(const std::vector<Written> &written);
@@ -90,6 +91,11 @@ bool hasNew();
  * is between its commit record and its commit callback) holds it back.
  */
 uint64 drain(Reader &reader);
+/*
+ * The transaction of the oldest entry drain() read past that is still tentative (it holds the queue's
+ * space from there on), or InvalidTransactionId.
+ */
+TransactionId oldestTentative();
 
 /* Whether some source was marked for a resync since the last takeOverflow() (a hint, read unlocked). */
 bool overflowed();

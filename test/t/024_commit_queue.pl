@@ -12,6 +12,7 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 use CachePusher::Test;
 
 my $customers = 'SELECT id_customer, customer_get(id_customer) FROM customer';
@@ -178,10 +179,19 @@ converged($node, $redis, 'customer', $customers, 'after an immediate stop under 
 $node->stop;
 
 # A full queue (64 kB, the smallest; a worker whose pending set is full while Redis is away stops
-# reading it): every commit succeeds, the source is resynced.
+# reading it): every commit succeeds, the sources are resynced. Each commit has keys of two sources
+# (a second one, "copy", watches customer too), and the worker is stopped (SIGSTOP) while they
+# commit, so that it counts all the transactions it was not given at once.
 my $small = watched_node('small_queue', $redis, "cachepusher.queue_size = 64\ncachepusher.max_pending = 100\n");
+$small->safe_psql('postgres', q{
+	SELECT cachepusher.add_source('copy', 'customer_get(int)', 'SELECT id_customer FROM customer');
+	SELECT cachepusher.watch('copy', 'customer', 'id_customer');
+	SELECT cachepusher.wait_for_sync();
+});
 $redis->stop(keep => 1);
 ok(poll_until(sub { source_status($small, 'customer')->{state} eq 'redis_down' }), 'Redis is away');
+my $stopped = worker_pid($small);
+kill 'STOP', $stopped;
 $small->safe_psql('postgres', q{
 	DO $$ BEGIN
 	    FOR i IN 1..6000 LOOP
@@ -190,9 +200,13 @@ $small->safe_psql('postgres', q{
 	    END LOOP;
 	END $$;
 });
-pass('6000 commits while the queue has room for about 2000: none failed');
-ok(poll_until(sub { slurp_file($small->logfile) =~ /the commit queue was full: the keys of \d+ transactions were not queued; resyncing "customer"/ }),
-	'the worker says the queue was full, once, and that it resyncs the source');
+kill 'CONT', $stopped;
+pass('6000 commits while the queue has room for about 1000 of them: none failed');
+ok(poll_until(sub { slurp_file($small->logfile) =~ /the commit queue was full: the keys of (\d+) transactions were not queued; resyncing ("customer", "copy"|"copy", "customer")$/m }),
+	'the worker says the queue was full, once, and that it resyncs the sources');
+my ($unqueued) = slurp_file($small->logfile) =~ /the keys of (\d+) transactions were not queued/;
+# At most 1,024 of these commits fit (two 32-byte entries each); a count per source would be twice.
+ok($unqueued >= 4900 && $unqueued <= 6000, "it counts the transactions ($unqueued), not their sources");
 like($small->safe_psql('postgres', q{SELECT last_error FROM cachepusher.status WHERE source = 'customer'}),
 	qr/commit queue was full/, 'status says so too');
 $redis->start;
@@ -207,5 +221,38 @@ my $laps = start_churn($small, $write, 5, clients => 4);
 my $committed = churn_ok($laps, 'with four clients on the 64 kB queue');
 ok($committed > 2048, "more commits ($committed) than one lap of the queue holds");
 converged($small, $redis, 'customer', $customers, 'after four clients went round the small queue');
+$small->stop;
+
+# A commit that waits for synchronous replication (here, for a standby that never comes) has its keys
+# in the queue as tentative entries: the worker reads past them, and the space from them on is freed
+# only once that commit ends. Other commits fill the rest; the worker says which transaction holds
+# the space. Only the session that asks for synchronous_commit = on waits.
+my $held = watched_node('held_queue', $redis,
+	"cachepusher.queue_size = 64\nwal_level = replica\nmax_wal_senders = 2\n"
+	  . "synchronous_standby_names = 'nobody'\nsynchronous_commit = local\n");
+my $waiter = IPC::Run::start(
+	[ 'psql', '-X', '-h', $held->host, '-p', $held->port, '-d', 'dbname=postgres application_name=waiter',
+	  '-c', 'SET synchronous_commit = on', '-c', q{UPDATE customer SET name = 'waited' WHERE id_customer = 7} ],
+	'>', \my $waiter_out, '2>', \my $waiter_err);
+ok($held->poll_query_until('postgres', q{SELECT wait_event = 'SyncRep' FROM pg_stat_activity WHERE application_name = 'waiter'}),
+	'a commit waits for synchronous replication');
+my $waiting_xid = $held->safe_psql('postgres', q{SELECT backend_xid FROM pg_stat_activity WHERE application_name = 'waiter'});
+$held->safe_psql('postgres', q{
+	DO $$ BEGIN
+	    FOR i IN 1..3000 LOOP
+	        UPDATE customer SET name = 'behind ' || i WHERE id_customer = 1 + i % 200 AND id_customer <> 7;
+	        COMMIT;
+	    END LOOP;
+	END $$;
+});
+pass('3000 commits while the waiting one holds the queue: none failed');
+ok(poll_until(sub { slurp_file($held->logfile) =~ /the commit queue was full: the keys of \d+ transactions were not queued; resyncing "customer"\n.*DETAIL:  Their commits succeeded; the resync writes what they changed\. Transaction $waiting_xid has not finished committing/ }),
+	"the worker names the transaction ($waiting_xid) that holds the queue's space");
+# Cancelled, the wait ends; the transaction has committed locally, and its keys are sent.
+$held->safe_psql('postgres', q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'waiter'});
+$waiter->finish;
+like($waiter_err, qr/canceling wait for synchronous replication/, 'the waiting commit was released');
+converged($held, $redis, 'customer', $customers, 'after the held commit ended');
+is(name_in_redis($redis, 7), 'waited', "the held commit's change is in Redis");
 
 done_testing();
