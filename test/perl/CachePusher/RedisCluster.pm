@@ -90,7 +90,7 @@ sub wait_until_ok
 	my $deadline = time + ($seconds // 60);
 	while (time < $deadline)
 	{
-		my ($ok, %maps) = (1);
+		my ($ok, %maps, $agreed) = (1);
 		for my $node (grep { alive($_) } $self->nodes)
 		{
 			my $info = eval { $node->command('CLUSTER', 'INFO') } // '';
@@ -99,29 +99,27 @@ sub wait_until_ok
 			# learns a reshard's last slot by gossip: a master killed before its replica has
 			# learned it takes that slot out of the cluster (Redis' own behaviour, not ours).
 			my $view = view_of($node);
+			$agreed //= $view;
 			$maps{ $node->port } = !$view ? '' : join(' ', map {
 				my $n = $view->{$_};
 				$n->{master} && !$n->{failed} ? ("$_:" . join(',', grep { !/^\[/ } @{ $n->{slots} })) : ()
 			} sort keys %$view);
 		}
 		my %distinct = map { $_ => 1 } values %maps;
-		if ($ok && keys %distinct == 1)
+		if ($ok && $agreed && keys %distinct == 1)
 		{
-			my @masters = $self->masters;
-			my %slots;
-			for my $m (@masters)
+			# Every slot served by a live master, counted in the view all nodes agree on.
+			my %live = map { $_->port => 1 } grep { alive($_) } $self->nodes;
+			my $total = 0;
+			for my $port (grep { $live{$_} && $agreed->{$_}{master} && !$agreed->{$_}{failed} } keys %$agreed)
 			{
-				my $owned = 0;
-				for my $range (@{ $self->topology->{ $m->port }{slots} })
+				for my $range (@{ $agreed->{$port}{slots} })
 				{
 					next if $range =~ /^\[/;    # a slot being migrated
 					my ($from, $to) = split /-/, $range;
-					$owned += ($to // $from) - $from + 1;
+					$total += ($to // $from) - $from + 1;
 				}
-				$slots{ $m->port } = $owned;
 			}
-			my $total = 0;
-			$total += $_ for values %slots;
 			return 1 if $total == 16384;
 		}
 		usleep(50_000);
