@@ -12,17 +12,24 @@ namespace {
 
 /* The untranslated format of the line a reload logs for each changed setting. */
 const char *const changedFormat = "parameter \"%s\" changed to \"%s\"";
-const char *const passwordParameter = "parameter \"cachepusher.redis_password\"";
+const char *const passwordSetting = "cachepusher.redis_password";
 
 emit_log_hook_type previousHook = nullptr;
 bool installed = false;
 
 bool namesThePassword(const ErrorData *edata)
 {
-	/* Setting names are case-insensitive in the configuration file. */
-	return edata->message_id != nullptr && strcmp(edata->message_id, changedFormat) == 0 &&
-		   edata->message != nullptr &&
-		   pg_strncasecmp(edata->message, passwordParameter, strlen(passwordParameter)) == 0;
+	if (edata->message_id == nullptr || strcmp(edata->message_id, changedFormat) != 0 || edata->message == nullptr)
+		return false;
+	/*
+	 * Anywhere in the line: lc_messages translates the words around the name ("Parameter »%s« auf
+	 * »%s« gesetzt"), never the name. Setting names are case-insensitive in the configuration file.
+	 */
+	size_t length = strlen(passwordSetting);
+	for (const char *at = edata->message; *at != '\0'; at++)
+		if (pg_strncasecmp(at, passwordSetting, length) == 0)
+			return true;
+	return false;
 }
 
 /* Runs inside error reporting: no C++ exceptions, nothing that can fail but palloc in ErrorContext. */

@@ -30,6 +30,7 @@ void RedisHealth::reconfigure(const RedisAddress &next)
 		resyncAfterConnect_ = true;
 		targetChangedAt_.ask(GetCurrentTimestamp());
 		retry_.reset();
+		refusingWrites_ = false;
 	}
 	redis_.configure(next);
 }
@@ -50,8 +51,10 @@ bool RedisHealth::ensure()
 	}
 	connectedTo_ = redis_.describeNodes();
 	ereport(LOG, (errmsg("cachepusher: connected to Redis at %s", connectedTo_.c_str())));
-	retry_.reset();
-	wasDown_ = false;
+	if (!refusingWrites_) {
+		retry_.reset();
+		wasDown_ = false;
+	}
 	lastMarkerCheck_ = GetCurrentTimestamp();
 	if (!lost.empty())
 		lostData(lost);
@@ -87,6 +90,11 @@ void RedisHealth::check()
 {
 	if (!redis_.connected())
 		return;
+	if (refusingWrites_ && writer_.batchesTaken() != batchesBeforeRefusal_) {
+		refusingWrites_ = false;
+		retry_.reset();
+		wasDown_ = false;
+	}
 	std::string lost;
 	TimestampTz now = GetCurrentTimestamp();
 	if (!identity_.checked(redis_)) {
@@ -114,6 +122,10 @@ void RedisHealth::failed(const RedisError &error)
 {
 	writer_.abandon();
 	redis_.disconnect();
+	if (!refusingWrites_ && dynamic_cast<const RedisRefusesWrites *>(&error)) {
+		refusingWrites_ = true;
+		batchesBeforeRefusal_ = writer_.batchesTaken();
+	}
 	TimestampTz now = GetCurrentTimestamp();
 	long delay = retry_.failed(now);
 	/* One line when the outage starts, then one per retry at most at the capped interval. */
@@ -140,7 +152,8 @@ TimestampTz RedisHealth::wakeAt(TimestampTz wake, bool serving) const
 {
 	if (!redis_.connected() && serving)
 		wake = std::min(wake, retry_.nextAttempt());
-	if (redis_.connected())
+	/* check() runs only while there is something to write (serving). */
+	if (redis_.connected() && serving)
 		wake = std::min(wake, TimestampTzPlusMilliseconds(lastMarkerCheck_, markerCheckMs));
 	return wake;
 }

@@ -49,7 +49,8 @@ public:
 	const redis_sink::DocumentWriter &writer() const { return writer_; }
 	/* Whether what was written before t is known to be in Redis (serving: there are sources). */
 	bool caughtUpTo(TimestampTz t, bool serving) const;
-	/* The earliest of wake, the next connection attempt and the next marker check. */
+	/* The earliest of wake, the next connection attempt and the next marker check (serving: there is
+	 * something to write, sources or a prefix to sweep). */
 	TimestampTz wakeAt(TimestampTz wake, bool serving) const;
 
 private:
@@ -61,6 +62,12 @@ private:
 	redis_sink::DocumentWriter writer_;
 	Backoff retry_ = settings::retryBackoff();
 	bool wasDown_ = false;
+	/*
+	 * Redis answered "no writes now" (RedisRefusesWrites): connecting again succeeds at once, so the
+	 * outage, its back-off and its one error last until a batch is taken, not until a connection is made.
+	 */
+	bool refusingWrites_ = false;
+	uint64_t batchesBeforeRefusal_ = 0;
 	/* The target changed: everything is written there once connected, standing in for changes since then. */
 	bool resyncAfterConnect_ = false;
 	AskedAt targetChangedAt_;

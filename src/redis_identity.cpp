@@ -154,7 +154,13 @@ std::string RedisIdentity::checkMarkers(RedisTarget &target)
 		if (isOne(reply))
 			continue;
 		target.node(i).append({"SET", keys[i], "1"});
-		target.node(i).exchange();
+		std::vector<RedisReplyPtr> set = target.node(i).exchange();
+		/* A marker not written would be missed at the next check as if Redis had been flushed. */
+		target.failIfUnavailable(set[0].get());
+		if (isErrorReply(set[0].get())) {
+			cannotUse(markerUsable_, "the marker key " + keys[i], set[0].get());
+			return "";
+		}
 		bool known = markers_.count(name) && markers_[name] == keys[i];
 		markers_[name] = keys[i];
 		if (known && reason.empty())

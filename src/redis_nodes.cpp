@@ -51,7 +51,7 @@ bool RedisNodes::connected() const
 	if (nodes_.empty())
 		return false;
 	for (const Node &node : nodes_)
-		if (!node.connection->connected())
+		if (!node.connection || !node.connection->connected())
 			return false;
 	return true;
 }
@@ -139,18 +139,31 @@ std::vector<RedisReplyPtr> RedisNodes::receive()
 }
 
 /*
- * Answers that say a node cannot take writes now, not that one key is refused: a replica (after a
- * failover), a cluster without a majority or in the middle of moving a slot. The target fails; the
- * worker connects again and finds the master.
+ * Answers that say a server cannot take writes now, not that one key is refused: a replica (after a
+ * failover), memory full (maxmemory with noeviction), a failed background save (MISCONF), too few
+ * replicas (min-replicas-to-write), a script running, a dataset loading. The target fails: the
+ * batch is kept, the worker backs off and connects again, and no key is counted as failing.
  */
-void RedisNodes::failIfUnavailable(const redisReply *reply) const
+void RedisNodes::failIfServerRefuses(const redisReply *reply) const
+{
+	failIfAnswerStartsWith(reply, {"READONLY", "MASTERDOWN", "LOADING", "OOM", "MISCONF", "NOREPLICAS", "BUSY "});
+}
+
+void RedisNodes::failIfAnswerStartsWith(const redisReply *reply, std::initializer_list<std::string_view> codes) const
 {
 	if (!isErrorReply(reply))
 		return;
 	std::string error = replyText(reply);
-	for (std::string_view code : {"READONLY", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "LOADING", "MOVED", "ASK "})
+	for (std::string_view code : codes)
 		if (error.compare(0, code.size(), code) == 0)
-			throw RedisError("Redis (" + describeNodes() + ") cannot take writes now: " + error);
+			throw RedisRefusesWrites("Redis (" + describeNodes() + ") cannot take writes now: " + error);
+}
+
+/* A cluster's nodes also say so when it has no majority or a slot is moving or owned elsewhere. */
+void RedisNodes::failIfUnavailable(const redisReply *reply) const
+{
+	failIfServerRefuses(reply);
+	failIfAnswerStartsWith(reply, {"CLUSTERDOWN", "TRYAGAIN", "MOVED", "ASK "});
 }
 
 std::string RedisNodes::scanNode(size_t node, const std::string &pattern, const std::string &cursor, int count,

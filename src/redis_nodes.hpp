@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,8 +54,12 @@ public:
 	virtual std::string confirmMaster() { return ""; }
 	virtual void refresh() {}
 	virtual void failIfUnavailable(const redisReply *reply) const;
+	/* The answers by which any server, alone or not, says it takes no writes now (RedisError). */
+	void failIfServerRefuses(const redisReply *reply) const;
 
 protected:
+	void failIfAnswerStartsWith(const redisReply *reply, std::initializer_list<std::string_view> codes) const;
+
 	struct Node {
 		std::string name; /* host:port */
 		std::unique_ptr<RedisConnection> connection;

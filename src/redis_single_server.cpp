@@ -10,8 +10,8 @@ public:
 
 	std::string describeNodes() const override { return address_.describe(); }
 
-	/* A lone server's errors refuse one command; none says that another node should be asked. */
-	void failIfUnavailable(const redisReply *) const override {}
+	/* No answer of a lone server says that another node should be asked (MOVED, CLUSTERDOWN). */
+	void failIfUnavailable(const redisReply *reply) const override { failIfServerRefuses(reply); }
 
 	/* One node: its own SCAN cursor is the target's. */
 	std::string scan(const std::string &pattern, const std::string &cursor, int count,

@@ -104,6 +104,7 @@ void DocumentWriter::finish()
 		source.keyWritten(keys_[i]);
 	}
 	source.pushed(now);
+	batchesTaken_++;
 	clear();
 }
 

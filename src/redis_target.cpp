@@ -118,7 +118,7 @@ bool RedisTarget::inFlight() const
 
 std::vector<RedisReplyPtr> RedisTarget::receive()
 {
-	return nodes_->receive();
+	return disconnectingOnThrow([&] { return nodes_->receive(); });
 }
 
 std::vector<RedisReplyPtr> RedisTarget::exchange()
@@ -130,7 +130,7 @@ std::vector<RedisReplyPtr> RedisTarget::exchange()
 std::string RedisTarget::scan(const std::string &pattern, const std::string &cursor, int count,
 							  std::vector<std::string> &keys)
 {
-	return nodes_->scan(pattern, cursor, count, keys);
+	return disconnectingOnThrow([&] { return nodes_->scan(pattern, cursor, count, keys); });
 }
 
 std::string RedisTarget::confirmMaster()
@@ -140,7 +140,7 @@ std::string RedisTarget::confirmMaster()
 
 void RedisTarget::refresh()
 {
-	nodes_->refresh();
+	disconnectingOnThrow([&] { nodes_->refresh(); });
 }
 
 void RedisTarget::failIfUnavailable(const redisReply *reply) const

@@ -106,6 +106,22 @@ public:
 	void failIfUnavailable(const redisReply *reply) const;
 
 private:
+	/*
+	 * Runs a step that may stop half-way (a cluster that has opened some connections of a new slot
+	 * map, or queued a redirected command on one node before connecting to the next): whatever
+	 * ends it, a RedisError or a cancel heard while waiting (pg::PgError), the nodes are dropped,
+	 * so the next connect starts from nothing instead of from a half-made state.
+	 */
+	template <typename Fn> auto disconnectingOnThrow(Fn &&fn) -> decltype(fn())
+	{
+		try {
+			return fn();
+		} catch (...) {
+			disconnect();
+			throw;
+		}
+	}
+
 	std::function<void()> onWake_;
 	/* The nodes of the kind of target the address names; new ones when the target changes. */
 	std::unique_ptr<RedisNodes> nodes_;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 extern "C" {
 #include "utils/timestamp.h"
@@ -85,7 +86,7 @@ void Source::recordError(const std::string &message, TimestampTz now)
 	stats_.lastErrorAt = now;
 }
 
-/* Failing keys remembered per source; beyond, failures are still logged but not retried. */
+/* Failing keys remembered per source; beyond, a warmup stands in for the others at the next retry. */
 constexpr size_t maxFailingKeys = 10000;
 
 void Source::keyFailed(const std::string &key, const std::string &error, TimestampTz now, bool retry)
@@ -98,8 +99,14 @@ void Source::keyFailed(const std::string &key, const std::string &error, Timesta
 			found->second = error;
 		} else if (failingKeys_.size() < maxFailingKeys) {
 			failingKeys_.emplace(key, error);
-			if (failingKeys_.size() == 1)
+			if (failingKeys_.size() == 1 && !failingDroppedSince_)
 				failingRetryAt_ = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
+		} else if (!failingDroppedSince_) {
+			failingDroppedSince_ = now;
+			ereport(LOG, (errmsg("cachepusher: source \"%s\": more than %zu keys are failing", def.name.c_str(),
+								 maxFailingKeys),
+						  errdetail("Those beyond are not retried one by one: the source is resynced when the "
+									"failing keys are next retried (retry_max_interval).")));
 		}
 	}
 	std::string line = "key \"" + logExcerpt(key) + "\": " + logExcerpt(error, 300);
@@ -110,10 +117,15 @@ void Source::keyFailed(const std::string &key, const std::string &error, Timesta
 
 void Source::retryFailingKeys(TimestampTz now)
 {
-	if (failingKeys_.empty() || now < failingRetryAt_)
+	if ((failingKeys_.empty() && !failingDroppedSince_) || now < failingRetryAt_)
 		return;
-	for (const auto &failing : failingKeys_)
-		pending.add(failing.first, now);
+	if (failingDroppedSince_) {
+		/* A warmup rewrites every key, the remembered failing ones too (they stay remembered). */
+		markOverflowed(std::exchange(failingDroppedSince_, 0));
+	} else {
+		for (const auto &failing : failingKeys_)
+			pending.add(failing.first, now);
+	}
 	failingRetryAt_ = TimestampTzPlusMilliseconds(now, settings::retryMaxIntervalMs);
 }
 

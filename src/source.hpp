@@ -138,11 +138,15 @@ struct Source {
 	/*
 	 * Keys whose document could not be built or written (keyFailed) are pending again every
 	 * retry_max_interval: a failure may pass (a lock, a timeout, an ACL fixed). When that is due
-	 * (now or later), the failing keys are pending again and the next retry is set.
+	 * (now or later), the failing keys are pending again and the next retry is set. Keys beyond the
+	 * ones remembered are not lost: a warmup stands in for them then (markOverflowed).
 	 */
 	void retryFailingKeys(TimestampTz now);
 	/* When the failing keys are next retried; 0 when none fails. */
-	TimestampTz failingKeysRetryAt() const { return failingKeys_.empty() ? 0 : failingRetryAt_; }
+	TimestampTz failingKeysRetryAt() const
+	{
+		return failingKeys_.empty() && !failingDroppedSince_ ? 0 : failingRetryAt_;
+	}
 	/* The hint that a batch of this source ran past statement_timeout: every ten minutes at most. */
 	LogInterval batchTooSlowHint{600 * 1000};
 	/* What a document costs to build; said when slow (DocumentCost). */
@@ -172,6 +176,8 @@ private:
 	/* Failing keys with the reason, each logged and counted once until it succeeds. */
 	std::unordered_map<std::string, std::string> failingKeys_;
 	TimestampTz failingRetryAt_ = 0;
+	/* Non-zero when a failing key did not fit among the remembered ones: when the first did not. */
+	TimestampTz failingDroppedSince_ = 0;
 };
 
 } // namespace cachepusher

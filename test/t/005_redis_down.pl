@@ -56,4 +56,19 @@ ok($node->log_contains('cachepusher: connected to Redis'), 'the reconnection is 
 $node->safe_psql('postgres', "UPDATE customer SET name = 'after the outage' WHERE id_customer = 199");
 cache_matches($node, $redis, 'customer', $docs, 'kept in step after the outage');
 
+# Redis full (maxmemory with the default noeviction): it refuses every write with OOM. That is the
+# server, not the keys: the worker keeps the batch and backs off as in an outage, and counts no key
+# as failing; once memory is freed, everything is written.
+my $errors_before = source_status($node, 'customer')->{errors};
+my $log_offset = -s $node->logfile;
+$redis->command('CONFIG', 'SET', 'maxmemory', '1');
+$node->safe_psql('postgres', "UPDATE customer SET name = 'while Redis is full' WHERE id_customer <= 30");
+$node->wait_for_log(qr/Redis \(.*\) cannot take writes now: OOM/, $log_offset);
+pass('a full Redis is logged as Redis refusing writes');
+ok(poll_until(sub { source_status($node, 'customer')->{state} eq 'redis_down' }), 'status says redis_down');
+ok(!$node->log_contains(qr/source "customer", key "\d+": .*OOM/, $log_offset), 'no key is logged as failing');
+$redis->command('CONFIG', 'SET', 'maxmemory', '0');
+cache_matches($node, $redis, 'customer', $docs, 'every change made while Redis was full is written once it has room');
+is(source_status($node, 'customer')->{errors}, $errors_before + 1, 'one error counted for the whole episode');
+
 done_testing();

@@ -53,4 +53,26 @@ cache_matches($node, $redis, 'mirror', $mirror, 'and streams again');
 is($node->safe_psql('postgres', "SELECT state FROM cachepusher.status WHERE source = 'mirror'"), 'streaming',
 	'state streaming');
 
+# More keys failing at once than a source remembers to retry one by one (10,000): a resync stands in
+# for the others at the next retry, so every key is written once the failure passes.
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres', q{
+	CREATE TABLE many (id int PRIMARY KEY);
+	INSERT INTO many SELECT generate_series(1, 10500);
+	CREATE TABLE many_switch (broken boolean NOT NULL);
+	INSERT INTO many_switch VALUES (true);
+	CREATE FUNCTION many_get(id int) RETURNS json LANGUAGE plpgsql STABLE AS $$
+	BEGIN
+		IF (SELECT broken FROM many_switch) THEN
+			RAISE EXCEPTION 'many is broken';
+		END IF;
+		RETURN json_build_object('id', id);
+	END $$;
+	SELECT cachepusher.add_source('many', 'many_get(int)', 'SELECT id FROM many');
+});
+$node->wait_for_log(qr/source "many": more than 10000 keys are failing/, $log_offset);
+pass('more failing keys than are remembered is logged');
+$node->safe_psql('postgres', 'UPDATE many_switch SET broken = false');
+cache_matches($node, $redis, 'many', 'SELECT id, many_get(id) FROM many', 'every key is written once the failure passes');
+
 done_testing();
