@@ -1,5 +1,7 @@
 #include "intake.hpp"
 
+#include <algorithm>
+
 #include "composite_key.hpp"
 #include "log_budget.hpp"
 #include "log_text.hpp"
@@ -94,8 +96,15 @@ TimestampTz Intake::takeReload()
 
 void Intake::askForResync(const std::string &source, TimestampTz covers)
 {
-	resyncRequests_.push_back(source);
 	resyncAskedAt_.ask(covers);
+	/* Any role may send them (NOTIFY): one request per source is enough, and "" stands for all. */
+	if (std::find(resyncRequests_.begin(), resyncRequests_.end(), source) != resyncRequests_.end() ||
+		std::find(resyncRequests_.begin(), resyncRequests_.end(), "") != resyncRequests_.end())
+		return;
+	if (source.empty() || resyncRequests_.size() >= static_cast<size_t>(settings::maxSources))
+		resyncRequests_ = {""};
+	else
+		resyncRequests_.push_back(source);
 }
 
 TimestampTz Intake::takeResyncRequests(std::vector<std::string> &names)

@@ -30,6 +30,24 @@ void SourceSet::listenToOwnChannels()
 	listening_ = {payload::controlChannel, payload::keysChannel};
 }
 
+namespace {
+/*
+ * Closes a source's warmup cursor and frees its plan, for a source dropped or redefined. Never throws:
+ * a reload that stopped half-way would leave sources moved out of the set (the cursor goes with its
+ * transaction or the worker).
+ */
+void letGo(Source &source)
+{
+	try {
+		warmup::cancel(source);
+	} catch (const pg::PgError &e) {
+		ereport(LOG, (errmsg("cachepusher: source \"%s\": could not close its warmup: %s", source.def.name.c_str(),
+							 e.what())));
+	}
+	forgetDocumentsPlan(source);
+}
+} // namespace
+
 bool SourceSet::reload(TimestampTz askedAt, TimestampTz startedAt)
 {
 	lastLoad_ = GetCurrentTimestamp();
@@ -66,8 +84,7 @@ bool SourceSet::reload(TimestampTz askedAt, TimestampTz startedAt)
 				next.push_back(std::move(source));
 				continue;
 			}
-			warmup::cancel(*source);
-			forgetDocumentsPlan(*source);
+			letGo(*source);
 		} else {
 			source = std::make_unique<Source>(pendingTotal_);
 			source->startStats(def.name, lastLoad_);
@@ -82,7 +99,7 @@ bool SourceSet::reload(TimestampTz askedAt, TimestampTz startedAt)
 		} else {
 			ereport(LOG, (errmsg("cachepusher: serving source \"%s\" as %s:*", source->def.name.c_str(),
 								 source->def.prefix.c_str())));
-			if (!firstLoad_ || settings::warmupOnStart)
+			if (!firstLoad_ || settings::warmupOnStart || warmAtFirstLoad_)
 				warmup::request(*source, covers);
 		}
 		next.push_back(std::move(source));
@@ -91,8 +108,7 @@ bool SourceSet::reload(TimestampTz askedAt, TimestampTz startedAt)
 		if (!gone)
 			continue;
 		ereport(LOG, (errmsg("cachepusher: source \"%s\" dropped", gone->def.name.c_str())));
-		warmup::cancel(*gone);
-		forgetDocumentsPlan(*gone);
+		letGo(*gone);
 	}
 	sources_ = std::move(next); /* the dropped ones' pending keys leave the total with them */
 	firstLoad_ = false;
@@ -176,9 +192,16 @@ void SourceSet::resolveOverflows()
 void SourceSet::resync(const std::vector<std::string> &names, TimestampTz covers)
 {
 	for (const std::string &name : names) {
-		for (auto &source : sources_)
-			if ((name.empty() || source->def.name == name) && source->def.problem.empty())
+		for (auto &source : sources_) {
+			if ((!name.empty() && source->def.name != name) || !source->def.problem.empty())
+				continue;
+			/* As for an overflow: a warmup reading goes on (a stream of requests would starve it), and
+			 * another one is owed after it. */
+			if (source->warmup.active() && !source->warmup.coversNewKeys())
+				source->oweRewarm(covers ? covers : GetCurrentTimestamp());
+			else
 				warmup::request(*source, covers);
+		}
 		if (!name.empty() && !byName_.count(name) && log_budget::allow(GetCurrentTimestamp()))
 			ereport(LOG, (errmsg("cachepusher: resync asked for unknown source \"%s\"", logExcerpt(name).c_str())));
 	}
@@ -329,7 +352,8 @@ TimestampTz SourceSet::wakeAt(TimestampTz wake) const
 		/* Only a failed fetch waits for its retry; other pending keys wait for batchesDueAt(). */
 		if (!source->pending.empty() && source->fetchRetry.failures() > 0)
 			wake = std::min(wake, source->fetchRetry.nextAttempt());
-		if (TimestampTz retryAt = source->failingKeysRetryAt(); retryAt != 0)
+		/* A source that cannot be served retries nothing (retryFailingKeys): no wake-up for it. */
+		if (TimestampTz retryAt = source->failingKeysRetryAt(); retryAt != 0 && source->def.problem.empty())
 			wake = std::min(wake, retryAt);
 	}
 	return wake;

@@ -36,6 +36,10 @@ public:
 	void listenToChannels();
 	bool extensionInstalled() const { return extensionInstalled_; }
 	TimestampTz lastLoad() const { return lastLoad_; }
+	/* Whether the catalog was read once: until then a key names a source not known yet. */
+	bool loaded() const { return !firstLoad_; }
+	/* The first load warms every source whatever warmup_on_start says (a standby just promoted). */
+	void warmAtFirstLoad() { warmAtFirstLoad_ = true; }
 
 	bool empty() const { return sources_.empty(); }
 	Source *find(std::string_view name) const;
@@ -91,6 +95,7 @@ private:
 	bool catalogFailed_ = false;
 	bool extensionInstalled_ = false;
 	bool firstLoad_ = true;
+	bool warmAtFirstLoad_ = false;
 	TimestampTz lastLoad_ = 0;
 };
 

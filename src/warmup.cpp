@@ -32,23 +32,24 @@ void openCursor(Source &source)
 	w.cursorName = "cachepusher_warmup_" + std::to_string(++cursorCounter);
 	/*
 	 * The held cursor runs the key query to completion when its transaction commits, so that commit
-	 * must happen as the owner too: functions in the key query then run with the owner's rights.
+	 * must happen as the owner too: functions in the key query then run with the owner's rights. The
+	 * role changes inside the transaction: a transaction starts with no security restriction set.
 	 */
-	pg::asRole(source.def.owner, [&] {
-		pg::startTransaction("cachepusher: warmup key query");
-		try {
+	pg::startTransaction("cachepusher: warmup key query");
+	try {
+		pg::asRole(source.def.owner, [&] {
 			/* The key query runs when the commit materializes the cursor. */
 			pg::withStatementTimeout([&] {
 				spi::declareHeldCursor(w.cursorName, source.def.keyQuery);
 				pg::commitTransaction();
 			});
-		} catch (...) {
-			pg::abortTransaction();
-			throw;
-		}
-		/* Settings the key query made at that commit would outlive it: undo them. */
-		pg::resetSessionSettings();
-	});
+		});
+	} catch (...) {
+		pg::abortTransaction();
+		throw;
+	}
+	/* Settings the key query made at that commit would outlive it: undo them. */
+	pg::resetSessionSettings();
 }
 
 void closeCursor(Warmup &w)
@@ -255,9 +256,9 @@ void request(Source &source, TimestampTz covers)
 
 void cancel(Source &source)
 {
-	closeCursor(source.warmup);
 	source.warmup.phase = Warmup::Phase::Idle;
 	std::vector<uint64_t>().swap(source.warmup.seenKeyHashes);
+	closeCursor(source.warmup); /* last: it may raise */
 }
 
 bool step(Source &source, redis_sink::DocumentWriter &writer)

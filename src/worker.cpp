@@ -60,6 +60,7 @@ private:
 	void reportSync();
 	void reloadSettings();
 	void reloadSources();
+	void loadSourcesFirst();
 	void applyResyncRequests();
 	void waitWhileStandby();
 	long idleTimeoutMs(TimestampTz now) const;
@@ -153,7 +154,7 @@ void Worker::applyResyncRequests()
 long Worker::idleTimeoutMs(TimestampTz now) const
 {
 	TimestampTz wake = TimestampTzPlusMilliseconds(sources_.lastLoad(), catalogRefreshMs);
-	wake = health_.wakeAt(wake, !sources_.empty());
+	wake = health_.wakeAt(wake, !sources_.empty() || !sweeper_.idle());
 	/* What the sources and the sweeper wait for needs Redis: while it is down, its reconnect is the wake-up. */
 	if (health_.connected()) {
 		wake = sources_.wakeAt(wake);
@@ -206,6 +207,29 @@ void Worker::waitWhileStandby()
 	}
 	ereport(LOG, (errmsg("cachepusher: the server was promoted; starting and warming every source")));
 	intake_.restarted(GetCurrentTimestamp());
+	/* What the old primary's worker left in Redis may be older than this server's data. */
+	sources_.warmAtFirstLoad();
+}
+
+/*
+ * The catalog before the first drain: entries the commit queue kept across a worker restart name
+ * their sources, and a source not known yet would drop them.
+ */
+void Worker::loadSourcesFirst()
+{
+	while (!sources_.loaded()) {
+		pg::checkInterrupts();
+		if (ConfigReloadPending)
+			reloadSettings();
+		try {
+			reloadSources();
+		} catch (const pg::PgError &e) {
+			pg::abortTransaction();
+			ereport(LOG, (errmsg("cachepusher: %s", e.what())));
+		}
+		if (!sources_.loaded())
+			waitOnLatch(settings::retryIntervalMs);
+	}
 }
 
 void Worker::run()
@@ -215,6 +239,7 @@ void Worker::run()
 	intake_.findPrepared();
 	sources_.listenToOwnChannels();
 	health_.configure(settings::redisAddress());
+	loadSourcesFirst();
 
 	for (;;) {
 		try {

@@ -146,6 +146,19 @@ is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't
 is(name_in_redis($redis, 43), 'across a server restart', 'a transaction prepared before the server restarted reaches Redis');
 converged($node, $redis, 'customer', $customers, 'after the prepared transactions');
 
+# With warmup_on_start = off, what the queue kept while no worker ran is all a new worker is told:
+# it reads the catalog before the queue, or it would take those keys for keys of unknown sources.
+$node->safe_psql('postgres', q{ALTER SYSTEM SET cachepusher.warmup_on_start = off; SELECT pg_reload_conf()});
+$old = worker_pid($node);
+$node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync(); SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'cachepusher'});
+ok(poll_until(sub { worker_pid($node) eq '' }), 'the worker is gone (restarted after bgw_restart_time, 5 s)');
+$node->safe_psql('postgres', q{UPDATE customer SET name = 'while no worker ran' WHERE id_customer BETWEEN 44 AND 53});
+ok(poll_until(sub { my $p = worker_pid($node); $p =~ /^\d+$/ && $p ne $old }), 'a new worker started');
+is($node->safe_psql('postgres', q{SELECT cachepusher.wait_for_sync('60 s')}), 't', 'in step after it started');
+is(join(',', map { name_in_redis($redis, $_) } 44 .. 53), join(',', ('while no worker ran') x 10),
+	'the keys queued while no worker ran reach Redis without a warmup');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET cachepusher.warmup_on_start; SELECT pg_reload_conf()});
+
 # Crash paths under write load: any backend killed mid-commit restarts the server, and the worker
 # warms at start.
 my $write = q{UPDATE customer SET name = md5(:r::text) WHERE id_customer = 1 + :r % 200;};
