@@ -24,6 +24,12 @@ std::string typeName(Oid type)
 
 } // namespace
 
+std::string castTypeName(Oid type)
+{
+	return pg::call(
+		[type] { return format_type_extended(type, -1, FORMAT_TYPE_FORCE_QUALIFY | FORMAT_TYPE_TYPEMOD_GIVEN); });
+}
+
 Shape describe(const std::string &query)
 {
 	spi::QueryShape parsed = spi::describeQuery(query);
@@ -78,7 +84,7 @@ Shape describe(const std::string &query)
 					  " of the documents query must be the document, of type json, jsonb or text, not " +
 					  typeName(document));
 	for (Oid keyType : shape.keyTypes)
-		shape.keyTypeNames.push_back(pg::call([keyType] { return format_type_be_qualified(keyType); }));
+		shape.keyTypeNames.push_back(castTypeName(keyType));
 	shape.textDocuments = document == TEXTOID;
 	return shape;
 }

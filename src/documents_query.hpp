@@ -27,6 +27,12 @@ struct Shape {
 	std::string detail;
 };
 
+/*
+ * A key type as SQL we build casts to it: qualified, and without the length SQL implies when none is
+ * given ("pg_catalog.bpchar", not "character", which is character(1) and would cut 'US' to 'U').
+ */
+std::string castTypeName(Oid type);
+
 /* Parses the query as the current user without running it. Throws PgError when it does not parse. */
 Shape describe(const std::string &query);
 

@@ -199,7 +199,7 @@ std::vector<SourceDefinition> read()
 				/* Named as for a set-based source: "integer", "public.sku" (in casts and messages). */
 				for (Oid argumentType : oidArray(spi::valueOr(row, 10, "{}"))) {
 					def.keyTypeOids.push_back(argumentType);
-					def.keyTypes.push_back(pg::call([argumentType] { return format_type_be_qualified(argumentType); }));
+					def.keyTypes.push_back(documents_query::castTypeName(argumentType));
 				}
 				def.documentsSql = functionSql(def, spi::valueOr(row, 9, ""), spi::value(row, 12) == "t");
 			}

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "pg_boundary.hpp"
+
 extern "C" {
 #include "postgres.h"
 #include "executor/spi.h"
@@ -75,5 +77,21 @@ void declareCursor(const std::string &name, const std::string &query);
 uint64 fetchFromCursor(const std::string &name, int count);
 /* Closes the named cursor if it is open. */
 void closeCursor(const std::string &name);
+
+/*
+ * Runs fn in an SPI connection of its own, so that what its queries return (tuple tables, the strings
+ * read from them) is freed when it returns: a loop of batches under one connection would keep every
+ * batch's until its end. Cursors, kept plans and the caller's connection are left as they are. When
+ * fn throws, the connection is left to the transaction's abort, which ends every one.
+ */
+template <typename Fn> void inOwnConnection(Fn &&fn)
+{
+	pg::call([] {
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+	});
+	fn();
+	pg::call([] { SPI_finish(); });
+}
 
 } // namespace cachepusher::spi

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "pg_boundary.hpp"
+#include "pg_compat.hpp"
 
 namespace cachepusher::pg {
 
@@ -64,7 +65,7 @@ void rollbackSubtransaction();
  * Runs body in a subtransaction of the current transaction. Returns true when it succeeded; when it
  * raised a PostgreSQL error, rolls the subtransaction back, stores the message (and its SQLSTATE, when
  * asked) and returns false, so one bad key does not abort the batch for the others. Other exceptions
- * propagate.
+ * propagate, and so does a cancel outside the worker: a user cancelling verify() means all of it.
  */
 template <typename Fn>
 bool trySubtransaction(Fn &&body, std::string *errorMessage, int *sqlerrcode = nullptr)
@@ -73,6 +74,10 @@ bool trySubtransaction(Fn &&body, std::string *errorMessage, int *sqlerrcode = n
 	try {
 		body();
 	} catch (const PgError &e) {
+		if (e.sqlerrcode() == ERRCODE_QUERY_CANCELED && !amBackgroundWorker()) {
+			rollbackSubtransaction();
+			throw;
+		}
 		*errorMessage = e.what();
 		if (sqlerrcode != nullptr)
 			*sqlerrcode = e.sqlerrcode();

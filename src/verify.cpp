@@ -14,6 +14,7 @@
  */
 #include "composite_key.hpp"
 #include "document_fetcher.hpp"
+#include "documents_query.hpp"
 #include "key_notifier.hpp"
 #include "pg_boundary.hpp"
 #include "redis_sink.hpp"
@@ -76,47 +77,53 @@ public:
 	}
 
 private:
+	/* A batch of the key query's keys: each document against the value in Redis. */
+	void compareBatch(Source &source, const std::vector<std::string> &keys)
+	{
+		std::vector<Document> documents;
+		std::vector<FailedKey> failed;
+		fetchDocuments(source, keys, documents, failed);
+
+		for (const Document &doc : documents) {
+			std::string redisKey = source.def.redisKey(doc.key);
+			redis_.append(redisKey, value_type::readCommand(source.def.valueType, redisKey));
+		}
+		std::vector<RedisReplyPtr> replies = redis_.exchange();
+		std::vector<Finding> findings;
+		std::string why;
+		for (size_t i = 0; i < documents.size(); i++)
+			if (const char *problem = stored_value::compare(source.def, documents[i], replies[i].get(), why)) {
+				if (!why.empty())
+					notice(source, documents[i].key, why);
+				findings.push_back({documents[i].key, problem});
+			}
+		for (const FailedKey &f : failed) {
+			notice(source, f.key, f.error);
+			findings.push_back({f.key, "error"});
+		}
+		report(source, findings);
+	}
+
 	/* Every key of the key query: its document against the value in Redis. */
 	void compareDocuments(Source &source)
 	{
 		pg::asRole(source.def.owner, [&] { spi::declareCursor(cursorName, source.def.keyQuery); });
-		for (;;) {
-			std::vector<std::string> keys;
-			bool exhausted = false;
-			pg::asRole(source.def.owner, [&] {
-				uint64 rows = spi::fetchFromCursor(cursorName, settings::batchSize);
-				for (uint64 row = 0; row < rows; row++)
-					if (auto key = keyInRow(row, 1, source.def.keyColumns()); key && !key->empty()) /* "" is no key, as in a warmup */
-						keys.push_back(std::move(*key));
-				exhausted = rows == 0;
+		bool exhausted = false;
+		while (!exhausted)
+			/* One batch's rows and documents at a time in memory, however many the source has. */
+			spi::inOwnConnection([&] {
+				std::vector<std::string> keys;
+				pg::asRole(source.def.owner, [&] {
+					uint64 rows = spi::fetchFromCursor(cursorName, settings::batchSize);
+					for (uint64 row = 0; row < rows; row++)
+						if (auto key = keyInRow(row, 1, source.def.keyColumns());
+							key && !key->empty()) /* "" is no key, as in a warmup */
+							keys.push_back(std::move(*key));
+					exhausted = rows == 0;
+				});
+				if (!keys.empty())
+					compareBatch(source, keys);
 			});
-			if (exhausted)
-				break;
-			if (keys.empty())
-				continue;
-			std::vector<Document> documents;
-			std::vector<FailedKey> failed;
-			fetchDocuments(source, keys, documents, failed);
-
-			for (const Document &doc : documents) {
-				std::string redisKey = source.def.redisKey(doc.key);
-				redis_.append(redisKey, value_type::readCommand(source.def.valueType, redisKey));
-			}
-			std::vector<RedisReplyPtr> replies = redis_.exchange();
-			std::vector<Finding> findings;
-			std::string why;
-			for (size_t i = 0; i < documents.size(); i++)
-				if (const char *problem = stored_value::compare(source.def, documents[i], replies[i].get(), why)) {
-					if (!why.empty())
-						notice(source, documents[i].key, why);
-					findings.push_back({documents[i].key, problem});
-				}
-			for (const FailedKey &f : failed) {
-				notice(source, f.key, f.error);
-				findings.push_back({f.key, "error"});
-			}
-			report(source, findings);
-		}
 		spi::closeCursor(cursorName);
 	}
 
@@ -135,7 +142,8 @@ private:
 			for (size_t c = 1; c <= columns; c++) {
 				names += (c > 1 ? ", c" : "c") + std::to_string(c);
 				qualified += (c > 1 ? ", q.c" : "q.c") + std::to_string(c);
-				types += (c > 1 ? ", pg_catalog.pg_typeof(q.c" : "pg_catalog.pg_typeof(q.c") + std::to_string(c) + ")::text";
+				types += (c > 1 ? ", pg_catalog.pg_typeof(q.c" : "pg_catalog.pg_typeof(q.c") + std::to_string(c) +
+						 ")::pg_catalog.oid";
 			}
 			std::string subquery = "(" + source.def.keyQuery + "\n) AS q(" + names + ")";
 			if (spi::execute(("SELECT " + types + " FROM " + subquery + " LIMIT 1").c_str()) == 0) {
@@ -143,16 +151,19 @@ private:
 				return;
 			}
 			/* Compared as the key's own types, so an index on the key columns is used. */
+			auto keyType = [](int c) {
+				return documents_query::castTypeName(static_cast<Oid>(std::stoul(spi::valueOr(0, c, "25"))));
+			};
 			if (columns == 1) {
-				plan = spi::prepareWithKeys("SELECT q.c1::text FROM " + subquery + " WHERE q.c1 = ANY($1::text[]::" +
-											spi::valueOr(0, 1, "text") + "[])");
+				plan = spi::prepareWithKeys("SELECT q.c1::text FROM " + subquery +
+											" WHERE q.c1 = ANY($1::text[]::" + keyType(1) + "[])");
 				return;
 			}
 			std::string cast, arrays, keyColumns;
 			for (size_t c = 1; c <= columns; c++) {
 				std::string n = std::to_string(c);
 				keyColumns += (c > 1 ? ", q.c" : "q.c") + n + "::text";
-				cast += (c > 1 ? ", u.c" : "u.c") + n + "::" + spi::valueOr(0, static_cast<int>(c), "text");
+				cast += (c > 1 ? ", u.c" : "u.c") + n + "::" + keyType(static_cast<int>(c));
 				arrays += (c > 1 ? ", pg_catalog.unnest($" : "pg_catalog.unnest($") + n + "::text[])";
 			}
 			plan = spi::prepareWithArrays("SELECT " + keyColumns + " FROM " + subquery + " WHERE (" + qualified + ") IN (SELECT " + cast + " FROM ROWS FROM (" + arrays + ") AS u(" + names + "))",
@@ -160,25 +171,29 @@ private:
 		});
 		std::string cursor = "0";
 		try {
-			do {
-				std::vector<std::string> found, keys;
-				cursor = redis_sink::scanPrefix(redis_, source.def.prefix, cursor, settings::batchSize, found);
-				std::vector<Finding> findings;
-				for (std::string &suffix : found) {
-					if (std::optional<std::string> key = source.def.keyTemplate.keyOf(suffix))
-						keys.push_back(std::move(*key));
-					else
-						findings.push_back({std::move(suffix), "orphan", false});
-				}
-				std::unordered_set<std::string> present;
-				if (!emptySource)
-					present = keysTheSourceHas(source, plan, keys);
-				std::unordered_set<std::string> reported;
-				for (std::string &key : keys)
-					if (!present.count(key) && reported.insert(key).second)
-						findings.push_back({std::move(key), "orphan"});
-				report(source, findings);
-			} while (cursor != "0");
+			do
+				spi::inOwnConnection(
+					[&] { /* one page's lookups at a time in memory */
+						  std::vector<std::string> found, keys;
+						  cursor =
+							  redis_sink::scanPrefix(redis_, source.def.prefix, cursor, settings::batchSize, found);
+						  std::vector<Finding> findings;
+						  for (std::string &suffix : found) {
+							  if (std::optional<std::string> key = source.def.keyTemplate.keyOf(suffix))
+								  keys.push_back(std::move(*key));
+							  else
+								  findings.push_back({std::move(suffix), "orphan", false});
+						  }
+						  std::unordered_set<std::string> present;
+						  if (!emptySource)
+							  present = keysTheSourceHas(source, plan, keys);
+						  std::unordered_set<std::string> reported;
+						  for (std::string &key : keys)
+							  if (!present.count(key) && reported.insert(key).second)
+								  findings.push_back({std::move(key), "orphan"});
+						  report(source, findings);
+					});
+			while (cursor != "0");
 		} catch (...) {
 			spi::freePlan(plan);
 			throw;

@@ -103,6 +103,38 @@ is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'res
 is($redis->get('note:'), undef, 'and so does a warmup');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('note')}), '0', 'nothing differs');
 
+# Keys of type char(2): cast to the type without a length (bpchar), not to character, which is
+# character(1) and made 'US' into 'U'. A function source and a set-based one; verify() agrees.
+$node->safe_psql('postgres', q{
+	CREATE TABLE country (code char(2) PRIMARY KEY, name text NOT NULL);
+	INSERT INTO country VALUES ('US', 'United States'), ('DE', 'Germany');
+	CREATE FUNCTION country_get(code char(2)) RETURNS json LANGUAGE sql STABLE
+		AS 'SELECT json_build_object(''code'', c.code, ''name'', c.name) FROM country c WHERE c.code = $1';
+	SELECT cachepusher.add_source('country', 'country_get(char)', 'SELECT code FROM country');
+	SELECT cachepusher.add_source('country_set', NULL, 'SELECT code FROM country',
+		documents_query => 'SELECT c.code, json_build_object(''code'', c.code, ''name'', c.name) FROM country c WHERE c.code = ANY($1)');
+	SELECT cachepusher.wait_for_sync();
+});
+like($redis->get('country:US') // '', qr/United States/, 'a char(2) key of a function source is written');
+like($redis->get('country_set:DE') // '', qr/Germany/, 'and of a set-based source');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('country')}), '0',
+	'verify() finds nothing different for the function source');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('country_set')}), '0',
+	'nor for the set-based one');
+
+# A cancel (here statement_timeout) ends verify(): the batch it lands in is not retried key by key as
+# if one key had failed.
+$node->safe_psql('postgres', q{
+	CREATE TABLE slow (id int PRIMARY KEY);
+	INSERT INTO slow SELECT generate_series(1, 40);
+	CREATE FUNCTION slow_get(id int) RETURNS json LANGUAGE sql STABLE
+		AS 'SELECT json_build_object(''id'', id) FROM pg_sleep(0.05)';
+	SELECT cachepusher.add_source('slow', 'slow_get(int)', 'SELECT id FROM slow');
+	SELECT cachepusher.wait_for_sync('60 s');
+});
+($ret, $out, $err) = $node->psql('postgres', q{SET statement_timeout = '300ms'; SELECT count(*) FROM cachepusher.verify('slow')});
+like($err, qr/canceling statement due to statement timeout/, 'a statement_timeout cancels verify()');
+
 # Redis unreachable: an error, not an empty (reassuring) result.
 $redis->stop(keep => 1);
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM cachepusher.verify()});
