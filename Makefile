@@ -1,7 +1,7 @@
 # cachepusher: built by PGXS. Only what differs from a plain C extension is said here.
 EXTENSION = cachepusher
 MODULE_big = cachepusher
-DATA = cachepusher--1.0.sql cachepusher--1.1.sql cachepusher--1.2.sql cachepusher--1.3.sql cachepusher--1.4.sql cachepusher--1.5.sql cachepusher--1.6.sql cachepusher--1.7.sql cachepusher--1.0--1.1.sql cachepusher--1.1--1.2.sql cachepusher--1.2--1.3.sql cachepusher--1.3--1.4.sql cachepusher--1.4--1.5.sql cachepusher--1.5--1.6.sql cachepusher--1.6--1.7.sql
+DATA = cachepusher--1.0.sql cachepusher--1.1.sql cachepusher--1.2.sql cachepusher--1.3.sql cachepusher--1.4.sql cachepusher--1.5.sql cachepusher--1.6.sql cachepusher--1.7.sql cachepusher--1.8.sql cachepusher--1.0--1.1.sql cachepusher--1.1--1.2.sql cachepusher--1.2--1.3.sql cachepusher--1.3--1.4.sql cachepusher--1.4--1.5.sql cachepusher--1.5--1.6.sql cachepusher--1.6--1.7.sql cachepusher--1.7--1.8.sql
 OBJS = $(patsubst %.cpp,%.o,$(wildcard src/*.cpp))
 
 PG_CONFIG ?= pg_config

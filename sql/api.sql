@@ -12,6 +12,7 @@ $$;
 CREATE FUNCTION two_args(a int, b int) RETURNS json LANGUAGE sql AS 'SELECT NULL::json';
 CREATE FUNCTION returns_int(a int) RETURNS int LANGUAGE sql AS 'SELECT a';
 CREATE FUNCTION returns_set(a int) RETURNS SETOF text LANGUAGE sql AS 'SELECT a::text';
+CREATE FUNCTION polymorphic(a anyelement) RETURNS json LANGUAGE sql AS 'SELECT NULL::json';
 CREATE FUNCTION product_get(id text) RETURNS jsonb LANGUAGE sql AS 'SELECT NULL::jsonb';
 
 -- A source: warns that nothing is written to Redis without the preloaded worker.
@@ -37,6 +38,7 @@ SELECT cachepusher.add_source(NULL, 'customer_get(int)', 'SELECT 1');
 SELECT cachepusher.add_source('bad', 'two_args(int,int)', 'SELECT 1');
 SELECT cachepusher.add_source('bad', 'returns_int(int)', 'SELECT 1');
 SELECT cachepusher.add_source('bad', 'returns_set(int)', 'SELECT 1');
+SELECT cachepusher.add_source('bad', 'polymorphic(anyelement)', 'SELECT 1');
 SELECT cachepusher.add_source('bad', 'no_such_function(int)', 'SELECT 1');
 SELECT cachepusher.add_source('bad', NULL, 'SELECT 1');
 

@@ -44,6 +44,20 @@ GRANT TRIGGER ON shared_item TO regress_cp_alice;
 SET ROLE regress_cp_alice;
 SELECT cachepusher.watch('alice', 'shared_item', 'id');
 SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'shared_item'::regclass ORDER BY tgname;
+-- PostgreSQL lets her create those triggers but not drop them: unwatch() and drop_source() do, as
+-- they do on her own tables, and only for her own source.
+DROP TRIGGER cachepusher_alice_insert ON shared_item;
+SELECT cachepusher.unwatch('alice', 'shared_item');
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'shared_item'::regclass;
+SELECT cachepusher.add_source('alice_shared', 'alice_get(int)', 'SELECT 1');
+SELECT cachepusher.watch('alice_shared', 'shared_item', 'id');
+RESET ROLE;
+SET ROLE regress_cp_bob;
+SELECT cachepusher.unwatch('alice_shared', 'shared_item');
+RESET ROLE;
+SET ROLE regress_cp_alice;
+SELECT cachepusher.drop_source('alice_shared');
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'shared_item'::regclass;
 RESET ROLE;
 DROP TABLE shared_item;
 SET ROLE regress_cp_alice;

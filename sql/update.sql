@@ -45,6 +45,9 @@ LANGUAGE sql STABLE AS $$
     UNION ALL
     SELECT 'initial privileges', pg_catalog.pg_describe_object(i.classoid, i.objoid, i.objsubid), i.initprivs::text
     FROM pg_catalog.pg_init_privs i JOIN member m ON m.classid = i.classoid AND m.objid = i.objoid
+    UNION ALL
+    SELECT 'dumped with its rows', t::pg_catalog.regclass::text, NULL
+    FROM pg_catalog.pg_extension e, pg_catalog.unnest(e.extconfig) t WHERE e.extname = 'cachepusher'
 $$;
 
 -- The API granted the way docs/security.md says.

@@ -10,11 +10,11 @@ long Backoff::failed(Timestamp now)
 {
 	long first = *firstMs_;
 	long longest = *maxMs_;
-	long delay = first;
+	/* A first wait set above the longest is cut to it: no wait is longer than the longest. */
+	long delay = std::min(first, longest);
 	for (int i = 0; i < failures_ && delay < longest; i++)
 		delay *= 2;
-	/* A longest wait set below the first one does not shorten the first one. */
-	delay = std::min(delay, std::max(longest, first));
+	delay = std::min(delay, longest);
 	failures_++;
 	nextAttempt_ = plusMs(now, delay);
 	return delay;

@@ -48,36 +48,6 @@ bool redisSentinelTls = true;
 
 namespace {
 
-/* Set once every setting is defined: until then a related setting may not have its value yet. */
-bool defined = false;
-
-/*
- * retry_interval <= retry_max_interval. A check sees the other setting as it is now: when a reload
- * raises both past the old longest wait, retry_max_interval must come first in the file.
- */
-bool retryIntervalsRelated(int first, int longest)
-{
-	if (first <= longest)
-		return true;
-	GUC_check_errdetail("cachepusher.retry_interval (%d ms) must not be longer than cachepusher.retry_max_interval "
-						"(%d ms).",
-						first, longest);
-	GUC_check_errhint("Raise cachepusher.retry_max_interval first (in the configuration file: on an earlier line).");
-	return false;
-}
-
-bool checkRetryInterval(int *newval, void **, GucSource source)
-{
-	/* The boot value is not refused: the server would not start. */
-	return source == PGC_S_DEFAULT || retryIntervalsRelated(*newval, retryMaxIntervalMs);
-}
-
-bool checkRetryMaxInterval(int *newval, void **, GucSource)
-{
-	/* At definition, retry_interval still has its default, not what the file says. */
-	return !defined || retryIntervalsRelated(retryIntervalMs, *newval);
-}
-
 const config_enum_entry tlsVerifyModes[] = {
 	{"full", static_cast<int>(TlsSettings::Verify::Full), false},
 	{"ca", static_cast<int>(TlsSettings::Verify::Ca), false},
@@ -180,15 +150,18 @@ void defineReloadableSettings()
 							"connection is dropped and retried.",
 							NULL, &commandTimeoutMs, commandTimeoutMs, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL,
 							NULL, NULL);
-	/* The longest wait first: retry_interval's check, when the file is read at start, sees its value. */
-	DefineCustomIntVariable("cachepusher.retry_max_interval", "Longest wait between retries.", NULL,
-							&retryMaxIntervalMs, retryMaxIntervalMs, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
-							checkRetryMaxInterval, NULL, NULL);
+	/*
+	 * Not checked against each other: a check sees the other setting as it was, not as the same
+	 * file sets it (at start as at a reload). The back-off caps the first wait instead.
+	 */
+	DefineCustomIntVariable(
+		"cachepusher.retry_max_interval", "Longest wait between retries (retry_interval too is cut to it).", NULL,
+		&retryMaxIntervalMs, retryMaxIntervalMs, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("cachepusher.retry_interval",
 							"First wait before retrying after Redis or a source failed; doubles on "
 							"each further failure.",
-							NULL, &retryIntervalMs, retryIntervalMs, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
-							checkRetryInterval, NULL, NULL);
+							NULL, &retryIntervalMs, retryIntervalMs, 10, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL,
+							NULL);
 	DefineCustomIntVariable("cachepusher.statement_timeout",
 							"Longest time the worker lets one query of a source run (documents, key "
 							"query chunk); 0 means no limit.",
@@ -206,7 +179,6 @@ void define(bool preloading)
 	defineReloadableSettings();
 	defineTlsSettings();
 	MarkGUCPrefixReserved("cachepusher");
-	defined = true;
 }
 
 RedisAddress redisAddress()

@@ -44,6 +44,7 @@ namespace {
 struct Shared {
 	LWLock *lock;
 	int workerPid;
+	Oid workerDatabase; /* the database the published sources are of */
 	Latch *workerLatch;
 	uint64 syncRequested;
 	uint64 syncPosition; /* where the commit queue ended when the newest sync was asked for */
@@ -108,6 +109,7 @@ void setWorkerPid(int pid)
 		return;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->workerPid = pid;
+	shared->workerDatabase = pid == 0 ? InvalidOid : MyDatabaseId;
 	shared->workerLatch = pid == 0 ? nullptr : MyLatch;
 	if (pid == 0)
 		shared->count = 0;
@@ -191,7 +193,8 @@ int snapshot(SourceStats *out, int room)
 	if (!shared)
 		return 0;
 	LWLockAcquire(shared->lock, LW_SHARED);
-	int count = std::min(shared->count, room);
+	/* Another database's sources may have the same names: their counters are not this one's. */
+	int count = shared->workerDatabase == MyDatabaseId ? std::min(shared->count, room) : 0;
 	memcpy(out, shared->sources, sizeof(SourceStats) * count);
 	LWLockRelease(shared->lock);
 	return count;

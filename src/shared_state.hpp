@@ -40,6 +40,7 @@ void install();
 /* Whether the shared memory exists (the library was preloaded). */
 bool available();
 
+/* The worker's pid (0: none), and its database, whose sources it publishes. */
 void setWorkerPid(int pid);
 int workerPid();
 /*
@@ -57,7 +58,10 @@ bool waitForSync(uint64 n, long timeoutMs);
 
 /* Replaces the published list of sources with sources[0..count). */
 void publish(const SourceStats *sources, int count);
-/* Copies the published list into out (room for maxSources entries); returns the count. */
+/*
+ * Copies the published list into out (room for maxSources entries); returns the count. None in a
+ * database the worker does not serve.
+ */
 int snapshot(SourceStats *out, int room);
 
 } // namespace shared_state

@@ -37,10 +37,12 @@ extern "C" {
 
 PGDLLEXPORT Datum cachepusher_add_source(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cachepusher_drop_source(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cachepusher_unwatch(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cachepusher_set_ttl(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cachepusher_set_value_type(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(cachepusher_add_source);
 PG_FUNCTION_INFO_V1(cachepusher_drop_source);
+PG_FUNCTION_INFO_V1(cachepusher_unwatch);
 PG_FUNCTION_INFO_V1(cachepusher_set_ttl);
 PG_FUNCTION_INFO_V1(cachepusher_set_value_type);
 }
@@ -87,13 +89,17 @@ DocumentFunction checkDocumentFunction(Oid function)
 		Oid rettype;
 		bool retset;
 		char kind;
+		Oid pseudoArgument; /* the first argument of a pseudo-type (anyelement, ...), or InvalidOid */
 	} info{};
 	pg::call([&] {
 		HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(function));
 		if (!HeapTupleIsValid(tuple))
 			return;
 		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tuple);
-		info = {true, proc->pronargs, proc->prorettype, proc->proretset, proc->prokind};
+		info = {true, proc->pronargs, proc->prorettype, proc->proretset, proc->prokind, InvalidOid};
+		for (int i = 0; i < proc->pronargs && !OidIsValid(info.pseudoArgument); i++)
+			if (get_typtype(proc->proargtypes.values[i]) == TYPTYPE_PSEUDO)
+				info.pseudoArgument = proc->proargtypes.values[i];
 		ReleaseSysCache(tuple);
 	});
 	if (!info.found)
@@ -106,6 +112,12 @@ DocumentFunction checkDocumentFunction(Oid function)
 		pg::raise(ERRCODE_INVALID_FUNCTION_DEFINITION,
 				  "document function " + signature + " must take one argument, or one for each column of the key (at most 32)",
 				  "It is called with each key, cast from text to the argument's type.");
+	if (OidIsValid(info.pseudoArgument))
+		pg::raise(ERRCODE_INVALID_FUNCTION_DEFINITION,
+				  "document function " + signature + " takes an argument of pseudo-type " +
+					  pg::call([&] { return format_type_be(info.pseudoArgument); }),
+				  "Each key is cast from text to the argument's type, which must be a concrete type.",
+				  "Declare the argument as text, integer, uuid or the key column's type.");
 	if (info.retset || (info.rettype != JSONOID && info.rettype != JSONBOID && info.rettype != TEXTOID))
 		pg::raise(ERRCODE_INVALID_FUNCTION_DEFINITION,
 				  "document function " + signature + " must return json, jsonb or text",
@@ -204,6 +216,54 @@ void changeSource(const std::optional<std::string> &name, const std::vector<Colu
 	});
 	pg::call([] { SPI_finish(); });
 	notifyWorker("reload");
+}
+
+/*
+ * Drops the triggers watch() installed for a source: those of _notify_trigger() whose first argument
+ * is the source, whatever version of watch() named them, on table (every table when none); returns
+ * how many. A trigger on a table the caller owns is dropped as the caller. PostgreSQL lets a role
+ * with the TRIGGER privilege create a trigger on a table it does not own but not drop one: such a
+ * trigger is dropped as the catalog's owner once the caller is known to own the source (it feeds
+ * only that source). SPI must be connected.
+ */
+size_t dropWatchTriggers(const std::string &source, std::optional<Oid> table, bool sourceOwned)
+{
+	std::string caller = std::to_string(GetUserId());
+	std::optional<std::string> tableArg;
+	if (table)
+		tableArg = std::to_string(*table);
+	struct Drop {
+		std::string statement;
+		bool asCaller;
+	};
+	std::vector<Drop> drops;
+	/* Read with the catalog owner's pinned search_path, so the table names come qualified. */
+	asCatalogOwner([&] {
+		uint64 rows = spi::execute(
+			"SELECT pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::pg_catalog.regclass), "
+			"pg_catalog.pg_has_role($2::pg_catalog.oid, c.relowner, 'USAGE') "
+			"FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
+			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::pg_catalog.regproc::pg_catalog.oid "
+			"AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), E'\\\\000', 1) = $1 "
+			"AND t.tgparentid = 0::pg_catalog.oid " /* clones in partitions go with their partitioned table's */
+			"AND ($3::pg_catalog.oid IS NULL OR t.tgrelid = $3::pg_catalog.oid) "
+			"ORDER BY t.tgrelid, t.tgname",
+			{source, caller, tableArg});
+		for (uint64 row = 0; row < rows; row++)
+			drops.push_back({spi::valueOr(row, 1, ""), spi::valueOr(row, 2, "") == "t"});
+	});
+	for (const Drop &drop : drops) {
+		if (drop.asCaller) {
+			spi::execute(drop.statement.c_str());
+			continue;
+		}
+		if (!sourceOwned) {
+			requireOwnedSource(source);
+			sourceOwned = true;
+		}
+		asCatalogOwner([&] { spi::execute(drop.statement.c_str()); });
+	}
+	return drops.size();
 }
 
 } // namespace
@@ -322,22 +382,7 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 		});
 		requireOwnedSource(name);
 
-		/*
-		 * The triggers watch() installed, dropped as the caller (who must own those tables): those of
-		 * _notify_trigger() whose first argument is the source, whatever version of watch() named them.
-		 */
-		uint64 rows = spi::execute(
-			"SELECT pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::pg_catalog.regclass) "
-			"FROM pg_catalog.pg_trigger t "
-			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::pg_catalog.regproc::pg_catalog.oid "
-			"AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), E'\\\\000', 1) = $1 "
-			"AND t.tgparentid = 0::pg_catalog.oid", /* clones in partitions go with their partitioned table's */
-			{name});
-		std::vector<std::string> drops;
-		for (uint64 row = 0; row < rows; row++)
-			drops.push_back(spi::valueOr(row, 1, ""));
-		for (const std::string &drop : drops)
-			spi::execute(drop.c_str());
+		dropWatchTriggers(*name, std::nullopt, true);
 
 		bool deleteKeys = pg::call([&] { return PG_NARGS() > 1 && PG_GETARG_BOOL(1); });
 		asCatalogOwner([&] {
@@ -350,6 +395,34 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 		});
 		pg::call([] { SPI_finish(); });
 		notifyWorker("reload");
+		return (Datum) 0;
+	});
+}
+
+Datum cachepusher_unwatch(PG_FUNCTION_ARGS)
+{
+	return pg::entry([&] {
+		std::optional<std::string> name = textArg(fcinfo, 0);
+		if (!name)
+			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "source must not be NULL");
+		if (PG_ARGISNULL(1))
+			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "tbl must not be NULL");
+		Oid table = PG_GETARG_OID(1);
+		pg::call([] {
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+		});
+		/* Clones of a partitioned table's triggers go with the partitioned table's (unwatch that). */
+		if (dropWatchTriggers(*name, table, false) == 0) {
+			/* Qualified, whatever the caller's search_path. */
+			std::string tableName(pg::call([&] {
+				const char *relation = get_rel_name(table);
+				return relation ? quote_qualified_identifier(get_namespace_name(get_rel_namespace(table)), relation)
+								: psprintf("%u", table);
+			}));
+			pg::raise(ERRCODE_UNDEFINED_OBJECT, "cachepusher source \"" + *name + "\" does not watch " + tableName);
+		}
+		pg::call([] { SPI_finish(); });
 		return (Datum) 0;
 	});
 }

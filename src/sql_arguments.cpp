@@ -30,7 +30,8 @@ void checkName(const char *what, const std::optional<std::string> &name)
 		pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(what) + " must not be NULL");
 	bool valid = name && !name->empty() && name->size() <= 63;
 	for (char c : name.value_or(""))
-		valid = valid && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
+		valid = valid && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+						  c == '.' || c == '-'); /* ASCII whatever the locale says is a letter */
 	if (!valid)
 		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, std::string("invalid ") + what + " \"" + *name + "\"",
 				  "Use 1 to 63 characters of letters, digits, \"_\", \".\" and \"-\".");

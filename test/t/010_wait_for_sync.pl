@@ -66,6 +66,14 @@ $node->safe_psql('other', 'CREATE EXTENSION cachepusher');
 ($ret, $out, $err) = $node->psql('other', 'SELECT cachepusher.wait_for_sync()');
 like($err, qr/the cachepusher worker serves database "postgres", not "other"/, 'refused in a database not served');
 
+# A source of the same name there is not the worker's: status shows none of the served one's counters.
+$node->safe_psql('other', q{
+	CREATE FUNCTION doc(id int) RETURNS json LANGUAGE sql AS 'SELECT NULL::json';
+	SELECT cachepusher.add_source('customer', 'doc(int)', 'SELECT 1');
+});
+is($node->safe_psql('other', 'SELECT state, documents_written, last_push_at IS NULL FROM cachepusher.status'),
+	'stopped|0|t', "status in another database does not show the served database's source of that name");
+
 # A cancel interrupts the wait.
 $redis->stop(keep => 1);
 $node->safe_psql('postgres', q{UPDATE customer SET name = 'again' WHERE id_customer = 21});

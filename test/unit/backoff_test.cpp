@@ -58,12 +58,12 @@ TEST(Backoff, ReadsTheWaitsAtEachFailure)
 	EXPECT_EQ(backoff.failed(0), 400);
 }
 
-TEST(Backoff, ALongestWaitBelowTheFirstKeepsTheFirst)
+TEST(Backoff, AFirstWaitAboveTheLongestIsCutToIt)
 {
 	int first = 5000, longest = 1000;
 	Backoff backoff(first, longest);
-	EXPECT_EQ(backoff.failed(0), 5000);
-	EXPECT_EQ(backoff.failed(0), 5000);
+	EXPECT_EQ(backoff.failed(0), 1000);
+	EXPECT_EQ(backoff.failed(0), 1000);
 }
 
 TEST(Backoff, SentinelAsks)
