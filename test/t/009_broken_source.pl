@@ -33,6 +33,11 @@ cache_matches($node, $redis, 'customer', $customers, 'the other source goes on')
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't',
 	'wait_for_sync() is true: nothing of the broken source can be written');
 ok(!$node->log_contains('could not read the sources'), 'every source loads');
+# Its key that failed before the source broke is not retried (it cannot be served), and nothing
+# else wakes the worker: it sleeps on its latch (once its retry was due, it woke every millisecond).
+sleep 2;
+my $wakeups = wakeups_during(worker_pid($node), 2);
+cmp_ok($wakeups, '<', 200, "an idle worker beside a broken source sleeps ($wakeups wake-ups in 2 s)");
 
 # A source added while another one is broken is served.
 $node->safe_psql('postgres', q{
@@ -74,5 +79,11 @@ $node->wait_for_log(qr/source "many": more than 10000 keys are failing/, $log_of
 pass('more failing keys than are remembered is logged');
 $node->safe_psql('postgres', 'UPDATE many_switch SET broken = false');
 cache_matches($node, $redis, 'many', 'SELECT id, many_get(id) FROM many', 'every key is written once the failure passes');
+
+# With no source left and Redis connected, the worker sleeps (its marker check kept it awake).
+$node->safe_psql('postgres', q{SELECT cachepusher.drop_source(name) FROM cachepusher.source});
+sleep 2;
+$wakeups = wakeups_during(worker_pid($node), 2);
+cmp_ok($wakeups, '<', 200, "a worker with no source sleeps ($wakeups wake-ups in 2 s)");
 
 done_testing();

@@ -18,7 +18,7 @@ use CachePusher::Redis;
 
 our @EXPORT = qw(
   start_redis new_node load_seed_schema add_seed_source watch_seed_source seed_changes poll_until
-  cache_differences cache_matches hash_differences json_differences worker_pid cpu_seconds source_status
+  cache_differences cache_matches hash_differences json_differences worker_pid cpu_seconds wakeups_during source_status
   keys_received
   load_random_writes start_churn churn_ok converged readme_quick_start);
 
@@ -251,6 +251,23 @@ sub cpu_seconds
 	close $fh;
 	my @fields = split / /, substr($stat, rindex($stat, ')') + 2);
 	return ($fields[11] + $fields[12]) / POSIX::sysconf(POSIX::_SC_CLK_TCK);
+}
+
+# How often process $pid went to sleep of its own accord during $seconds (voluntary context switches,
+# /proc/PID/status): an idle worker waits on its latch a few times a second, one in a wake-up loop a
+# thousand times or more.
+sub wakeups_during
+{
+	my ($pid, $seconds) = @_;
+	my $switches = sub {
+		open(my $fh, '<', "/proc/$pid/status") or die "cannot read /proc/$pid/status: $!";
+		my ($n) = join('', <$fh>) =~ /^voluntary_ctxt_switches:\s+(\d+)/m;
+		close $fh;
+		return $n;
+	};
+	my $before = $switches->();
+	sleep $seconds;
+	return $switches->() - $before;
 }
 
 # One source's row of cachepusher.status as a hash.
