@@ -22,6 +22,12 @@ bool RedisAddress::sameTarget(const RedisAddress &other) const
 		   tls == other.tls;
 }
 
+bool RedisAddress::sameData(const RedisAddress &other) const
+{
+	return host == other.host && port == other.port && db == other.db && cluster == other.cluster &&
+		   sentinelMaster == other.sentinelMaster;
+}
+
 std::string RedisAddress::describe() const
 {
 	if (!host.empty() && host[0] == '/')
@@ -138,12 +144,11 @@ void RedisConnection::connect(Role role)
 	if (tls)
 		handshake(target);
 
-	if (!a.password.empty()) {
-		if (a.username.empty())
-			append({"AUTH", a.password});
-		else
-			append({"AUTH", a.username, a.password});
-	}
+	/* A user without a password (nopass) still logs in: without AUTH the connection is "default"'s. */
+	if (!a.username.empty())
+		append({"AUTH", a.username, a.password});
+	else if (!a.password.empty())
+		append({"AUTH", a.password});
 	std::string db = std::to_string(a.db);
 	if (role == Role::Data)
 		append({"SELECT", db});

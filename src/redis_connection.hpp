@@ -33,7 +33,13 @@ struct RedisAddress {
 	std::string sentinelMaster; /* empty: no Sentinel */
 	TlsSettings tls;
 
+	/* Every setting a connection is made with is the same (else the connections are made again). */
 	bool sameTarget(const RedisAddress &other) const;
+	/*
+	 * The same data: server (or Sentinel master, or cluster seed) and database. New credentials or
+	 * TLS files reach the same keys, so they need new connections, not a resync.
+	 */
+	bool sameData(const RedisAddress &other) const;
 	/* host:port or the socket path (and "over TLS"), never the password. */
 	std::string describe() const;
 	/* The same for a Sentinel at this address (TLS only with redis_sentinel_tls). */

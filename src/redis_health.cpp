@@ -24,13 +24,18 @@ void RedisHealth::reconfigure(const RedisAddress &next)
 {
 	/* A new target drops the connection: the batch in flight gets its replies first. */
 	settleWrites();
-	if (!next.sameTarget(redis_.address())) {
+	if (!next.sameData(redis_.address())) {
 		/* Another Redis (or database) may hold anything: write everything there. */
 		ereport(LOG, (errmsg("cachepusher: Redis target changed to %s", describeTarget(next).c_str())));
 		resyncAfterConnect_ = true;
 		targetChangedAt_.ask(GetCurrentTimestamp());
 		retry_.reset();
 		refusingWrites_ = false;
+	} else if (!next.sameTarget(redis_.address())) {
+		/* New credentials or TLS files for the same Redis: connect again at once, nothing to rewrite. */
+		ereport(LOG, (errmsg("cachepusher: Redis connection settings changed; connecting to %s again",
+							 describeTarget(next).c_str())));
+		retry_.reset();
 	}
 	redis_.configure(next);
 }

@@ -374,6 +374,10 @@ cmp_ok($lines, '<=', 2 * $seconds, 'at most a few log lines a second');
 $node->append_conf('postgresql.conf', "cachepusher.redis_password = '$password'\n");
 $node->reload;
 cache_matches($node, $redis, 'alice', $alice_docs, 'with the right password again, the change made meanwhile arrives');
+ok($node->log_contains(qr/Redis connection settings changed; connecting to 127\.0\.0\.1:\d+ again/, $log_offset),
+	'a new password makes new connections');
+ok(!$node->log_contains(qr/Redis target changed|warming source "alice"/, $log_offset),
+	'but the same Redis holds the same keys: no resync');
 ok(poll_until(sub { status_of('alice', 'state') eq 'streaming' }), 'and the source streams again');
 
 ok(!$node->log_contains(qr/cachepusher: Redis refused/), 'the ACL allows every command the worker sends');
