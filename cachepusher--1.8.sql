@@ -78,7 +78,7 @@ SELECT pg_catalog.pg_extension_config_dump('cachepusher.forgotten_prefix', '');
 
 CREATE FUNCTION cachepusher.drop_source(name text, delete_keys boolean DEFAULT false)
 RETURNS void
-LANGUAGE C STRICT VOLATILE
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'cachepusher_drop_source';
 COMMENT ON FUNCTION cachepusher.drop_source IS
 'Stops caching a source and removes the triggers watch() installed for it; its keys stay in Redis unless delete_keys';

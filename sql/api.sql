@@ -260,6 +260,8 @@ SELECT cachepusher.wait_for_sync();
 SELECT cachepusher.wait_for_sync('-1 s');
 
 -- drop_source removes the source and its triggers.
+SELECT cachepusher.drop_source(NULL);
+SELECT cachepusher.drop_source('customer', delete_keys => NULL);
 SELECT cachepusher.drop_source('customer', delete_keys => true);
 SELECT key_prefix FROM cachepusher.forgotten_prefix;  -- the worker deletes its keys, then the row
 SELECT cachepusher.drop_source('customer');

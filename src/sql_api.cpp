@@ -376,6 +376,11 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 {
 	return pg::entry([&] {
 		std::optional<std::string> name = textArg(fcinfo, 0);
+		/* Called on NULL input since 1.8 (STRICT before: a NULL made it do nothing, silently). */
+		if (!name)
+			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "name must not be NULL");
+		if (PG_NARGS() > 1 && PG_ARGISNULL(1))
+			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "delete_keys must not be NULL");
 		pg::call([] {
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
