@@ -40,12 +40,12 @@ SELECT name, owner FROM cachepusher.source;
 -- mode (that takes the owner), and watch() warns that they do not fire there.
 RESET ROLE;
 CREATE TABLE shared_item (id int PRIMARY KEY);
-GRANT TRIGGER ON shared_item TO regress_cp_alice;
+GRANT TRIGGER ON shared_item TO regress_cp_alice, regress_cp_bob;
 SET ROLE regress_cp_alice;
 SELECT cachepusher.watch('alice', 'shared_item', 'id');
 SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'shared_item'::regclass ORDER BY tgname;
 -- PostgreSQL lets her create those triggers but not drop them: unwatch() and drop_source() do, as
--- they do on her own tables, and only for her own source.
+-- they do on her own tables, and only for her own source (bob may put triggers there too).
 DROP TRIGGER cachepusher_alice_insert ON shared_item;
 SELECT cachepusher.unwatch('alice', 'shared_item');
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'shared_item'::regclass;

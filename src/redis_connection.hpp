@@ -52,12 +52,6 @@ public:
 	using std::runtime_error::runtime_error;
 };
 
-/* Redis answers, but takes no writes now (memory full, a replica, a cluster without a majority). */
-class RedisRefusesWrites : public RedisError {
-public:
-	using RedisError::RedisError;
-};
-
 struct ReplyDeleter {
 	void operator()(redisReply *reply) const;
 };

@@ -30,7 +30,6 @@ void RedisHealth::reconfigure(const RedisAddress &next)
 		resyncAfterConnect_ = true;
 		targetChangedAt_.ask(GetCurrentTimestamp());
 		retry_.reset();
-		refusingWrites_ = false;
 	} else if (!next.sameTarget(redis_.address())) {
 		/* New credentials or TLS files for the same Redis: connect again at once, nothing to rewrite. */
 		ereport(LOG, (errmsg("cachepusher: Redis connection settings changed; connecting to %s again",
@@ -56,10 +55,8 @@ bool RedisHealth::ensure()
 	}
 	connectedTo_ = redis_.describeNodes();
 	ereport(LOG, (errmsg("cachepusher: connected to Redis at %s", connectedTo_.c_str())));
-	if (!refusingWrites_) {
-		retry_.reset();
-		wasDown_ = false;
-	}
+	retry_.reset();
+	wasDown_ = false;
 	lastMarkerCheck_ = GetCurrentTimestamp();
 	if (!lost.empty())
 		lostData(lost);
@@ -95,11 +92,6 @@ void RedisHealth::check()
 {
 	if (!redis_.connected())
 		return;
-	if (refusingWrites_ && writer_.batchesTaken() != batchesBeforeRefusal_) {
-		refusingWrites_ = false;
-		retry_.reset();
-		wasDown_ = false;
-	}
 	std::string lost;
 	TimestampTz now = GetCurrentTimestamp();
 	if (!identity_.checked(redis_)) {
@@ -127,10 +119,6 @@ void RedisHealth::failed(const RedisError &error)
 {
 	writer_.abandon();
 	redis_.disconnect();
-	if (!refusingWrites_ && dynamic_cast<const RedisRefusesWrites *>(&error)) {
-		refusingWrites_ = true;
-		batchesBeforeRefusal_ = writer_.batchesTaken();
-	}
 	TimestampTz now = GetCurrentTimestamp();
 	long delay = retry_.failed(now);
 	/* One line when the outage starts, then one per retry at most at the capped interval. */

@@ -62,12 +62,6 @@ private:
 	redis_sink::DocumentWriter writer_;
 	Backoff retry_ = settings::retryBackoff();
 	bool wasDown_ = false;
-	/*
-	 * Redis answered "no writes now" (RedisRefusesWrites): connecting again succeeds at once, so the
-	 * outage, its back-off and its one error last until a batch is taken, not until a connection is made.
-	 */
-	bool refusingWrites_ = false;
-	uint64_t batchesBeforeRefusal_ = 0;
 	/* The target changed: everything is written there once connected, standing in for changes since then. */
 	bool resyncAfterConnect_ = false;
 	AskedAt targetChangedAt_;

@@ -142,7 +142,9 @@ std::vector<RedisReplyPtr> RedisNodes::receive()
  * Answers that say a server cannot take writes now, not that one key is refused: a replica (after a
  * failover), memory full (maxmemory with noeviction), a failed background save (MISCONF), too few
  * replicas (min-replicas-to-write), a script running, a dataset loading. The target fails: the
- * batch is kept, the worker backs off and connects again, and no key is counted as failing.
+ * batch is kept, the worker backs off and connects again, and no key is counted as failing. The
+ * connection checks (redis_identity) write the marker key, so a Redis that still refuses writes
+ * fails the reconnect too: the outage, its back-off and its one error last until it takes them.
  */
 void RedisNodes::failIfServerRefuses(const redisReply *reply) const
 {
@@ -156,7 +158,7 @@ void RedisNodes::failIfAnswerStartsWith(const redisReply *reply, std::initialize
 	std::string error = replyText(reply);
 	for (std::string_view code : codes)
 		if (error.compare(0, code.size(), code) == 0)
-			throw RedisRefusesWrites("Redis (" + describeNodes() + ") cannot take writes now: " + error);
+			throw RedisError("Redis (" + describeNodes() + ") cannot take writes now: " + error);
 }
 
 /* A cluster's nodes also say so when it has no majority or a slot is moving or owned elsewhere. */

@@ -104,7 +104,6 @@ void DocumentWriter::finish()
 		source.keyWritten(keys_[i]);
 	}
 	source.pushed(now);
-	batchesTaken_++;
 	clear();
 }
 

@@ -43,8 +43,6 @@ public:
 	RedisTarget &settled();
 
 	bool inFlight() const { return source_ != nullptr; }
-	/* How many batches Redis has taken (their replies read), since the worker started. */
-	uint64_t batchesTaken() const { return batchesTaken_; }
 	/* When the oldest change in flight arrived (for source); 0 when none is. */
 	TimestampTz inFlightSince() const { return waitingSince_; }
 	TimestampTz inFlightSince(const Source &source) const;
@@ -57,7 +55,6 @@ private:
 	std::vector<std::string> keys_;
 	std::vector<bool> deleted_;
 	TimestampTz waitingSince_ = 0;
-	uint64_t batchesTaken_ = 0;
 };
 
 /*

@@ -105,8 +105,9 @@ void Source::keyFailed(const std::string &key, const std::string &error, Timesta
 			failingDroppedSince_ = now;
 			ereport(LOG, (errmsg("cachepusher: source \"%s\": more than %zu keys are failing", def.name.c_str(),
 								 maxFailingKeys),
-						  errdetail("Those beyond are not retried one by one: the source is resynced when the "
-									"failing keys are next retried (retry_max_interval).")));
+						  errdetail("Those beyond are not retried one by one: the source is resynced instead, "
+									"after retry_max_interval, then less often (up to every 10 minutes) while "
+									"more keys than that keep failing.")));
 		}
 	}
 	std::string line = "key \"" + logExcerpt(key) + "\": " + logExcerpt(error, 300);
@@ -119,9 +120,13 @@ void Source::retryFailingKeys(TimestampTz now)
 {
 	if ((failingKeys_.empty() && !failingDroppedSince_) || now < failingRetryAt_)
 		return;
-	if (failingDroppedSince_) {
-		/* A warmup rewrites every key, the remembered failing ones too (they stay remembered). */
+	if (failingDroppedSince_ && now >= failingResyncAt_) {
+		/*
+		 * A warmup rewrites every key, the remembered failing ones too (they stay remembered). Keys that
+		 * keep failing (bad data) would have it warm again at every retry: each next one waits longer.
+		 */
 		markOverflowed(std::exchange(failingDroppedSince_, 0));
+		failingResyncAt_ = TimestampTzPlusMilliseconds(now, failingResyncs_.failed(now));
 	} else {
 		for (const auto &failing : failingKeys_)
 			pending.add(failing.first, now);
@@ -137,6 +142,8 @@ void Source::keyWritten(const std::string &key)
 	if (found == failingKeys_.end())
 		return;
 	failingKeys_.erase(found);
+	if (failingKeys_.empty())
+		failingResyncs_.reset();
 	ereport(LOG, (errmsg("cachepusher: source \"%s\", key \"%s\" written again after failing", def.name.c_str(),
 						 logExcerpt(key).c_str())));
 }

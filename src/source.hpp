@@ -178,6 +178,10 @@ private:
 	TimestampTz failingRetryAt_ = 0;
 	/* Non-zero when a failing key did not fit among the remembered ones: when the first did not. */
 	TimestampTz failingDroppedSince_ = 0;
+	/* The resyncs standing in for those keys: from retry_max_interval apart up to 10 minutes. */
+	static constexpr int failingResyncMaxMs = 600 * 1000;
+	Backoff failingResyncs_{settings::retryMaxIntervalMs, failingResyncMaxMs};
+	TimestampTz failingResyncAt_ = 0;
 };
 
 } // namespace cachepusher

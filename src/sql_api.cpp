@@ -222,9 +222,10 @@ void changeSource(const std::optional<std::string> &name, const std::vector<Colu
  * Drops the triggers watch() installed for a source: those of _notify_trigger() whose first argument
  * is the source, whatever version of watch() named them, on table (every table when none); returns
  * how many. A trigger on a table the caller owns is dropped as the caller. PostgreSQL lets a role
- * with the TRIGGER privilege create a trigger on a table it does not own but not drop one: such a
- * trigger is dropped as the catalog's owner once the caller is known to own the source (it feeds
- * only that source). SPI must be connected.
+ * with the TRIGGER privilege create a trigger on a table it does not own but not drop one: on a table
+ * the caller has that privilege on, the trigger is dropped as the catalog's owner once the caller is
+ * known to own the source (it feeds only that source). On any other table, as the caller: PostgreSQL
+ * refuses it. SPI must be connected.
  */
 size_t dropWatchTriggers(const std::string &source, std::optional<Oid> table, bool sourceOwned)
 {
@@ -235,14 +236,17 @@ size_t dropWatchTriggers(const std::string &source, std::optional<Oid> table, bo
 	struct Drop {
 		std::string statement;
 		bool asCaller;
+		bool mayTrigger; /* the caller has the TRIGGER privilege on the table */
 	};
 	std::vector<Drop> drops;
-	/* Read with the catalog owner's pinned search_path, so the table names come qualified. */
+	/* Read with the catalog owner's rights, under its pinned search_path. */
 	asCatalogOwner([&] {
 		uint64 rows = spi::execute(
-			"SELECT pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::pg_catalog.regclass), "
-			"pg_catalog.pg_has_role($2::pg_catalog.oid, c.relowner, 'USAGE') "
+			"SELECT pg_catalog.format('DROP TRIGGER %I ON %I.%I', t.tgname, n.nspname, c.relname), "
+			"pg_catalog.pg_has_role($2::pg_catalog.oid, c.relowner, 'USAGE'), "
+			"pg_catalog.has_table_privilege($2::pg_catalog.oid, c.oid, 'TRIGGER') "
 			"FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
+			"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::pg_catalog.regproc::pg_catalog.oid "
 			"AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), E'\\\\000', 1) = $1 "
 			"AND t.tgparentid = 0::pg_catalog.oid " /* clones in partitions go with their partitioned table's */
@@ -250,10 +254,12 @@ size_t dropWatchTriggers(const std::string &source, std::optional<Oid> table, bo
 			"ORDER BY t.tgrelid, t.tgname",
 			{source, caller, tableArg});
 		for (uint64 row = 0; row < rows; row++)
-			drops.push_back({spi::valueOr(row, 1, ""), spi::valueOr(row, 2, "") == "t"});
+			drops.push_back(
+				{spi::valueOr(row, 1, ""), spi::valueOr(row, 2, "") == "t", spi::valueOr(row, 3, "") == "t"});
 	});
 	for (const Drop &drop : drops) {
-		if (drop.asCaller) {
+		/* The names are qualified: the statement means the same under the caller's search_path. */
+		if (drop.asCaller || !drop.mayTrigger) {
 			spi::execute(drop.statement.c_str());
 			continue;
 		}

@@ -61,6 +61,8 @@ private:
 	void reloadSettings();
 	void reloadSources();
 	void loadSourcesFirst();
+	static long firstRetryMs();
+	void waitOut(long timeoutMs);
 	void applyResyncRequests();
 	void waitWhileStandby();
 	long idleTimeoutMs(TimestampTz now) const;
@@ -228,7 +230,26 @@ void Worker::loadSourcesFirst()
 			ereport(LOG, (errmsg("cachepusher: %s", e.what())));
 		}
 		if (!sources_.loaded())
-			waitOnLatch(settings::retryIntervalMs);
+			waitOut(firstRetryMs());
+	}
+}
+
+/* retry_interval, cut to retry_max_interval as the back-off cuts it. */
+long Worker::firstRetryMs()
+{
+	return std::min(settings::retryIntervalMs, settings::retryMaxIntervalMs);
+}
+
+/*
+ * Waits timeoutMs on the latch, however often it is set meanwhile (every commit into the queue sets
+ * it): for a retry that must not come sooner. SIGTERM still ends the wait (checkInterrupts).
+ */
+void Worker::waitOut(long timeoutMs)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs);
+	for (long left = timeoutMs; left > 0; left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until)) {
+		waitOnLatch(left);
+		pg::checkInterrupts();
 	}
 }
 
@@ -248,8 +269,8 @@ void Worker::run()
 			/* Not a source's fault (those are handled where they happen): a cancel, a failed LISTEN. */
 			pg::abortTransaction();
 			ereport(LOG, (errmsg("cachepusher: %s", e.what()),
-						  errdetail("The worker carries on after %d ms.", settings::retryIntervalMs)));
-			waitOnLatch(settings::retryIntervalMs);
+						  errdetail("The worker carries on after %ld ms.", firstRetryMs())));
+			waitOnLatch(firstRetryMs());
 		}
 	}
 }
