@@ -220,17 +220,20 @@ void Worker::waitWhileStandby()
 void Worker::loadSourcesFirst()
 {
 	while (!sources_.loaded()) {
-		pg::checkInterrupts();
-		if (ConfigReloadPending)
-			reloadSettings();
 		try {
+			/* A cancel heard here is no reason to exit, as in the loop (run). */
+			pg::checkInterrupts();
+			if (ConfigReloadPending)
+				reloadSettings();
 			reloadSources();
+			if (!sources_.loaded())
+				waitOut(firstRetryMs());
 		} catch (const pg::PgError &e) {
 			pg::abortTransaction();
-			ereport(LOG, (errmsg("cachepusher: %s", e.what())));
+			ereport(LOG, (errmsg("cachepusher: %s", e.what()),
+						  errdetail("The worker reads its sources again after %ld ms.", firstRetryMs())));
+			waitOnLatch(firstRetryMs());
 		}
-		if (!sources_.loaded())
-			waitOut(firstRetryMs());
 	}
 }
 
