@@ -48,10 +48,7 @@ Datum cachepusher_before_drop_extension(PG_FUNCTION_ARGS)
 	return pg::entry([&] {
 		if (!pg::call([&] { return dropsCachepusher(fcinfo); }))
 			return (Datum) 0;
-		pg::call([] {
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-		});
+		spi::connect();
 		uint64 rows =
 			spi::execute("SELECT pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::pg_catalog.regclass) "
 						 "FROM pg_catalog.pg_trigger t "

@@ -51,7 +51,7 @@ bool RedisNodes::connected() const
 	if (nodes_.empty())
 		return false;
 	for (const Node &node : nodes_)
-		if (!node.connection || !node.connection->connected())
+		if (!node.connection->connected())
 			return false;
 	return true;
 }

@@ -54,10 +54,10 @@ public:
 	virtual std::string confirmMaster() { return ""; }
 	virtual void refresh() {}
 	virtual void failIfUnavailable(const redisReply *reply) const;
-	/* The answers by which any server, alone or not, says it takes no writes now (RedisError). */
-	void failIfServerRefuses(const redisReply *reply) const;
 
 protected:
+	/* The answers by which any server, alone or not, says it takes no writes now (RedisError). */
+	void failIfServerRefuses(const redisReply *reply) const;
 	void failIfAnswerStartsWith(const redisReply *reply, std::initializer_list<std::string_view> codes) const;
 
 	struct Node {

@@ -30,6 +30,19 @@ Datum textArray(const std::vector<std::string> &items)
 }
 } // namespace
 
+void connect()
+{
+	pg::call([] {
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+	});
+}
+
+void finish()
+{
+	pg::call([] { SPI_finish(); });
+}
+
 uint64 execute(const char *sql)
 {
 	return pg::call([sql] {

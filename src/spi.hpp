@@ -18,6 +18,10 @@ extern "C" {
 
 namespace cachepusher::spi {
 
+/* Opens an SPI connection (an ERROR when it cannot), and closes the current one. */
+void connect();
+void finish();
+
 /* Runs a query without parameters; returns the number of rows. */
 uint64 execute(const char *sql);
 /* Runs a query with text parameters ($1, $2 ... as text; NULL for std::nullopt). */
@@ -86,12 +90,9 @@ void closeCursor(const std::string &name);
  */
 template <typename Fn> void inOwnConnection(Fn &&fn)
 {
-	pg::call([] {
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-	});
+	connect();
 	fn();
-	pg::call([] { SPI_finish(); });
+	finish();
 }
 
 } // namespace cachepusher::spi

@@ -196,10 +196,7 @@ void changeSource(const std::optional<std::string> &name, const std::vector<Colu
 {
 	if (!name)
 		pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "source must not be NULL");
-	pg::call([] {
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-	});
+	spi::connect();
 	requireOwnedSource(name);
 	std::string sets, changed;
 	std::vector<std::optional<std::string>> params = {name};
@@ -214,7 +211,7 @@ void changeSource(const std::optional<std::string> &name, const std::vector<Colu
 		std::string sql = "UPDATE cachepusher.source SET " + sets + " WHERE name = $1 AND (" + changed + ")";
 		spi::execute(sql.c_str(), params);
 	});
-	pg::call([] { SPI_finish(); });
+	spi::finish();
 	notifyWorker("reload");
 }
 
@@ -311,10 +308,7 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 		}
 		Oid caller = GetUserId();
 
-		pg::call([] {
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-		});
+		spi::connect();
 		if (documentsQuery)
 			keyColumns = checkDocumentsQuery(*documentsQuery);
 		if (keyColumns > 1 && PG_NARGS() <= 9)
@@ -371,7 +365,7 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 			}
 			spi::execute(("INSERT INTO cachepusher.source (" + columns + ") VALUES (" + values + ")").c_str(), params);
 		});
-		pg::call([] { SPI_finish(); });
+		spi::finish();
 		notifyWorker("reload");
 		reportIfNotServedHere(WARNING, "The source is registered, but nothing is written to Redis until the worker serves this database.");
 		return (Datum) 0;
@@ -387,10 +381,7 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "name must not be NULL");
 		if (PG_NARGS() > 1 && PG_ARGISNULL(1))
 			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "delete_keys must not be NULL");
-		pg::call([] {
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-		});
+		spi::connect();
 		requireOwnedSource(name);
 
 		dropWatchTriggers(*name, std::nullopt, true);
@@ -404,7 +395,7 @@ Datum cachepusher_drop_source(PG_FUNCTION_ARGS)
 							 "ON CONFLICT (key_prefix) DO NOTHING",
 							 {prefix});
 		});
-		pg::call([] { SPI_finish(); });
+		spi::finish();
 		notifyWorker("reload");
 		return (Datum) 0;
 	});
@@ -419,10 +410,7 @@ Datum cachepusher_unwatch(PG_FUNCTION_ARGS)
 		if (PG_ARGISNULL(1))
 			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "tbl must not be NULL");
 		Oid table = PG_GETARG_OID(1);
-		pg::call([] {
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-		});
+		spi::connect();
 		/* Clones of a partitioned table's triggers go with the partitioned table's (unwatch that). */
 		if (dropWatchTriggers(*name, table, false) == 0) {
 			/* Qualified, whatever the caller's search_path. */
@@ -433,7 +421,7 @@ Datum cachepusher_unwatch(PG_FUNCTION_ARGS)
 			}));
 			pg::raise(ERRCODE_UNDEFINED_OBJECT, "cachepusher source \"" + *name + "\" does not watch " + tableName);
 		}
-		pg::call([] { SPI_finish(); });
+		spi::finish();
 		return (Datum) 0;
 	});
 }

@@ -34,10 +34,7 @@ std::set<std::string> sourcesVisibleToCaller()
 {
 	std::string caller = std::to_string(GetUserId());
 	std::set<std::string> names;
-	pg::call([] {
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-	});
+	spi::connect();
 	asCatalogOwner([&] {
 		uint64 rows = spi::execute("SELECT name FROM cachepusher.source "
 								   "WHERE pg_catalog.pg_has_role($1::pg_catalog.oid, owner, 'USAGE')",
@@ -45,7 +42,7 @@ std::set<std::string> sourcesVisibleToCaller()
 		for (uint64 row = 0; row < rows; row++)
 			names.insert(spi::valueOr(row, 1, ""));
 	});
-	pg::call([] { SPI_finish(); });
+	spi::finish();
 	return names;
 }
 

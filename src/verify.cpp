@@ -171,28 +171,27 @@ private:
 		});
 		std::string cursor = "0";
 		try {
+			/* One page's lookups at a time in memory. */
 			do
-				spi::inOwnConnection(
-					[&] { /* one page's lookups at a time in memory */
-						  std::vector<std::string> found, keys;
-						  cursor =
-							  redis_sink::scanPrefix(redis_, source.def.prefix, cursor, settings::batchSize, found);
-						  std::vector<Finding> findings;
-						  for (std::string &suffix : found) {
-							  if (std::optional<std::string> key = source.def.keyTemplate.keyOf(suffix))
-								  keys.push_back(std::move(*key));
-							  else
-								  findings.push_back({std::move(suffix), "orphan", false});
-						  }
-						  std::unordered_set<std::string> present;
-						  if (!emptySource)
-							  present = keysTheSourceHas(source, plan, keys);
-						  std::unordered_set<std::string> reported;
-						  for (std::string &key : keys)
-							  if (!present.count(key) && reported.insert(key).second)
-								  findings.push_back({std::move(key), "orphan"});
-						  report(source, findings);
-					});
+				spi::inOwnConnection([&] {
+					std::vector<std::string> found, keys;
+					cursor = redis_sink::scanPrefix(redis_, source.def.prefix, cursor, settings::batchSize, found);
+					std::vector<Finding> findings;
+					for (std::string &suffix : found) {
+						if (std::optional<std::string> key = source.def.keyTemplate.keyOf(suffix))
+							keys.push_back(std::move(*key));
+						else
+							findings.push_back({std::move(suffix), "orphan", false});
+					}
+					std::unordered_set<std::string> present;
+					if (!emptySource)
+						present = keysTheSourceHas(source, plan, keys);
+					std::unordered_set<std::string> reported;
+					for (std::string &key : keys)
+						if (!present.count(key) && reported.insert(key).second)
+							findings.push_back({std::move(key), "orphan"});
+					report(source, findings);
+				});
 			while (cursor != "0");
 		} catch (...) {
 			spi::freePlan(plan);
@@ -336,7 +335,7 @@ Datum cachepusher_verify(PG_FUNCTION_ARGS)
 				pg::raise(ERRCODE_CONNECTION_FAILURE, std::string("cachepusher: ") + e.what());
 			}
 		}
-		pg::call([] { SPI_finish(); });
+		spi::finish();
 		return (Datum) 0;
 	});
 }
