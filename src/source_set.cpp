@@ -53,15 +53,20 @@ bool SourceSet::reload(TimestampTz askedAt, TimestampTz startedAt)
 	lastLoad_ = GetCurrentTimestamp();
 	/* What the warmups of new or changed sources stand in for: at the first load, everything. */
 	TimestampTz covers = firstLoad_ ? startedAt : (askedAt ? askedAt : lastLoad_);
+	/* A read that failed stood in for changes since then too: the next one that works does. */
+	if (failedLoadCovers_ != 0)
+		covers = std::min(covers, failedLoadCovers_);
 	std::optional<std::vector<SourceDefinition>> definitions;
 	try {
 		definitions = source_catalog::load();
 	} catch (const pg::PgError &e) {
 		ereport(LOG, (errmsg("cachepusher: could not read the sources: %s", e.what())));
 		catalogFailed_ = true;
+		failedLoadCovers_ = covers;
 		return false;
 	}
 	catalogFailed_ = false;
+	failedLoadCovers_ = 0;
 	bool installed = definitions.has_value();
 	if (installed != extensionInstalled_)
 		ereport(
@@ -126,15 +131,22 @@ bool SourceSet::reload(TimestampTz askedAt, TimestampTz startedAt)
 	return true;
 }
 
+/* Channel by channel: when one fails, what was done stays done and the loop tries the rest again. */
 void SourceSet::listenToChannels()
 {
-	for (const std::string &channel : listening_)
-		if (!wanted_.count(channel))
-			listener::unlisten(channel.c_str());
+	for (auto it = listening_.begin(); it != listening_.end();) {
+		if (wanted_.count(*it)) {
+			++it;
+			continue;
+		}
+		listener::unlisten(it->c_str());
+		it = listening_.erase(it);
+	}
 	for (const std::string &channel : wanted_)
-		if (!listening_.count(channel))
+		if (!listening_.count(channel)) {
 			listener::listen(channel.c_str());
-	listening_ = wanted_;
+			listening_.insert(channel);
+		}
 }
 
 Source *SourceSet::find(std::string_view name) const
@@ -171,6 +183,22 @@ void SourceSet::markOverflowed(const std::string &name, TimestampTz since, const
 			continue;
 		source->markOverflowed(since);
 		source->recordError(message, since);
+	}
+}
+
+void SourceSet::releaseKeysOfFailedSources(TimestampTz now)
+{
+	for (auto &source : sources_) {
+		if (source->fetchRetry.failures() == 0 || source->pending.empty() || source->overflowed())
+			continue;
+		std::string message = "its documents cannot be built, and with cachepusher.max_pending (" +
+							  std::to_string(settings::maxPending) + ") keys waiting its " +
+							  std::to_string(source->pending.size()) +
+							  " keys held back every other source's: they are dropped; a resync follows";
+		ereport(LOG, (errmsg("cachepusher: source \"%s\": %s", source->def.name.c_str(), message.c_str()),
+					  errdetail("Its last error: %s", source->stats().lastError)));
+		source->recordError(message, now);
+		source->markOverflowed(source->pending.oldestSince());
 	}
 }
 

@@ -34,6 +34,8 @@ public:
 	bool reload(TimestampTz askedAt, TimestampTz startedAt);
 	/* LISTEN to the channels the sources name, UNLISTEN the others (after reload()). */
 	void listenToChannels();
+	/* A LISTEN or UNLISTEN failed (it raised): listenToChannels() is to be called again. */
+	bool listeningAsWanted() const { return listening_ == wanted_; }
 	bool extensionInstalled() const { return extensionInstalled_; }
 	TimestampTz lastLoad() const { return lastLoad_; }
 	/* Whether the catalog was read once: until then a key names a source not known yet. */
@@ -56,6 +58,12 @@ public:
 	 * has not opened its cursor yet already covers them (one episode, one error).
 	 */
 	void markOverflowed(const std::string &name, TimestampTz since, const std::string &message);
+	/*
+	 * The pending set is full, so the commit queue is not read: a source waiting out a failure of its
+	 * own (its plan cannot be prepared) would hold back every source's keys behind its own. Such a
+	 * source's keys are marked overflowed: dropped, and a warmup stands in for them.
+	 */
+	void releaseKeysOfFailedSources(TimestampTz now);
 	/* Sources whose pending keys overflowed max_pending: their keys are dropped and a warmup owed. */
 	void resolveOverflows();
 	/* Warmups asked for ("" names every source), standing in for changes since covers. */
@@ -93,6 +101,8 @@ private:
 	size_t roundRobin_ = 0;
 	/* The last catalog read failed: what it would have loaded is not served, so not in sync. */
 	bool catalogFailed_ = false;
+	/* What the failed read's warmups would have stood in for (the reload asked for then is taken). */
+	TimestampTz failedLoadCovers_ = 0;
 	bool extensionInstalled_ = false;
 	bool firstLoad_ = true;
 	bool warmAtFirstLoad_ = false;

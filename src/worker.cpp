@@ -171,6 +171,25 @@ long Worker::idleTimeoutMs(TimestampTz now) const
 	return std::max<long>(1, TimestampDifferenceMilliseconds(now, wake));
 }
 
+/* On a standby, status shows the catalog's sources in state standby. */
+void publishStandbySources()
+{
+	std::vector<SourceStats> stats;
+	try {
+		if (auto definitions = source_catalog::load())
+			for (const SourceDefinition &def : *definitions) {
+				SourceStats s{};
+				strlcpy(s.name, def.name.c_str(), sizeof(s.name));
+				s.state = SourceState::Standby;
+				s.warmupTotal = -1;
+				stats.push_back(s);
+			}
+	} catch (const pg::PgError &) {
+		pg::abortTransaction(); /* shown as no sources; tried again at the next load */
+	}
+	shared_state::publish(stats.data(), stats.size());
+}
+
 /*
  * A hot standby receives no notifications (NOTIFY does not work in recovery) and must not write to
  * Redis: it would fight the primary's worker with older data. Until promoted, the worker only shows
@@ -184,26 +203,19 @@ void Worker::waitWhileStandby()
 	ereport(LOG, (errmsg("cachepusher: the server is a standby; waiting for its promotion")));
 	TimestampTz lastLoad = 0;
 	while (RecoveryInProgress()) {
-		pg::checkInterrupts();
-		if (ConfigReloadPending)
-			readConfigFile();
-		TimestampTz now = GetCurrentTimestamp();
-		if (TimestampDifferenceExceeds(lastLoad, now, catalogRefreshMs)) {
-			lastLoad = now;
-			std::vector<SourceStats> stats;
-			try {
-				if (auto definitions = source_catalog::load())
-					for (const SourceDefinition &def : *definitions) {
-						SourceStats s{};
-						strlcpy(s.name, def.name.c_str(), sizeof(s.name));
-						s.state = SourceState::Standby;
-						s.warmupTotal = -1;
-						stats.push_back(s);
-					}
-			} catch (const pg::PgError &) {
-				pg::abortTransaction(); /* shown as no sources; tried again at the next load */
+		try {
+			/* A cancel heard here is no reason to exit, as in the loop (run). */
+			pg::checkInterrupts();
+			if (ConfigReloadPending)
+				readConfigFile();
+			TimestampTz now = GetCurrentTimestamp();
+			if (TimestampDifferenceExceeds(lastLoad, now, catalogRefreshMs)) {
+				lastLoad = now;
+				publishStandbySources();
 			}
-			shared_state::publish(stats.data(), stats.size());
+		} catch (const pg::PgError &e) {
+			pg::abortTransaction();
+			ereport(LOG, (errmsg("cachepusher: %s", e.what())));
 		}
 		waitOnLatch(standbyPollMs);
 	}
@@ -273,7 +285,8 @@ void Worker::run()
 			pg::abortTransaction();
 			ereport(LOG, (errmsg("cachepusher: %s", e.what()),
 						  errdetail("The worker carries on after %ld ms.", firstRetryMs())));
-			waitOnLatch(firstRetryMs());
+			/* Not cut short by commits: what failed (a LISTEN) is tried again at the next pass. */
+			waitOut(firstRetryMs());
 		}
 	}
 }
@@ -284,11 +297,15 @@ void Worker::runOnce()
 	if (ConfigReloadPending)
 		reloadSettings();
 	intake_.drain();
+	if (intake_.full())
+		sources_.releaseKeysOfFailedSources(GetCurrentTimestamp());
 	intake_.resolvePrepared();
 	bool syncBlocked = takeSyncRequest();
 	TimestampTz now = GetCurrentTimestamp();
 	if (intake_.reloadRequested() || TimestampDifferenceExceeds(sources_.lastLoad(), now, catalogRefreshMs))
 		reloadSources();
+	else if (!sources_.listeningAsWanted())
+		sources_.listenToChannels();
 	applyResyncRequests();
 	sources_.retryFailingKeys();
 

@@ -85,5 +85,55 @@ $node->safe_psql('postgres', q{SELECT cachepusher.drop_source(name) FROM cachepu
 sleep 2;
 $wakeups = wakeups_during(worker_pid($node), 2);
 cmp_ok($wakeups, '<', 200, "a worker with no source sleeps ($wakeups wake-ups in 2 s)");
+$node->stop;
+
+# A source whose documents cannot be built at all while max_pending of its keys wait: the commit
+# queue is not read while the pending set is full, so its keys would hold back every other source's.
+# Its plan cannot be prepared (its owner may no longer use the function's schema; the catalog, read
+# by the worker's role, still finds the function): it is prepared when the first batch comes, here
+# after the worker restarted with warmup_on_start off.
+my $held = new_node('held_back', $redis, conf => "cachepusher.max_pending = 100\ncachepusher.warmup_on_start = off\n");
+$held->safe_psql('postgres', q{
+	CREATE ROLE alice LOGIN;
+	GRANT USAGE ON SCHEMA cachepusher TO alice;
+	GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cachepusher TO alice;
+	GRANT SELECT ON ALL TABLES IN SCHEMA cachepusher TO alice;
+	CREATE TABLE item (id int PRIMARY KEY, name text NOT NULL);
+	INSERT INTO item SELECT i, 'item ' || i FROM generate_series(1, 300) i;
+	ALTER TABLE item OWNER TO alice;
+	CREATE SCHEMA hidden;
+	GRANT USAGE ON SCHEMA hidden TO alice;
+	CREATE FUNCTION hidden.item_get(id int) RETURNS json LANGUAGE sql STABLE
+	    AS $$ SELECT json_build_object('id', i.id, 'name', i.name) FROM public.item i WHERE i.id = $1 $$;
+	CREATE TABLE other (id int PRIMARY KEY, name text NOT NULL);
+	INSERT INTO other SELECT i, 'other ' || i FROM generate_series(1, 10) i;
+	CREATE FUNCTION other_get(id int) RETURNS json LANGUAGE sql STABLE
+	    AS $$ SELECT json_build_object('id', o.id, 'name', o.name) FROM other o WHERE o.id = $1 $$;
+	SELECT cachepusher.add_source('other', 'other_get(int)', 'SELECT id FROM other');
+	SELECT cachepusher.watch('other', 'other', 'id');
+	SET ROLE alice;
+	SELECT cachepusher.add_source('item', 'hidden.item_get(int)', 'SELECT id FROM item');
+	SELECT cachepusher.watch('item', 'item', 'id');
+	RESET ROLE;
+	SELECT cachepusher.wait_for_sync();
+});
+my $items = 'SELECT id, hidden.item_get(id) FROM item';
+my $others = 'SELECT id, other_get(id) FROM other';
+cache_matches($held, $redis, 'item', $items, 'held_back: both sources warmed');
+$held->safe_psql('postgres', 'REVOKE USAGE ON SCHEMA hidden FROM alice');
+my $old_pid = worker_pid($held);
+$held->safe_psql('postgres', "SELECT pg_terminate_backend($old_pid)");
+ok(poll_until(sub { my $pid = worker_pid($held); $pid ne '' && $pid ne $old_pid }), 'the worker restarted');
+$log_offset = -s $held->logfile;
+$held->safe_psql('postgres', q{UPDATE item SET name = name || ' (changed)'});
+$held->wait_for_log(qr/source "item": could not build documents: .*permission denied for schema hidden/, $log_offset);
+$held->safe_psql('postgres', q{UPDATE other SET name = 'changed behind the stuck source' WHERE id <= 3});
+cache_matches($held, $redis, 'other', $others, "the other source's changes are written meanwhile");
+ok($held->log_contains(qr/source "item": its documents cannot be built, and with cachepusher.max_pending \(100\) keys waiting its 300 keys held back every other source's: they are dropped; a resync follows/),
+	'the stuck source gives its keys up, and says so');
+$held->safe_psql('postgres', 'GRANT USAGE ON SCHEMA hidden TO alice');
+cache_matches($held, $redis, 'item', $items, 'once it works again, its resync writes what it dropped');
+is($held->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'and wait_for_sync() says so');
+$held->stop;
 
 done_testing();
