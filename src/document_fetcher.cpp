@@ -21,18 +21,6 @@ extern "C" {
 namespace cachepusher {
 namespace {
 
-/* The types of the key's columns as a message names them: "integer", "(text, integer)". */
-std::string keyTypesText(const Source &source)
-{
-	const std::vector<std::string> &types = source.def.keyTypes;
-	if (types.size() == 1)
-		return types[0];
-	std::string text = "(";
-	for (size_t i = 0; i < types.size(); i++)
-		text += (i > 0 ? ", " : "") + types[i];
-	return text + ")";
-}
-
 /*
  * The plan for a batch of this many keys. Left to itself, PostgreSQL's plan cache judges by the cost
  * of the plans of a kept plan's first five runs: after a warmup's batches of thousands of keys it
@@ -50,24 +38,22 @@ SPIPlanPtr documentsPlanFor(const Source &source, size_t keys)
 }
 
 /*
- * A key that casts to the key type but prints otherwise ("042" is 42, which prints as "42") names no
- * document: the key query returns 42 as "42", so a document written under "042" would be an orphan
- * that verify() reports and no warmup could remove. It is logged and counted, and its key deleted.
+ * A key that casts to the key type but is spelt otherwise than the type prints it ("042" is 42, which
+ * prints as "42"; a timestamptz a trigger printed in its session's time zone) names the document of the
+ * key as printed, the key the key query returns: that document is written. Under the key as spelt,
+ * nothing belongs (a document there would be an orphan no warmup removes): it is deleted.
  */
-void notAKey(Source &source, const std::string &key, const std::string &printed, std::vector<Document> &documents,
-			 std::vector<FailedKey> &failed)
+void respelled(std::string key, std::string printed, std::optional<std::string> body, std::vector<Document> &documents)
 {
-	failed.push_back(
-		FailedKey{key, "not a key: its " + keyTypesText(source) + " value prints as \"" + logExcerpt(printed) + "\"", false});
-	documents.push_back(Document{key, std::nullopt});
+	documents.push_back(Document{std::move(printed), std::move(body)});
+	documents.push_back(Document{std::move(key), std::nullopt});
 }
 
 /*
  * A document function: one row (key, document or NULL, the key cast to the key type and printed) for
- * every key asked for. The function is not called for a key that prints otherwise.
+ * every key asked for.
  */
-void fetchByFunction(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
-					 std::vector<FailedKey> &failed)
+void fetchByFunction(const Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents)
 {
 	size_t columns = source.def.keyColumns();
 	if (columns == 1)
@@ -91,7 +77,7 @@ void fetchByFunction(Source &source, const std::vector<std::string> &keys, std::
 		std::string key = spi::valueOr(row, 1, "");
 		std::string printed = keyInRow(row, 3, columns).value_or("");
 		if (printed != key)
-			notAKey(source, key, printed, documents, failed);
+			respelled(std::move(key), std::move(printed), spi::value(row, 2), documents);
 		else
 			documents.push_back(Document{std::move(key), spi::value(row, 2)});
 	}
@@ -100,12 +86,11 @@ void fetchByFunction(Source &source, const std::vector<std::string> &keys, std::
 /*
  * A documents query: rows (key, document) for the keys it finds; a key asked for without a row is
  * gone. Rows are matched to the keys asked for by the key as its type prints it, as the key query
- * prints it; rows for keys not asked for are ignored. A key that casts but prints otherwise (" 42")
- * names no document. Two rows for one key, or a text document that is not JSON, raise: the batch is
- * then tried key by key like any other failure, so only that key fails.
+ * prints it; rows for keys not asked for are ignored. A key spelt otherwise (" 42") is respelled (see
+ * above). Two rows for one key, or a text document that is not JSON, raise: the batch is then tried
+ * key by key like any other failure, so only that key fails.
  */
-void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents,
-				  std::vector<FailedKey> &failed)
+void fetchByQuery(const Source &source, const std::vector<std::string> &keys, std::vector<Document> &documents)
 {
 	std::vector<std::string> printed;
 	uint64 rows = 0;
@@ -117,8 +102,7 @@ void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vec
 	std::unordered_map<std::string_view, size_t> rowOf;
 	rowOf.reserve(keys.size());
 	for (size_t i = 0; i < keys.size(); i++)
-		if (printed[i] == keys[i])
-			rowOf.emplace(keys[i], std::string::npos);
+		rowOf.emplace(printed[i], std::string::npos);
 	std::vector<std::optional<std::string>> bodies;
 	bodies.reserve(rows);
 	int documentColumn = static_cast<int>(source.def.keyColumns()) + 1;
@@ -136,13 +120,13 @@ void fetchByQuery(Source &source, const std::vector<std::string> &keys, std::vec
 			documents_query::checkJson(bodies.back()->c_str());
 	}
 	for (size_t i = 0; i < keys.size(); i++) {
-		if (printed[i] != keys[i]) {
-			notAKey(source, keys[i], printed[i], documents, failed);
-			continue;
-		}
 		/* Not moved out: a key query may return a key twice, and both are written. */
-		size_t at = rowOf[keys[i]];
-		documents.push_back(Document{keys[i], at == std::string::npos ? std::nullopt : bodies[at]});
+		size_t at = rowOf[printed[i]];
+		std::optional<std::string> body = at == std::string::npos ? std::nullopt : bodies[at];
+		if (printed[i] != keys[i])
+			respelled(keys[i], printed[i], std::move(body), documents);
+		else
+			documents.push_back(Document{keys[i], std::move(body)});
 	}
 }
 
@@ -192,9 +176,9 @@ void fetchNamed(Source &source, const std::vector<std::string> &keys, std::vecto
 		prepare(source);
 		auto fetch = [&](const std::vector<std::string> &some) {
 			if (source.def.setBased)
-				fetchByQuery(source, some, documents, failed);
+				fetchByQuery(source, some, documents);
 			else
-				fetchByFunction(source, some, documents, failed);
+				fetchByFunction(source, some, documents);
 		};
 
 		std::string error;

@@ -2,8 +2,9 @@
  * Builds the current documents of many keys of a source with one SPI query, run as the source's owner.
  * A key whose document cannot be built (its text does not cast to the function's argument type, the
  * function raises) is reported on its own; every other key of the batch is still fetched. A key that
- * does not cast, or casts but prints otherwise ("042"), names no document at all: it is also returned
- * as gone, so its Redis key is deleted. So is an empty key, which is not reported here: the worker
+ * does not cast names no document at all: it is also returned as gone, so its Redis key is deleted.
+ * A key that casts but is spelt otherwise than its type prints it ("042") is returned twice: the
+ * document under the key as printed ("42"), and as gone under its own spelling. So is an empty key, which is not reported here: the worker
  * counts one where it arrives, and a warmup or verify() never asks for one.
  */
 #pragma once

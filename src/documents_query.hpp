@@ -41,7 +41,7 @@ Shape describe(const std::string &query);
  * components (composite_key.hpp) go into the arrays, one per column, and a component that does not
  * cast to its type raises. The rows are in SPI_tuptable. printed[i] is keys[i] with each component
  * cast to its type and printed again, as the key query prints its keys and the query's key columns
- * come back ("042" is cast to 42, which prints as "42": not the same key).
+ * come back ("042" is cast to 42, which prints as "42").
  */
 uint64 run(SPIPlanPtr plan, const std::vector<Oid> &keyTypes, const std::vector<std::string> &keys,
 		   std::vector<std::string> &printed);

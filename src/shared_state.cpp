@@ -32,6 +32,10 @@ const char *sourceStateName(SourceState state)
 		return "error";
 	case SourceState::Standby:
 		return "standby";
+	case SourceState::Failing:
+		return "failing";
+	case SourceState::Loading:
+		return "loading";
 	case SourceState::Stopped:
 		break;
 	}
@@ -188,11 +192,15 @@ void publish(const SourceStats *sources, int count)
 	LWLockRelease(shared->lock);
 }
 
-int snapshot(SourceStats *out, int room)
+int snapshot(SourceStats *out, int room, bool *serving)
 {
+	if (serving)
+		*serving = false;
 	if (!shared)
 		return 0;
 	LWLockAcquire(shared->lock, LW_SHARED);
+	if (serving)
+		*serving = shared->workerPid != 0 && shared->workerDatabase == MyDatabaseId;
 	/* Another database's sources may have the same names: their counters are not this one's. */
 	int count = shared->workerDatabase == MyDatabaseId ? std::min(shared->count, room) : 0;
 	memcpy(out, shared->sources, sizeof(SourceStats) * count);

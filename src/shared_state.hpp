@@ -11,7 +11,7 @@ extern "C" {
 
 namespace cachepusher {
 
-enum class SourceState : int { Stopped = 0, Warming, Streaming, RedisDown, Error, Standby };
+enum class SourceState : int { Stopped = 0, Warming, Streaming, RedisDown, Error, Standby, Failing, Loading };
 const char *sourceStateName(SourceState state);
 
 struct SourceStats {
@@ -60,9 +60,9 @@ bool waitForSync(uint64 n, long timeoutMs);
 void publish(const SourceStats *sources, int count);
 /*
  * Copies the published list into out (room for maxSources entries); returns the count. None in a
- * database the worker does not serve.
+ * database the worker does not serve; serving says whether a worker serves this one.
  */
-int snapshot(SourceStats *out, int room);
+int snapshot(SourceStats *out, int room, bool *serving = nullptr);
 
 } // namespace shared_state
 } // namespace cachepusher

@@ -117,7 +117,8 @@ std::vector<Oid> oidArray(const std::string &text)
 /*
  * The query that builds a batch of documents with the document function: rows (key, document or
  * NULL, the key as its types print it). Each component is cast to its argument's type and printed
- * again: a key that prints otherwise ("042") names no document, and the function is not called for it.
+ * again by the type's output function, as the key query's keys are printed: a key spelt otherwise
+ * ("042", a timestamp in another session's time zone) is the document of the key so printed.
  * A key of one column is $1 itself; a key of N columns comes as $1 with its N columns in $2 .. $N+1
  * (the worker decodes them) and its printed columns are returned one by one, for the worker to encode.
  */
@@ -125,11 +126,11 @@ std::string functionSql(const SourceDefinition &def, const std::string &function
 {
 	size_t columns = def.keyTypes.size();
 	auto component = [&](size_t c) { return columns == 1 ? std::string("u.k") : "u.c" + std::to_string(c + 1); };
-	auto printed = [&](size_t c) { return "(" + component(c) + "::" + def.keyTypes[c] + ")::pg_catalog.text"; };
+	/* format's %s is the output function: a cast to text is not always ('t' is "true", inet adds /32). */
+	auto printed = [&](size_t c) { return "pg_catalog.format('%s', " + component(c) + "::" + def.keyTypes[c] + ")"; };
 	/* Several arrays side by side: ROWS FROM (unnest(), unnest()), unnest(a, b) is no function. */
-	std::string same, arguments, printedColumns, arrays = "pg_catalog.unnest($1::text[])", names = "k";
+	std::string arguments, printedColumns, arrays = "pg_catalog.unnest($1::text[])", names = "k";
 	for (size_t c = 0; c < columns; c++) {
-		same += (c > 0 ? " AND " : "") + printed(c) + " OPERATOR(pg_catalog.=) " + component(c);
 		arguments += (c > 0 ? ", " : "") + component(c) + "::" + def.keyTypes[c];
 		printedColumns += ", " + printed(c);
 		if (columns > 1) {
@@ -139,8 +140,8 @@ std::string functionSql(const SourceDefinition &def, const std::string &function
 	}
 	/* A text document must be JSON too: the cast checks it (and keeps its bytes). */
 	std::string toText = returnsText ? ")::json::text" : ")::text";
-	return "SELECT u.k, CASE WHEN " + same + " THEN " + function + "(" + arguments + toText + " END" + printedColumns +
-		   " FROM ROWS FROM (" + arrays + ") AS u(" + names + ")";
+	return "SELECT u.k, " + function + "(" + arguments + toText + printedColumns + " FROM ROWS FROM (" + arrays +
+		   ") AS u(" + names + ")";
 }
 
 void replaceMarker(std::string &sql, const std::string &marker, const std::string &with)

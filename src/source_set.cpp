@@ -356,6 +356,8 @@ void SourceSet::publish(const redis_sink::DocumentWriter &writer, bool redisConn
 			s.state = SourceState::RedisDown;
 		else if (source->warmup.active())
 			s.state = SourceState::Warming;
+		else if (source->failingKeysRetryAt() != 0)
+			s.state = SourceState::Failing;
 		else
 			s.state = SourceState::Streaming;
 		stats.push_back(s);

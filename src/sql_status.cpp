@@ -54,21 +54,29 @@ using namespace cachepusher;
 Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
 {
 	return pg::entry([&] {
-		std::vector<SourceStats> stats(settings::maxSources);
-		int count = shared_state::snapshot(stats.data(), stats.size());
+		std::vector<SourceStats> published(settings::maxSources);
+		bool serving = false;
+		int count = shared_state::snapshot(published.data(), published.size(), &serving);
 		TimestampTz now = GetCurrentTimestamp();
 		/* Callable directly, not only through the status view: it shows only the caller's sources. */
 		std::set<std::string> visible = sourcesVisibleToCaller();
-		std::vector<bool> shown(count);
+		std::vector<SourceStats> stats;
 		for (int i = 0; i < count; i++)
-			shown[i] = visible.count(stats[i].name) > 0;
+			if (visible.erase(published[i].name) > 0)
+				stats.push_back(published[i]);
+		/* Added since the worker last read the catalog: it has not taken them up yet. */
+		for (const std::string &name : visible)
+			if (serving) {
+				SourceStats s{};
+				strlcpy(s.name, name.c_str(), sizeof(s.name));
+				s.state = SourceState::Loading;
+				s.warmupTotal = -1;
+				stats.push_back(s);
+			}
 		pg::call([&] {
 			InitMaterializedSRF(fcinfo, 0);
 			ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-			for (int i = 0; i < count; i++) {
-				if (!shown[i])
-					continue;
-				const SourceStats &s = stats[i];
+			for (const SourceStats &s : stats) {
 				/* 13 columns as 1.2 declares the function, 16 as 1.3 does: a new library serves both. */
 				Datum values[16];
 				bool nulls[16] = {false};

@@ -44,6 +44,21 @@ void resetSessionSettings()
 	call([] { ResetAllOptions(); });
 }
 
+int beginSessionDefaults()
+{
+	int level = detail::beginSettingsScope();
+	call([] {
+		for (const char *name : {"search_path", "TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits",
+								 "bytea_output", "lc_monetary"}) {
+			const char *value = GetConfigOptionResetString(name);
+			if (value != nullptr)
+				(void) set_config_option(name, value, superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION,
+										 GUC_ACTION_SAVE, true, 0, false);
+		}
+	});
+	return level;
+}
+
 void abortTransaction()
 {
 	/* Releases locks, snapshots, SPI and portals of the failed transaction, as PostgresMain does. */

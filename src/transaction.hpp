@@ -16,6 +16,26 @@ void startTransaction(const char *activity);
  * (pg::asRole undoes them itself within a transaction). The worker sets none of its own.
  */
 void resetSessionSettings();
+
+/*
+ * Runs body with the settings that decide how values print and which tables unqualified names are
+ * (search_path, TimeZone, DateStyle, IntervalStyle, extra_float_digits, bytea_output, lc_monetary)
+ * as the session began with them (postgresql.conf, ALTER DATABASE / ROLE ... SET), as a function's SET
+ * clause would, undone after. For a backend that runs sources' SQL as the worker does (verify()): a
+ * SET in the caller's session would otherwise spell keys and documents otherwise than the worker.
+ */
+int beginSessionDefaults();
+template <typename Fn> void withSessionDefaults(Fn &&body)
+{
+	int level = beginSessionDefaults();
+	try {
+		body();
+	} catch (...) {
+		detail::endSettingsScope(level);
+		throw;
+	}
+	detail::endSettingsScope(level);
+}
 void commitTransaction();
 void abortTransaction();
 

@@ -155,14 +155,15 @@ private:
 				return documents_query::castTypeName(static_cast<Oid>(std::stoul(spi::valueOr(0, c, "25"))));
 			};
 			if (columns == 1) {
-				plan = spi::prepareWithKeys("SELECT q.c1::text FROM " + subquery +
+				/* format's %s is the type's output function, as the worker prints keys (a cast to text is not). */
+				plan = spi::prepareWithKeys("SELECT pg_catalog.format('%s', q.c1) FROM " + subquery +
 											" WHERE q.c1 = ANY($1::text[]::" + keyType(1) + "[])");
 				return;
 			}
 			std::string cast, arrays, keyColumns;
 			for (size_t c = 1; c <= columns; c++) {
 				std::string n = std::to_string(c);
-				keyColumns += (c > 1 ? ", q.c" : "q.c") + n + "::text";
+				keyColumns += (c > 1 ? ", pg_catalog.format('%s', q.c" : "pg_catalog.format('%s', q.c") + n + ")";
 				cast += (c > 1 ? ", u.c" : "u.c") + n + "::" + keyType(static_cast<int>(c));
 				arrays += (c > 1 ? ", pg_catalog.unnest($" : "pg_catalog.unnest($") + n + "::text[])";
 			}
@@ -296,9 +297,8 @@ Datum cachepusher_verify(PG_FUNCTION_ARGS)
 			if (!PG_ARGISNULL(0))
 				only = text_to_cstring(PG_GETARG_TEXT_PP(0));
 			repair = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
 		});
+		spi::connect();
 		if (repair)
 			reportIfNotServedHere(ERROR, "verify(repair => true) hands the keys to the worker, which does not run for this database.");
 
@@ -328,13 +328,16 @@ Datum cachepusher_verify(PG_FUNCTION_ARGS)
 		} catch (const RedisError &e) {
 			pg::raise(ERRCODE_CONNECTION_FAILURE, std::string("cachepusher: ") + e.what());
 		}
-		for (Source &source : sources) {
-			try {
-				verifier.verify(source);
-			} catch (const RedisError &e) {
-				pg::raise(ERRCODE_CONNECTION_FAILURE, std::string("cachepusher: ") + e.what());
+		/* Keys and documents spelt as the worker spells them, whatever the caller SET. */
+		pg::withSessionDefaults([&] {
+			for (Source &source : sources) {
+				try {
+					verifier.verify(source);
+				} catch (const RedisError &e) {
+					pg::raise(ERRCODE_CONNECTION_FAILURE, std::string("cachepusher: ") + e.what());
+				}
 			}
-		}
+		});
 		spi::finish();
 		return (Datum) 0;
 	});

@@ -25,6 +25,8 @@ extern "C" {
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/float.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -251,6 +253,38 @@ template <typename ReadColumn> void appendRowKey(const KeyColumns &columns, KeyL
 }
 
 /*
+ * Runs print with the key columns printed so that the worker reads back the same values whatever the
+ * writing session set: dates in ISO (in SQL or German style, DMY and MDY read back as other days),
+ * floats exact (extra_float_digits 0 rounds), intervals in PostgreSQL's style (a sign in SQL style
+ * applies to every field). The worker prints each key again in its own session's spelling (TimeZone:
+ * an ISO timestamp with time zone names its offset), so these are all it needs. Set as plain
+ * variables, as the output functions read them, not as settings: only for these calls, restored even
+ * when one raises. PostgreSQL code only: runs inside pg::call.
+ */
+template <typename Fn> void withReadableKeyOutput(Fn &&print)
+{
+	if (DateStyle == USE_ISO_DATES && IntervalStyle == INTSTYLE_POSTGRES && extra_float_digits > 0) {
+		print();
+		return;
+	}
+	int savedDateStyle = DateStyle, savedIntervalStyle = IntervalStyle, savedFloatDigits = extra_float_digits;
+	DateStyle = USE_ISO_DATES;
+	IntervalStyle = INTSTYLE_POSTGRES;
+	extra_float_digits = 1;
+	PG_TRY();
+	{
+		print();
+	}
+	PG_FINALLY();
+	{
+		DateStyle = savedDateStyle;
+		IntervalStyle = savedIntervalStyle;
+		extra_float_digits = savedFloatDigits;
+	}
+	PG_END_TRY();
+}
+
+/*
  * Appends the key columns of every row of a transition table. Other AFTER triggers of the statement
  * read the same table, so it is read through a read pointer of our own, as a query on it would.
  * PostgreSQL code only: runs inside pg::call.
@@ -314,9 +348,11 @@ void notifyStatement(const KeyColumns &columns, TriggerData *trigger, const std:
 		/* Both transition tables have the relation's row type: one slot reads them. */
 		TupleTableSlot *slot = MakeSingleTupleTableSlot(trigger->tg_relation->rd_att, &TTSOpsMinimalTuple);
 		keys = newKeyList(16);
-		for (Tuplestorestate *table : {trigger->tg_oldtable, trigger->tg_newtable})
-			if (table != nullptr)
-				appendTransitionKeys(table, slot, columns, &keys);
+		withReadableKeyOutput([&] {
+			for (Tuplestorestate *table : {trigger->tg_oldtable, trigger->tg_newtable})
+				if (table != nullptr)
+					appendTransitionKeys(table, slot, columns, &keys);
+		});
 		ExecDropSingleTupleTableSlot(slot);
 	});
 	sendKeys(source, keys, columns);
@@ -331,10 +367,13 @@ void notifyRow(const KeyColumns &columns, TriggerData *trigger, const std::strin
 	pg::call([&] {
 		keys = newKeyList(2 * columns.count);
 		TupleDesc desc = trigger->tg_relation->rd_att;
-		for (HeapTuple row : rows)
-			if (row != nullptr)
-				appendRowKey(columns, &keys,
-							 [row, desc](int attnum, bool *isNull) { return heap_getattr(row, attnum, desc, isNull); });
+		withReadableKeyOutput([&] {
+			for (HeapTuple row : rows)
+				if (row != nullptr)
+					appendRowKey(columns, &keys, [row, desc](int attnum, bool *isNull) {
+						return heap_getattr(row, attnum, desc, isNull);
+					});
+		});
 	});
 	sendKeys(source, keys, columns);
 }

@@ -52,11 +52,13 @@ like($redis->get('customer:4'), qr/"addresses"/, 'the parent an address left was
 $node->safe_psql('postgres', q{UPDATE customer SET email = 'bulk-' || id_customer});
 cache_matches($node, $redis, 'customer', $docs, 'one statement changing every customer');
 
-# A key that is not an integer, and one that is but prints otherwise ("042" is 42, whose key is
-# "42"), amid good keys of the same batch: logged and counted, the others written. They name no
-# document, so their Redis keys (planted here) are deleted.
+# A key that is not an integer amid good keys of the same batch: logged and counted, the others
+# written; it names no document, so its Redis key (planted here) is deleted. One that is an integer
+# spelt otherwise ("042" is 42, whose key is "42") names customer 42's document, planted stale here:
+# that is written, and nothing stays under "042".
 $redis->command('SET', 'customer:abc', 'left over');
 $redis->command('SET', 'customer:042', 'left over');
+$redis->command('SET', 'customer:42', 'stale');
 my $errors = source_status($node, 'customer')->{errors};
 $node->safe_psql('postgres', q{
 	BEGIN;
@@ -67,12 +69,10 @@ $node->safe_psql('postgres', q{
 	SELECT cachepusher.wait_for_sync();
 });
 cache_matches($node, $redis, 'customer', $docs, 'a bad key costs only itself');
-is($redis->get('customer:abc') // $redis->get('customer:042'), undef, 'and their keys are deleted');
+is($redis->get('customer:abc') // $redis->get('customer:042'), undef, 'and nothing stays under "abc" or "042"');
 ok($node->log_contains(qr/cachepusher: source "customer", key "abc": invalid input syntax for type integer/),
 	'a key that does not cast is logged with source and key');
-ok($node->log_contains(qr/cachepusher: source "customer", key "042": not a key: its integer value prints as "42"/),
-	'so is a key that prints otherwise');
-cmp_ok(source_status($node, 'customer')->{errors}, '>', $errors, 'and counted');
+is(source_status($node, 'customer')->{errors}, $errors + 1, 'and counted; "042" is no error');
 
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('customer')}), '0',
 	'verify() finds no difference');
