@@ -54,10 +54,11 @@ cleanup() {
   [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
   if $failed; then
     rm -rf "$tmp/data" "$tmp/redis"
-    printf 'logs kept in %s\n' "$tmp" >&2
+    if [ -n "$(ls -A "$tmp")" ]; then printf 'logs kept in %s\n' "$tmp" >&2; else rm -rf "$tmp"; fi
   else
     rm -rf "$tmp"
   fi
+  case $status in 130|143) printf '\ndemo: interrupted; PostgreSQL and Redis stopped, %s removed\n' "$tmp" >&2 ;; esac
   exit "$status"
 }
 trap cleanup EXIT
@@ -68,6 +69,7 @@ trap 'exit 143' TERM
 section "Installing what is missing and building cachepusher"
 tools/install-deps
 pgbin=$("$PG_CONFIG" --bindir)
+say "building (a minute or two the first time; its log: $tmp/build.log)"
 make -s PG_CONFIG="$PG_CONFIG" >"$tmp/build.log" 2>&1 \
   || { tail -n 30 "$tmp/build.log" >&2; die "make failed (log above)"; }
 $sudo make -s PG_CONFIG="$PG_CONFIG" install >>"$tmp/build.log" 2>&1 \
@@ -116,7 +118,7 @@ say "$("$pgbin/postgres" --version | sed 's/^postgres (PostgreSQL) /PostgreSQL /
 # ---------------------------------------------------------------------------------------------
 section "The application's schema and data"
 q <examples/schema.sql
-say "examples/schema.sql: customer, address, customer_get(id) and the NOTIFY triggers of 2015"
+say "examples/schema.sql: customer, address, customer_get(id), and NOTIFY triggers like the 2015 daemon's"
 started=$(now_ms)
 q -v customers="$customers" <examples/generate.sql
 say "examples/generate.sql: $(value "SELECT count(*) FROM customer") customers," \
@@ -135,12 +137,22 @@ pg_stop
 pg_start
 
 # ---------------------------------------------------------------------------------------------
-section "Caching customer_get(id) as customer:<id>, fed by the existing triggers' channels"
-add_source="SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer',
-                              channels => ARRAY['customer_updated', 'customer_deleted']);"
-printf '  %s\n' "CREATE EXTENSION cachepusher;" "$add_source"
+section "Caching customer_get(id) as customer:<id>; watch() installs the triggers that say what changed"
+# watch()'s triggers hand the keys over at commit without NOTIFY's cluster-wide lock: they replace
+# the schema's own NOTIFY triggers, in one transaction so that no change falls between the two.
+setup_sql=(
+  "CREATE EXTENSION cachepusher;"
+  "BEGIN;"
+  "DROP TRIGGER customer_notify ON customer;   -- schema.sql's NOTIFY triggers: watch() replaces them"
+  "DROP TRIGGER address_notify ON address;"
+  "SELECT cachepusher.add_source('customer', 'customer_get(int)', 'SELECT id_customer FROM customer');"
+  "SELECT cachepusher.watch('customer', 'customer', 'id_customer');"
+  "SELECT cachepusher.watch('customer', 'address', 'fk_customer');   -- an address refreshes its customer"
+  "COMMIT;"
+)
+printf '  %s\n' "${setup_sql[@]}"
 started=$(now_ms)
-q -c "CREATE EXTENSION cachepusher" -c "$add_source" >/dev/null
+printf '%s\n' "${setup_sql[@]}" | q >/dev/null
 status_query="SELECT state, documents_written FROM cachepusher.status WHERE source = 'customer'"
 while :; do
   IFS='|' read -r state written <<<"$(value "$status_query")"

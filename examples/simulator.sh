@@ -21,7 +21,6 @@ while [ $# -gt 0 ]; do
     *)         echo "simulator: unknown argument $1" >&2; usage 2 ;;
   esac
 done
-pause=$(awk -v r="$rate" 'BEGIN { printf "%.3f", 1 / r }')
 
 first_names=(Anna Ben Clara David Elena Felix Greta Hugo Ida Jonas Karla Leon Mia Noah Olga Paul)
 last_names=(Adler Becker Costa Dubois Eriksen Fischer Garcia Horvat Jansen Kowalski Moreau Novak)
@@ -119,8 +118,12 @@ started=$(now_ms)
 trap 'finish; exit 0' INT TERM
 
 echo "simulator: writing about $rate transactions/s$( [ "$seconds" -gt 0 ] && echo " for $seconds s")"
+# Paced by the clock, not by a pause after each: the transactions' own time does not slow the rate.
+n=0
 while [ "$seconds" -eq 0 ] || [ $(( $(now_ms) - started )) -lt $((seconds * 1000)) ]; do
   one_transaction
-  sleep "$pause"
+  n=$((n + 1))
+  ahead=$(awk -v s="$started" -v n="$n" -v r="$rate" -v now="$(now_ms)" 'BEGIN { printf "%.3f", (s + n * 1000 / r - now) / 1000 }')
+  [[ $ahead == -* || $ahead == 0.000 ]] || sleep "$ahead"
 done
 finish
