@@ -32,6 +32,10 @@ SELECT cachepusher.add_source('has space', 'customer_get(int)', 'SELECT 1');
 SELECT cachepusher.add_source('', 'customer_get(int)', 'SELECT 1');
 SELECT cachepusher.add_source(repeat('x', 64), 'customer_get(int)', 'SELECT 1');
 SELECT cachepusher.add_source('star', 'customer_get(int)', 'SELECT 1', key_prefix => 'a*');
+SELECT cachepusher.add_source('colon', 'customer_get(int)', 'SELECT 1', key_prefix => 'customer:');
+-- Keys of another type than the function's argument: said, not refused (numbers in a text column are keys).
+SELECT cachepusher.add_source('text_keys', 'customer_get(int)', 'SELECT 1::text');
+SELECT cachepusher.drop_source('text_keys');
 SELECT cachepusher.add_source(NULL, 'customer_get(int)', 'SELECT 1');
 
 -- The document function.

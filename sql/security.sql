@@ -32,6 +32,8 @@ CREATE TABLE alice_item (id int PRIMARY KEY, name text);
 INSERT INTO alice_item VALUES (1, 'one'), (2, 'two');
 CREATE FUNCTION alice_get(id int) RETURNS json LANGUAGE sql STABLE
     AS 'SELECT json_build_object(''id'', i.id, ''name'', i.name) FROM alice_item i WHERE i.id = $1';
+-- A key query over a table she may not read: refused when the source is added, not at every warmup.
+SELECT cachepusher.add_source('secret_keys', 'alice_get(int)', 'SELECT id FROM secret');
 SELECT cachepusher.add_source('alice', 'alice_get(int)', 'SELECT id FROM alice_item');
 SELECT cachepusher.watch('alice', 'alice_item', 'id');
 SELECT name, owner FROM cachepusher.source;

@@ -75,8 +75,13 @@ bool PrefixSweeper::step(redis_sink::DocumentWriter &writer, const SourceSet &so
 		ereport(LOG, (errmsg("cachepusher: deleted %lld keys of dropped source prefix %s:*",
 							 static_cast<long long>(deleted_), prefix.c_str())));
 	}
-	/* Done, or a new source uses the prefix again (add_source removed the row then). */
-	source_catalog::prefixSwept(prefix);
+	/*
+	 * Done: the row goes. A prefix the sources still serve is only forgotten here: add_source removes
+	 * the row of a prefix it reuses, so a row still there means the sources were read before the drop
+	 * committed (the catalog and this list are read in two transactions); the next reload sweeps it.
+	 */
+	if (!sources.servesPrefix(prefix))
+		source_catalog::prefixSwept(prefix);
 	forgotten_.erase(forgotten_.begin());
 	restart();
 	return true;

@@ -174,8 +174,16 @@ void RedisConnection::connect(Role role)
 		 */
 		if (role == Role::Sentinel)
 			continue;
-		if (isErrorReply(reply.get()))
-			fail("Redis at " + where() + " refused the connection set-up: " + describeReply(reply.get()));
+		if (!isErrorReply(reply.get()))
+			continue;
+		std::string refusal = describeReply(reply.get());
+		/* What to change, for the refusals a setting causes. */
+		const char *hint = "";
+		if (refusal.rfind("NOAUTH", 0) == 0)
+			hint = " (the server wants a password: set cachepusher.redis_password)";
+		else if (refusal.rfind("WRONGPASS", 0) == 0)
+			hint = " (check cachepusher.redis_username and cachepusher.redis_password)";
+		fail("Redis at " + where() + " refused the connection set-up: " + refusal + hint);
 	}
 }
 

@@ -121,19 +121,25 @@ void RedisHealth::failed(const RedisError &error)
 	redis_.disconnect();
 	TimestampTz now = GetCurrentTimestamp();
 	long delay = retry_.failed(now);
-	/* One line when the outage starts, then one per retry at most at the capped interval. */
-	if (!wasDown_ || delay >= settings::retryMaxIntervalMs)
+	/*
+	 * One line when the outage starts or its cause changes (a restarted Redis that now wants a
+	 * password), then one per retry at most at the capped interval.
+	 */
+	bool newCause = !wasDown_ || outageCause_ != error.what();
+	if (newCause || delay >= settings::retryMaxIntervalMs)
 		ereport(LOG, (errmsg("cachepusher: %s", error.what()),
 					  errdetail("Changes are kept and written once Redis is back; next attempt in %ld ms.", delay)));
-	/* status says why (a wrong password, say), counted once per outage. */
-	if (!wasDown_)
-		sources_.recordError("", error.what(), now);
+	/* status says why, the latest cause; counted once per outage. */
+	if (newCause)
+		sources_.recordError("", error.what(), now, !wasDown_);
+	outageCause_ = error.what();
 	wasDown_ = true;
 }
 
 bool RedisHealth::caughtUpTo(TimestampTz t, bool serving) const
 {
-	if (resyncAfterConnect_)
+	/* Nothing to write anywhere (no source, no sweep) is in step on any target. */
+	if (resyncAfterConnect_ && serving)
 		return false;
 	if (writer_.inFlight() && writer_.inFlightSince() <= t)
 		return false;

@@ -62,6 +62,7 @@ private:
 	redis_sink::DocumentWriter writer_;
 	Backoff retry_ = settings::retryBackoff();
 	bool wasDown_ = false;
+	std::string outageCause_; /* the error that failed the last attempt: a new one is said at once */
 	/* The target changed: everything is written there once connected, standing in for changes since then. */
 	bool resyncAfterConnect_ = false;
 	AskedAt targetChangedAt_;

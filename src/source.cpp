@@ -77,9 +77,10 @@ void Source::startStats(const std::string &name, TimestampTz since)
 	stats_.statsSince = since;
 }
 
-void Source::recordError(const std::string &message, TimestampTz now)
+void Source::recordError(const std::string &message, TimestampTz now, bool count)
 {
-	stats_.errors++;
+	if (count)
+		stats_.errors++;
 	size_t length = clippedLength(message, sizeof(stats_.lastError) - 1);
 	memcpy(stats_.lastError, message.data(), length);
 	stats_.lastError[length] = '\0';

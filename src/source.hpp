@@ -154,7 +154,8 @@ struct Source {
 	/* The line that an empty notification was ignored: every ten minutes at most. */
 	LogInterval emptyKeyLine{600 * 1000};
 
-	void recordError(const std::string &message, TimestampTz now);
+	/* last_error and its time; count: one more in errors. */
+	void recordError(const std::string &message, TimestampTz now, bool count = true);
 	/* One query built (or found gone) this many documents in so many microseconds; may log the hint. */
 	void documentsBuilt(size_t documents, int64 microseconds, TimestampTz now);
 	/*

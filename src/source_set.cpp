@@ -23,13 +23,6 @@ namespace cachepusher {
 
 namespace payload = notification_payload;
 
-void SourceSet::listenToOwnChannels()
-{
-	listener::listen(payload::controlChannel);
-	listener::listen(payload::keysChannel);
-	listening_ = {payload::controlChannel, payload::keysChannel};
-}
-
 namespace {
 /*
  * Closes a source's warmup cursor and frees its plan, for a source dropped or redefined. Never throws:
@@ -169,11 +162,11 @@ bool SourceSet::servesPrefix(const std::string &prefix) const
 	return false;
 }
 
-void SourceSet::recordError(const std::string &name, const std::string &message, TimestampTz now)
+void SourceSet::recordError(const std::string &name, const std::string &message, TimestampTz now, bool count)
 {
 	for (auto &source : sources_)
 		if (name.empty() || source->def.name == name)
-			source->recordError(message, now);
+			source->recordError(message, now, count);
 }
 
 void SourceSet::markOverflowed(const std::string &name, TimestampTz since, const std::string &message)

@@ -24,15 +24,13 @@ public:
 	SourceSet(const SourceSet &) = delete;
 	SourceSet &operator=(const SourceSet &) = delete;
 
-	/* LISTEN on the worker's own channels (cachepusher_control, cachepusher), at start. */
-	void listenToOwnChannels();
 	/*
 	 * Reads the catalog: new and changed sources are warmed, standing in for changes since askedAt
 	 * (at the first load, since startedAt; 0: since now); dropped ones are forgotten. Call with no
 	 * batch in flight. False when the catalog could not be read (logged; not in sync then).
 	 */
 	bool reload(TimestampTz askedAt, TimestampTz startedAt);
-	/* LISTEN to the channels the sources name, UNLISTEN the others (after reload()). */
+	/* LISTEN to the worker's own channels and those the sources name, UNLISTEN the others (after reload()). */
 	void listenToChannels();
 	/* A LISTEN or UNLISTEN failed (it raised): listenToChannels() is to be called again. */
 	bool listeningAsWanted() const { return listening_ == wanted_; }
@@ -50,8 +48,8 @@ public:
 	bool servesPrefix(const std::string &prefix) const;
 	size_t pendingTotal() const { return pendingTotal_.value(); }
 
-	/* Counts an error on the named source, or on every source when name is empty. */
-	void recordError(const std::string &name, const std::string &message, TimestampTz now);
+	/* Counts an error on the named source, or on every source when name is empty (count: in errors too). */
+	void recordError(const std::string &name, const std::string &message, TimestampTz now, bool count = true);
 	/*
 	 * Keys of source name ("" means every source) were dropped since `since`: the source is marked
 	 * overflowed, as a max_pending overflow marks it, and the error is recorded; unless a warmup that

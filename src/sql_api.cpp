@@ -11,6 +11,7 @@
 #include "pg_boundary.hpp"
 #include "pg_compat.hpp"
 #include "served_here.hpp"
+#include "settings.hpp"
 #include "spi.hpp"
 #include "sql_arguments.hpp"
 
@@ -29,6 +30,7 @@ extern "C" {
 #include "nodes/parsenodes.h"
 #include "tcop/cmdtag.h"
 #include "miscadmin.h"
+#include "parser/parse_coerce.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -74,7 +76,7 @@ Oid requireOwnedSource(const std::optional<std::string> &name)
 
 struct DocumentFunction {
 	std::string signature;
-	size_t arguments; /* one for each column of the key */
+	std::vector<Oid> argumentTypes; /* one for each column of the key */
 };
 
 /*
@@ -90,13 +92,16 @@ DocumentFunction checkDocumentFunction(Oid function)
 		bool retset;
 		char kind;
 		Oid pseudoArgument; /* the first argument of a pseudo-type (anyelement, ...), or InvalidOid */
+		Oid argumentTypes[composite_key::maxColumns];
 	} info{};
 	pg::call([&] {
 		HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(function));
 		if (!HeapTupleIsValid(tuple))
 			return;
 		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tuple);
-		info = {true, proc->pronargs, proc->prorettype, proc->proretset, proc->prokind, InvalidOid};
+		info = {true, proc->pronargs, proc->prorettype, proc->proretset, proc->prokind, InvalidOid, {}};
+		for (int i = 0; i < proc->pronargs && i < static_cast<int>(composite_key::maxColumns); i++)
+			info.argumentTypes[i] = proc->proargtypes.values[i];
 		for (int i = 0; i < proc->pronargs && !OidIsValid(info.pseudoArgument); i++)
 			if (get_typtype(proc->proargtypes.values[i]) == TYPTYPE_PSEUDO)
 				info.pseudoArgument = proc->proargtypes.values[i];
@@ -126,14 +131,16 @@ DocumentFunction checkDocumentFunction(Oid function)
 		if (pg::functionAclCheck(function, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(function));
 	});
-	return {signature, static_cast<size_t>(info.nargs)};
+	return {signature, std::vector<Oid>(info.argumentTypes, info.argumentTypes + info.nargs)};
 }
 
 /*
  * Parses and plans the key query as the caller, without running it: one SELECT that only reads, a
- * column for each column of the key, no parameters, and usable as a subquery (verify() filters it by key).
+ * column for each column of the key, no parameters, usable as a subquery (verify() filters it by key),
+ * and reading only what the caller may read (the source's SQL runs as the caller). Returns the types
+ * of its columns.
  */
-void checkKeyQuery(const std::string &query, size_t columns)
+std::vector<Oid> checkKeyQuery(const std::string &query, size_t columns)
 {
 	spi::QueryShape shape = spi::describeQuery(query);
 	if (shape.statements != 1 || !shape.returnsRows)
@@ -162,6 +169,42 @@ void checkKeyQuery(const std::string &query, size_t columns)
 	} catch (const pg::PgError &) {
 		pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "key query must be a single SELECT",
 				  "It must also work as a subquery: no semicolon at its end.");
+	}
+	/* Planning checks no privileges; starting the executor (EXPLAIN, which runs nothing) does. */
+	try {
+		spi::execute(("EXPLAIN (COSTS OFF) " + query).c_str());
+	} catch (const pg::PgError &e) {
+		if (e.sqlerrcode() != ERRCODE_INSUFFICIENT_PRIVILEGE)
+			throw;
+		pg::raise(ERRCODE_INSUFFICIENT_PRIVILEGE, std::string("key query: ") + e.what(),
+				  "The source's SQL runs as the role that adds it, which must be allowed to read what it reads.");
+	}
+	return shape.columnTypes;
+}
+
+/*
+ * Each key goes to the document function as text, cast to the argument's type. A key column of
+ * another type that does not convert to it on assignment (text keys for an integer argument) works
+ * only while every key's text reads as that type: said, not refused (a text column of numbers is a
+ * key, and so is bigint for an integer argument).
+ */
+void warnOfKeyTypes(const std::vector<Oid> &keyTypes, const DocumentFunction &function)
+{
+	for (size_t c = 0; c < keyTypes.size() && c < function.argumentTypes.size(); c++) {
+		Oid from = keyTypes[c], to = function.argumentTypes[c];
+		if (from == to || pg::call([&] { return can_coerce_type(1, &from, &to, COERCION_ASSIGNMENT); }))
+			continue;
+		std::string fromName = pg::call([&] { return format_type_be(from); });
+		std::string toName = pg::call([&] { return format_type_be(to); });
+		pg::call([&] {
+			ereport(WARNING,
+					(errmsg("key query returns %s where document function %s takes %s", fromName.c_str(),
+							function.signature.c_str(), toName.c_str()),
+					 errdetail("Each key's text is read as %s; a key whose text does not read so fails (invalid "
+							   "input syntax) and is not written.",
+							   toName.c_str()),
+					 errhint("Return the key column the function looks documents up by.")));
+		});
 	}
 }
 
@@ -291,6 +334,10 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 			pg::raise(ERRCODE_NULL_VALUE_NOT_ALLOWED, "key_query must not be NULL");
 		std::string keyQuery = *textArg(fcinfo, 2);
 		std::optional<std::string> prefix = PG_ARGISNULL(3) ? name : textArg(fcinfo, 3);
+		if (prefix && prefix->size() > 1 && prefix->back() == ':')
+			pg::raise(ERRCODE_INVALID_PARAMETER_VALUE, "invalid key prefix \"" + *prefix + "\"",
+					  "Keys are the prefix, \":\" and the key: give the prefix without its \":\" (\"" +
+						  prefix->substr(0, prefix->size() - 1) + "\").");
 		checkName("key prefix", prefix);
 		std::vector<std::string> channels = channelsArg(fcinfo, 4);
 		/* Through the 1.3 SQL definition there are six arguments: no ttl, no value type. */
@@ -301,10 +348,11 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 		std::optional<std::string> keyTemplate = PG_NARGS() > 9 ? textArg(fcinfo, 9) : std::nullopt;
 		std::optional<std::string> signature;
 		size_t keyColumns = 1;
+		DocumentFunction function;
 		if (!documentsQuery) {
-			DocumentFunction function = checkDocumentFunction(PG_GETARG_OID(1));
+			function = checkDocumentFunction(PG_GETARG_OID(1));
 			signature = function.signature;
-			keyColumns = function.arguments;
+			keyColumns = function.argumentTypes.size();
 		}
 		Oid caller = GetUserId();
 
@@ -314,7 +362,9 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 		if (keyColumns > 1 && PG_NARGS() <= 9)
 			pg::raise(ERRCODE_FEATURE_NOT_SUPPORTED, "keys of several columns need cachepusher 1.5",
 					  "Run ALTER EXTENSION cachepusher UPDATE.");
-		checkKeyQuery(keyQuery, keyColumns);
+		std::vector<Oid> keyTypes = checkKeyQuery(keyQuery, keyColumns);
+		if (!documentsQuery)
+			warnOfKeyTypes(keyTypes, function);
 		std::optional<std::string> keyColumnCount;
 		if (keyColumns > 1)
 			keyColumnCount = std::to_string(keyColumns);
@@ -335,7 +385,16 @@ Datum cachepusher_add_source(PG_FUNCTION_ARGS)
 			channelLines += channel + "\n";
 		asCatalogOwner([&] {
 			if (spi::execute("SELECT 1 FROM cachepusher.source WHERE name = $1", {name}) > 0)
-				pg::raise(ERRCODE_DUPLICATE_OBJECT, "cachepusher source \"" + *name + "\" already exists");
+				pg::raise(
+					ERRCODE_DUPLICATE_OBJECT, "cachepusher source \"" + *name + "\" already exists", "",
+					"Drop it first with cachepusher.drop_source(), or change it with set_ttl() or set_value_type().");
+			/* The worker's shared memory shows this many sources (status); it serves them all, unseen. */
+			spi::execute("SELECT pg_catalog.count(*) FROM cachepusher.source");
+			if (std::stoll(spi::valueOr(0, 1, "0")) >= settings::maxSources)
+				pg::raise(ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+						  "cachepusher.max_sources (" + std::to_string(settings::maxSources) +
+							  ") sources exist already",
+						  "", "Raise cachepusher.max_sources in postgresql.conf and restart the server.");
 			if (spi::execute("SELECT name FROM cachepusher.source WHERE key_prefix = $1", {prefix}) > 0)
 				pg::raise(ERRCODE_DUPLICATE_OBJECT,
 						  "key prefix \"" + *prefix + "\" is already used by source \"" + spi::valueOr(0, 1, "") + "\"",

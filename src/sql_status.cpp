@@ -8,6 +8,7 @@
 #include "shared_state.hpp"
 #include "spi.hpp"
 
+#include <cmath>
 #include <set>
 #include <string>
 #include <vector>
@@ -98,7 +99,8 @@ Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
 				values[12] = TimestampTzGetDatum(s.lastPushAt);
 				nulls[12] = s.lastPushAt == 0;
 				values[13] = Int64GetDatum(s.keysIgnored);
-				values[14] = Float8GetDatum(s.msPerDocument);
+				/* To the microsecond: more digits are noise (0.30175650000000004). */
+				values[14] = Float8GetDatum(std::round(s.msPerDocument * 1000.0) / 1000.0);
 				nulls[14] = s.msPerDocument <= 0;
 				values[15] = TimestampTzGetDatum(s.statsSince);
 				nulls[15] = s.statsSince == 0;

@@ -24,15 +24,25 @@ return (#ARGV - 1) / 2)LUA";
 /*
  * KEYS[1] the key; ARGV[1] the TTL in ms ("0": none), ARGV[2] the document. JSON.SET of the root keeps
  * a TTL the key had on some servers (RedisJSON replaces the value in place), so it is set or cleared
- * here. A key of another type is deleted only on WRONGTYPE: any other refusal (no JSON module, a
- * document the module cannot parse) leaves the old value and is the script's reply.
+ * here. A key of another type is deleted on WRONGTYPE, and the document set again. Any other refusal
+ * is the script's reply: without a JSON module (an unknown command) the old value stays, as the whole
+ * source fails alike and a cold cache would help no one; a document the module refuses (deeper than
+ * its nesting limit, say) deletes the key, as a document no hash can hold does, so no reader is served
+ * a value the database no longer holds. Refusals of the server as a whole (OOM, READONLY ...) do not
+ * start with ERR and delete nothing.
  */
 const char *const jsonScript = R"LUA(local r = redis.pcall('JSON.SET', KEYS[1], '$', ARGV[2])
 if type(r) == 'table' and r.err and string.sub(r.err, 1, 9) == 'WRONGTYPE' then
   redis.call('DEL', KEYS[1])
   r = redis.pcall('JSON.SET', KEYS[1], '$', ARGV[2])
 end
-if type(r) == 'table' and r.err then return r end
+if type(r) == 'table' and r.err then
+  local e = string.lower(r.err)
+  if string.sub(e, 1, 4) == 'err ' and not (string.find(e, 'unknown', 1, true) and string.find(e, 'command', 1, true)) then
+    redis.call('DEL', KEYS[1])
+  end
+  return r
+end
 if ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) else redis.call('PERSIST', KEYS[1]) end
 return 1)LUA";
 

@@ -154,16 +154,24 @@ private:
 			auto keyType = [](int c) {
 				return documents_query::castTypeName(static_cast<Oid>(std::stoul(spi::valueOr(0, c, "25"))));
 			};
+			/*
+			 * Each key as the worker writes it: printed by its output function (format's %s; a cast to
+			 * text is not that), as the function's argument type (or the documents query's) prints it.
+			 */
+			auto printed = [&](size_t c) {
+				std::string column = "q.c" + std::to_string(c), type = source.def.keyTypes[c - 1];
+				return "pg_catalog.format('%s', " + column + (type == keyType(static_cast<int>(c)) ? "" : "::" + type) +
+					   ")";
+			};
 			if (columns == 1) {
-				/* format's %s is the type's output function, as the worker prints keys (a cast to text is not). */
-				plan = spi::prepareWithKeys("SELECT pg_catalog.format('%s', q.c1) FROM " + subquery +
+				plan = spi::prepareWithKeys("SELECT " + printed(1) + " FROM " + subquery +
 											" WHERE q.c1 = ANY($1::text[]::" + keyType(1) + "[])");
 				return;
 			}
 			std::string cast, arrays, keyColumns;
 			for (size_t c = 1; c <= columns; c++) {
 				std::string n = std::to_string(c);
-				keyColumns += (c > 1 ? ", pg_catalog.format('%s', q.c" : "pg_catalog.format('%s', q.c") + n + ")";
+				keyColumns += (c > 1 ? ", " : "") + printed(c);
 				cast += (c > 1 ? ", u.c" : "u.c") + n + "::" + keyType(static_cast<int>(c));
 				arrays += (c > 1 ? ", pg_catalog.unnest($" : "pg_catalog.unnest($") + n + "::text[])";
 			}

@@ -169,8 +169,16 @@ void readChunk(Source &source, redis_sink::DocumentWriter &writer)
 		source.documentsBuilt(keys.size(), fetchEnded - fetchStarted, now);
 	for (const FailedKey &f : failed)
 		source.keyFailed(f.key, f.error, now, f.retry);
-	for (const std::string &key : keys)
-		w.seenKeyHashes.push_back(keyHash(key));
+	/*
+	 * What the sweep keeps: the keys written, as written (a key the key query spells otherwise than
+	 * its type prints it is written under the printed one: document_fetcher.hpp), and the failing ones,
+	 * whose old values stay until they can be written.
+	 */
+	for (const Document &document : documents)
+		if (document.body)
+			w.seenKeyHashes.push_back(keyHash(document.key));
+	for (const FailedKey &f : failed)
+		w.seenKeyHashes.push_back(keyHash(f.key));
 	/* Should Redis fail, the chunk is not lost: its keys go the way of any notified key once it is back. */
 	writer.write(source, documents, w.requestedAt);
 	w.keysRead += keys.size();

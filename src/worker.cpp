@@ -25,6 +25,7 @@
 #include <cstring>
 
 extern "C" {
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -273,7 +274,11 @@ void Worker::run()
 	key_queue::attachReader(MyLatch);
 	waitWhileStandby();
 	intake_.findPrepared();
-	sources_.listenToOwnChannels();
+	/*
+	 * No LISTEN yet: the first catalog load LISTENs to the worker's channels and the sources'. Until
+	 * then nothing reads notifications, and a listener that does not read holds PostgreSQL's
+	 * notification queue for every database (while a first load keeps failing, for good).
+	 */
 	health_.configure(settings::redisAddress());
 	loadSourcesFirst();
 
@@ -311,6 +316,13 @@ void Worker::runOnce()
 
 	bool worked = false;
 	if ((!sources_.empty() || !sweeper_.idle()) && health_.ensure()) {
+		/*
+		 * A connect that found Redis restarted, or another target, asks for a resync of everything:
+		 * taken now, so that warmups asked for meanwhile (a source added while Redis was away) become
+		 * that one, rather than start reading and be owed another after it.
+		 */
+		if (intake_.resyncRequested())
+			applyResyncRequests();
 		redis_sink::DocumentWriter &writer = health_.writer();
 		try {
 			worked |= sources_.pushOneBatch(writer);
@@ -365,6 +377,16 @@ void clearWorkerPid(int, Datum)
 	shared_state::setWorkerPid(0);
 }
 
+void connectingContext(void *)
+{
+	if (settings::role && settings::role[0])
+		errcontext("cachepusher's worker connecting to database \"%s\" (cachepusher.database) as role \"%s\" "
+				   "(cachepusher.role)",
+				   settings::database, settings::role);
+	else
+		errcontext("cachepusher's worker connecting to database \"%s\" (cachepusher.database)", settings::database);
+}
+
 } // namespace
 } // namespace cachepusher
 
@@ -376,7 +398,21 @@ void cachepusher_worker_main(Datum)
 	BackgroundWorkerUnblockSignals();
 
 	const char *role = settings::role && settings::role[0] ? settings::role : NULL;
+	/* A database or role that does not exist is PostgreSQL's FATAL: this says which setting named it. */
+	ErrorContextCallback connecting;
+	connecting.callback = connectingContext;
+	connecting.arg = nullptr;
+	connecting.previous = error_context_stack;
+	error_context_stack = &connecting;
 	BackgroundWorkerInitializeConnection(settings::database, role, 0);
+	error_context_stack = connecting.previous;
+	/*
+	 * Notifications reach the worker through the client protocol's code, which converts channel and
+	 * payload to client_encoding: one set for the database or role (a LATIN1 database read as UTF8)
+	 * would garble keys, or fail on a character it cannot hold, and PostgreSQL reads the queue with
+	 * any error fatal. Keys stay as the database holds them.
+	 */
+	SetConfigOption("client_encoding", GetDatabaseEncodingName(), PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("cachepusher");
 	shared_state::setWorkerPid(MyProcPid);
 	on_shmem_exit(clearWorkerPid, 0);

@@ -71,4 +71,20 @@ $redis->command('CONFIG', 'SET', 'maxmemory', '0');
 cache_matches($node, $redis, 'customer', $docs, 'every change made while Redis was full is written once it has room');
 is(source_status($node, 'customer')->{errors}, $errors_before + 1, 'one error counted for the whole episode');
 
+# An outage whose cause changes: the connection is lost, and the Redis it comes back to wants a
+# password. The new cause is logged at once with what to set, and status shows it, not the first.
+$errors_before = source_status($node, 'customer')->{errors};
+$log_offset = -s $node->logfile;
+$redis->command('CONFIG', 'SET', 'requirepass', 'now-secret');    # this connection stays authenticated
+$redis->command('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+$node->safe_psql('postgres', "UPDATE customer SET name = 'while a password is wanted' WHERE id_customer = 7");
+$node->wait_for_log(qr/refused the connection set-up: NOAUTH.*\(the server wants a password: set cachepusher.redis_password\)/,
+	$log_offset);
+pass('a Redis that wants a password: logged, with the setting to set');
+ok(poll_until(sub { $node->safe_psql('postgres', q{SELECT last_error FROM cachepusher.status WHERE source = 'customer'}) =~ /NOAUTH/ }),
+	'last_error shows the latest cause');
+$redis->command('CONFIG', 'SET', 'requirepass', '');
+cache_matches($node, $redis, 'customer', $docs, 'written once Redis lets the worker in again');
+is(source_status($node, 'customer')->{errors}, $errors_before + 1, 'one error counted for the outage');
+
 done_testing();

@@ -130,13 +130,27 @@ as_role('mallory', q{
 	-- Reads the Redis password.
 	CREATE FUNCTION mallory.password(id int) RETURNS json LANGUAGE sql STABLE
 	    AS $$ SELECT to_json(current_setting('cachepusher.redis_password')) $$;
-	SELECT cachepusher.add_source('mallory_keys', 'mallory.plain_get(int)', 'SELECT id FROM public.secret');
 	SELECT cachepusher.add_source('mallory_peek', 'mallory.peek(int)', 'SELECT id FROM mallory.item');
 	SELECT cachepusher.add_source('mallory_pw', 'mallory.password(int)', 'SELECT id FROM mallory.item');
 });
+# A key query over a table the caller may not read is refused when the source is added; one whose
+# table it could read then (but no longer, in the same transaction here) fails at the warmup.
+refused('mallory', q{SELECT cachepusher.add_source('mallory_secret_keys', 'mallory.plain_get(int)', 'SELECT id FROM public.secret')},
+	qr/key query: permission denied for table secret/, 'a key query over a table the caller may not read is refused');
+$node->safe_psql('postgres', q{
+	CREATE TABLE lent (id int PRIMARY KEY);
+	INSERT INTO lent VALUES (1), (2), (3);
+	GRANT SELECT ON lent TO mallory;
+	BEGIN;
+	SET ROLE mallory;
+	SELECT cachepusher.add_source('mallory_keys', 'mallory.plain_get(int)', 'SELECT id FROM public.lent');
+	RESET ROLE;
+	REVOKE SELECT ON lent FROM mallory;
+	COMMIT;
+});
 ok(poll_until(sub { status_of('mallory_keys', 'errors') >= 1 }),
-	'a key query over a table the owner may not read fails, counted in status');
-like(status_of('mallory_keys', 'last_error'), qr/permission denied for table secret/,
+	'a key query over a table the owner may no longer read fails, counted in status');
+like(status_of('mallory_keys', 'last_error'), qr/permission denied for table lent/,
 	'last_error says why');
 ok(poll_until(sub { status_of('mallory_peek', 'errors') >= 3 }),
 	'a document function reading a table the owner may not read fails for every key');

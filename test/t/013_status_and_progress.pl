@@ -32,6 +32,16 @@ $node->wait_for_log(qr/cachepusher: source "item" warmed: 3000 keys in [\d.]+ s/
 pass('a summary line at the end');
 ok(poll_until(sub { source_status($node, 'item')->{state} eq 'streaming' }), 'streaming after the warmup');
 
+# A source added while the worker has not read the catalog since (stopped here): "loading", not
+# "stopped", which says no worker runs.
+my $worker = worker_pid($node);
+kill 'STOP', $worker;
+$node->safe_psql('postgres', q{SELECT cachepusher.add_source('later', 'slow_item(int)', 'SELECT id FROM item WHERE id <= 5')});
+is(source_status($node, 'later')->{state}, 'loading', 'a source the worker has not taken up yet is loading');
+kill 'CONT', $worker;
+ok(poll_until(sub { source_status($node, 'later')->{state} eq 'streaming' }), 'then streaming');
+$node->safe_psql('postgres', q{SELECT cachepusher.drop_source('later', delete_keys => true)});
+
 $node->safe_psql('postgres', q{
 	UPDATE item SET label = 'changed' WHERE id <= 10;
 	DELETE FROM item WHERE id BETWEEN 11 AND 13;

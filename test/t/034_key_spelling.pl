@@ -138,6 +138,21 @@ cache_matches($node, $redis, 'notified', 'SELECT format($$%s$$, at), event_get(a
 is($node->safe_psql('postgres', q{SELECT state FROM cachepusher.status WHERE source = 'event_notified'}), 'streaming',
 	'no error');
 
+# A key query whose type prints otherwise than the function's argument type (timestamptz keys for a
+# timestamp argument): the documents are written under the keys as the argument's type prints them,
+# and neither the warmup's sweep nor a resync deletes them again.
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION event_local(at timestamp) RETURNS json LANGUAGE sql STABLE
+	  AS $$ SELECT json_build_object('what', e.what) FROM event e WHERE e.at = $1::timestamptz $$;
+	SELECT cachepusher.add_source('event_local', 'event_local(timestamp)', 'SELECT at FROM event');
+	SELECT cachepusher.wait_for_sync();
+});
+my $local_documents = 'SELECT format($$%s$$, at::timestamp), event_local(at::timestamp) FROM event';
+cache_matches($node, $redis, 'event_local', $local_documents, 'keys of another type: warmed under the argument type\'s spelling');
+$node->safe_psql('postgres', q{SELECT cachepusher.resync('event_local')});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'resynced');
+cache_matches($node, $redis, 'event_local', $local_documents, 'and the warmup\'s sweep keeps them');
+
 # verify() spells keys and documents as the worker does, whatever the caller SET: a TimeZone, a
 # DateStyle, extra_float_digits, and a search_path under which the functions' unqualified table
 # names would be other tables.
