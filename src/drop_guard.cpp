@@ -6,6 +6,7 @@
 #include "notification_payload.hpp"
 #include "pg_boundary.hpp"
 #include "spi.hpp"
+#include "watch_triggers.hpp"
 
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 extern "C" {
 #include "commands/async.h"
 #include "commands/event_trigger.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "nodes/value.h"
 
@@ -49,17 +51,10 @@ Datum cachepusher_before_drop_extension(PG_FUNCTION_ARGS)
 		if (!pg::call([&] { return dropsCachepusher(fcinfo); }))
 			return (Datum) 0;
 		spi::connect();
-		uint64 rows =
-			spi::execute("SELECT pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::pg_catalog.regclass) "
-						 "FROM pg_catalog.pg_trigger t "
-						 "WHERE t.tgfoid = 'cachepusher._notify_trigger'::pg_catalog.regproc::pg_catalog.oid "
-						 /* Clones in partitions go with their partitioned table's trigger. */
-						 "AND t.tgparentid = 0::pg_catalog.oid");
-		std::vector<std::string> drops;
-		for (uint64 row = 0; row < rows; row++)
-			drops.push_back(spi::valueOr(row, 1, ""));
-		for (const std::string &drop : drops)
-			spi::execute(drop.c_str());
+		/* Every source's, dropped as the role that drops the extension. */
+		for (const watch_triggers::WatchTrigger &trigger :
+			 watch_triggers::find(std::nullopt, std::nullopt, GetUserId()))
+			spi::execute(trigger.dropStatement.c_str());
 		pg::call([] {
 			SPI_finish();
 			Async_Notify(notification_payload::controlChannel, "reload");

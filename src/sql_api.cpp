@@ -1,8 +1,8 @@
 /*
- * The SQL functions written in C++ that change the sources: add_source, drop_source, set_ttl and
- * set_value_type (they check their caller, then write cachepusher.source with the rights of its
- * owner). The status is in sql_status.cpp, the watch() trigger in watch_trigger.cpp.
- * watch, unwatch and resync are PL/pgSQL in the extension script (cachepusher--1.4.sql).
+ * The SQL functions written in C++ that change the sources: add_source, drop_source, set_ttl,
+ * set_value_type and unwatch (they check their caller, then write cachepusher.source with the rights
+ * of its owner). The status is in sql_status.cpp, the watch() trigger in watch_trigger.cpp. watch and
+ * resync are PL/pgSQL in the extension script (cachepusher--1.8.sql).
  */
 #include "catalog_owner.hpp"
 #include "composite_key.hpp"
@@ -14,6 +14,7 @@
 #include "settings.hpp"
 #include "spi.hpp"
 #include "sql_arguments.hpp"
+#include "watch_triggers.hpp"
 
 #include <optional>
 #include <string>
@@ -269,45 +270,21 @@ void changeSource(const std::optional<std::string> &name, const std::vector<Colu
  */
 size_t dropWatchTriggers(const std::string &source, std::optional<Oid> table, bool sourceOwned)
 {
-	std::string caller = std::to_string(GetUserId());
-	std::optional<std::string> tableArg;
-	if (table)
-		tableArg = std::to_string(*table);
-	struct Drop {
-		std::string statement;
-		bool asCaller;
-		bool mayTrigger; /* the caller has the TRIGGER privilege on the table */
-	};
-	std::vector<Drop> drops;
-	/* Read with the catalog owner's rights, under its pinned search_path. */
-	asCatalogOwner([&] {
-		uint64 rows = spi::execute(
-			"SELECT pg_catalog.format('DROP TRIGGER %I ON %I.%I', t.tgname, n.nspname, c.relname), "
-			"pg_catalog.pg_has_role($2::pg_catalog.oid, c.relowner, 'USAGE'), "
-			"pg_catalog.has_table_privilege($2::pg_catalog.oid, c.oid, 'TRIGGER') "
-			"FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
-			"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-			"WHERE t.tgfoid = 'cachepusher._notify_trigger'::pg_catalog.regproc::pg_catalog.oid "
-			"AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), E'\\\\000', 1) = $1 "
-			"AND t.tgparentid = 0::pg_catalog.oid " /* clones in partitions go with their partitioned table's */
-			"AND ($3::pg_catalog.oid IS NULL OR t.tgrelid = $3::pg_catalog.oid) "
-			"ORDER BY t.tgrelid, t.tgname",
-			{source, caller, tableArg});
-		for (uint64 row = 0; row < rows; row++)
-			drops.push_back(
-				{spi::valueOr(row, 1, ""), spi::valueOr(row, 2, "") == "t", spi::valueOr(row, 3, "") == "t"});
-	});
-	for (const Drop &drop : drops) {
+	Oid caller = GetUserId();
+	std::vector<watch_triggers::WatchTrigger> drops;
+	/* Read with the catalog owner's rights, under its pinned search_path; the privileges are the caller's. */
+	asCatalogOwner([&] { drops = watch_triggers::find(source, table, caller); });
+	for (const watch_triggers::WatchTrigger &drop : drops) {
 		/* The names are qualified: the statement means the same under the caller's search_path. */
-		if (drop.asCaller || !drop.mayTrigger) {
-			spi::execute(drop.statement.c_str());
+		if (drop.ownedByRole || !drop.roleMayTrigger) {
+			spi::execute(drop.dropStatement.c_str());
 			continue;
 		}
 		if (!sourceOwned) {
 			requireOwnedSource(source);
 			sourceOwned = true;
 		}
-		asCatalogOwner([&] { spi::execute(drop.statement.c_str()); });
+		asCatalogOwner([&] { spi::execute(drop.dropStatement.c_str()); });
 	}
 	return drops.size();
 }
