@@ -23,7 +23,8 @@ $node->safe_psql('postgres', q{
 	SELECT cachepusher.add_source('word', 'word_get(text)', 'SELECT w FROM word', channels => ARRAY['word_changed']);
 	ALTER DATABASE postgres SET client_encoding = 'LATIN1';
 });
-$node->restart;
+$node->stop;
+$node->start;    # not restart: its pg_ctl would run the real server without the sanitizers' wrapper
 my $words = 'SELECT w, word_get(w) FROM word';
 cache_matches($node, $redis, 'word', $words, 'warmed');
 my $pid = worker_pid($node);
@@ -84,7 +85,8 @@ $node->stop;
 my $locked_out = new_node('locked_out', $redis);
 $locked_out->safe_psql('postgres', q{CREATE ROLE nobody LOGIN; CREATE DATABASE other});
 $locked_out->append_conf('postgresql.conf', "cachepusher.role = 'nobody'\n");
-$locked_out->restart;
+$locked_out->stop;
+$locked_out->start;
 $locked_out->wait_for_log(qr/could not read the sources: permission denied/);
 pass('the worker cannot read its sources');
 $locked_out->safe_psql('other', q{
