@@ -50,7 +50,8 @@ int beginSessionDefaults()
 	call([] {
 		for (const char *name : {"search_path", "TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits",
 								 "bytea_output", "lc_monetary"}) {
-			const char *value = GetConfigOptionResetString(name);
+			/* As the worker has it (it sets it so: exact floats); the others as the session began. */
+			const char *value = strcmp(name, "extra_float_digits") == 0 ? "1" : GetConfigOptionResetString(name);
 			if (value != nullptr)
 				(void) set_config_option(name, value, superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION,
 										 GUC_ACTION_SAVE, true, 0, false);

@@ -138,10 +138,9 @@ private:
 		bool emptySource = false;
 		pg::asRole(source.def.owner, [&] {
 			/* The key query goes in as a subquery, closed on a new line: it may end in a -- comment. */
-			std::string names, qualified, types;
+			std::string names, types;
 			for (size_t c = 1; c <= columns; c++) {
 				names += (c > 1 ? ", c" : "c") + std::to_string(c);
-				qualified += (c > 1 ? ", q.c" : "q.c") + std::to_string(c);
 				types += (c > 1 ? ", pg_catalog.pg_typeof(q.c" : "pg_catalog.pg_typeof(q.c") + std::to_string(c) +
 						 ")::pg_catalog.oid";
 			}
@@ -150,32 +149,38 @@ private:
 				emptySource = true;
 				return;
 			}
-			/* Compared as the key's own types, so an index on the key columns is used. */
+			/* The key query's column types. */
 			auto keyType = [](int c) {
 				return documents_query::castTypeName(static_cast<Oid>(std::stoul(spi::valueOr(0, c, "25"))));
 			};
 			/*
-			 * Each key as the worker writes it: printed by its output function (format's %s; a cast to
-			 * text is not that), as the function's argument type (or the documents query's) prints it.
+			 * Keys are written as the function's argument type (or the documents query's) prints them.
+			 * A key column of that type is compared as it is, so an index on it is used; one of another
+			 * type (text keys for an integer function) is cast to it first, as the worker casts it.
 			 */
-			auto printed = [&](size_t c) {
-				std::string column = "q.c" + std::to_string(c), type = source.def.keyTypes[c - 1];
-				return "pg_catalog.format('%s', " + column + (type == keyType(static_cast<int>(c)) ? "" : "::" + type) +
-					   ")";
+			auto type = [&](size_t c) { return source.def.keyTypes[c - 1]; };
+			auto column = [&](size_t c) {
+				std::string name = "q.c" + std::to_string(c);
+				return type(c) == keyType(static_cast<int>(c)) ? name : "(" + name + ")::" + type(c);
 			};
+			/* format's %s is the type's output function, as the worker prints keys (a cast to text is not). */
+			auto printed = [&](size_t c) { return "pg_catalog.format('%s', " + column(c) + ")"; };
 			if (columns == 1) {
-				plan = spi::prepareWithKeys("SELECT " + printed(1) + " FROM " + subquery +
-											" WHERE q.c1 = ANY($1::text[]::" + keyType(1) + "[])");
+				plan = spi::prepareWithKeys("SELECT " + printed(1) + " FROM " + subquery + " WHERE " + column(1) +
+											" = ANY($1::text[]::" + type(1) + "[])");
 				return;
 			}
-			std::string cast, arrays, keyColumns;
+			std::string cast, arrays, keyColumns, compared;
 			for (size_t c = 1; c <= columns; c++) {
 				std::string n = std::to_string(c);
 				keyColumns += (c > 1 ? ", " : "") + printed(c);
-				cast += (c > 1 ? ", u.c" : "u.c") + n + "::" + keyType(static_cast<int>(c));
+				compared += (c > 1 ? ", " : "") + column(c);
+				cast += (c > 1 ? ", u.c" : "u.c") + n + "::" + type(c);
 				arrays += (c > 1 ? ", pg_catalog.unnest($" : "pg_catalog.unnest($") + n + "::text[])";
 			}
-			plan = spi::prepareWithArrays("SELECT " + keyColumns + " FROM " + subquery + " WHERE (" + qualified + ") IN (SELECT " + cast + " FROM ROWS FROM (" + arrays + ") AS u(" + names + "))",
+			plan = spi::prepareWithArrays("SELECT " + keyColumns + " FROM " + subquery + " WHERE (" + compared +
+											  ") IN (SELECT " + cast + " FROM ROWS FROM (" + arrays + ") AS u(" +
+											  names + "))",
 										  columns);
 		});
 		std::string cursor = "0";

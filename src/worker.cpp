@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 extern "C" {
 #include "mb/pg_wchar.h"
@@ -282,16 +283,22 @@ void Worker::run()
 	health_.configure(settings::redisAddress());
 	loadSourcesFirst();
 
+	bool retryWait = false;
 	for (;;) {
 		try {
+			/*
+			 * After an error, not cut short by commits: what failed (a LISTEN) is tried again at the
+			 * next pass. Inside the try: a cancel heard while waiting is one more error, not the end.
+			 */
+			if (std::exchange(retryWait, false))
+				waitOut(firstRetryMs());
 			runOnce();
 		} catch (const pg::PgError &e) {
 			/* Not a source's fault (those are handled where they happen): a cancel, a failed LISTEN. */
 			pg::abortTransaction();
 			ereport(LOG, (errmsg("cachepusher: %s", e.what()),
 						  errdetail("The worker carries on after %ld ms.", firstRetryMs())));
-			/* Not cut short by commits: what failed (a LISTEN) is tried again at the next pass. */
-			waitOut(firstRetryMs());
+			retryWait = true;
 		}
 	}
 }
@@ -413,6 +420,12 @@ void cachepusher_worker_main(Datum)
 	 * any error fatal. Keys stay as the database holds them.
 	 */
 	SetConfigOption("client_encoding", GetDatabaseEncodingName(), PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * Keys are printed in the worker's session (document_fetcher.cpp): floats must print exactly, or
+	 * two keys that differ past the 15th digit would print as one and a document be written under
+	 * the other's key. 1 is the default; 0 or less (set for the database or role) rounds.
+	 */
+	SetConfigOption("extra_float_digits", "1", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("cachepusher");
 	shared_state::setWorkerPid(MyProcPid);
 	on_shmem_exit(clearWorkerPid, 0);

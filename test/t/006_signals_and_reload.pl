@@ -33,6 +33,18 @@ cache_matches($node, $redis, 'customer', $docs, 'a worker cancelled while waitin
 is(worker_pid($node), $pid, 'same worker process after a cancel in flight');
 ok(!$node->log_contains(qr/terminated by signal/), 'no crash');
 
+# A second cancel while the worker waits out retry_interval after the first (3 s here).
+$node->append_conf('postgresql.conf', "cachepusher.retry_interval = 3000\n");
+$node->reload;
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+usleep(500_000);
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+$node->safe_psql('postgres', "UPDATE customer SET name = 'after two cancels' WHERE id_customer = 4");
+cache_matches($node, $redis, 'customer', $docs, 'a worker cancelled again while it waits after a cancel carries on');
+is(worker_pid($node), $pid, 'same worker process after two cancels');
+$node->append_conf('postgresql.conf', "cachepusher.retry_interval = 100\n");
+$node->reload;
+
 # SIGTERM: the worker exits at once (the postmaster starts it again after bgw_restart_time).
 my $sent = time;
 kill 'TERM', $pid;

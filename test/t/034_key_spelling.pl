@@ -153,6 +153,18 @@ $node->safe_psql('postgres', q{SELECT cachepusher.resync('event_local')});
 is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'resynced');
 cache_matches($node, $redis, 'event_local', $local_documents, 'and the warmup\'s sweep keeps them');
 
+# Keys of a text key query for an integer function, spelt with leading zeros: written as the integers
+# print, and verify() finds them no orphans.
+$node->safe_psql('postgres', q{
+	CREATE TABLE num (id int PRIMARY KEY);
+	INSERT INTO num SELECT generate_series(1, 5);
+	CREATE FUNCTION num_get(id int) RETURNS json LANGUAGE sql STABLE AS $$ SELECT json_build_object('id', $1) $$;
+	SELECT cachepusher.add_source('num_text', 'num_get(int)', 'SELECT lpad(id::text, 3, $$0$$) FROM num');
+	SELECT cachepusher.wait_for_sync();
+});
+cache_matches($node, $redis, 'num_text', 'SELECT id, num_get(id) FROM num', 'keys "001" .. "005" are written as 1 .. 5');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cachepusher.verify('num_text')}), '0', 'and verify() finds nothing');
+
 # verify() spells keys and documents as the worker does, whatever the caller SET: a TimeZone, a
 # DateStyle, extra_float_digits, and a search_path under which the functions' unqualified table
 # names would be other tables.
@@ -174,6 +186,19 @@ SET search_path = shadow, public;
 SELECT count(*) FROM cachepusher.verify();
 SELECT current_setting('TimeZone') || '|' || current_setting('search_path');
 SQL
+
+
+# The worker prints floats exactly whatever extra_float_digits the database sets: with 0, 0.1 + 0.2
+# would print as 0.3, another row's key.
+$node->safe_psql('postgres', 'ALTER DATABASE postgres SET extra_float_digits = 0');
+my $old_pid = worker_pid($node);
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($old_pid)");
+ok(poll_until(sub { my $p = worker_pid($node); $p ne '' && $p ne $old_pid }), 'the worker restarted');
+# Its session has the setting now; the test's own sessions must not (they print the expected keys).
+$node->safe_psql('postgres', 'ALTER DATABASE postgres RESET extra_float_digits');
+$node->safe_psql('postgres', q{UPDATE measure SET label = 'changed again' WHERE v = 0.1::float8 + 0.2::float8});
+is($node->safe_psql('postgres', 'SELECT cachepusher.wait_for_sync()'), 't', 'handed over');
+cache_matches($node, $redis, 'measure', $documents{measure}, 'with extra_float_digits 0 for the database, each float key keeps its document');
 
 $node->stop;
 done_testing();
