@@ -55,6 +55,7 @@ struct Shared {
 	uint64 syncReached;
 	ConditionVariable syncReachedCv;
 	int count;
+	char catalogError[256]; /* why the worker's last catalog read failed; empty when it worked */
 	SourceStats sources[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -117,6 +118,18 @@ void setWorkerPid(int pid)
 	shared->workerLatch = pid == 0 ? nullptr : MyLatch;
 	if (pid == 0)
 		shared->count = 0;
+	shared->catalogError[0] = '\0';
+	LWLockRelease(shared->lock);
+}
+
+void setCatalogError(const std::string &message)
+{
+	if (!shared)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	size_t length = std::min(message.size(), sizeof(shared->catalogError) - 1);
+	memcpy(shared->catalogError, message.data(), length);
+	shared->catalogError[length] = '\0';
 	LWLockRelease(shared->lock);
 }
 
@@ -192,15 +205,19 @@ void publish(const SourceStats *sources, int count)
 	LWLockRelease(shared->lock);
 }
 
-int snapshot(SourceStats *out, int room, bool *serving)
+int snapshot(SourceStats *out, int room, bool *serving, char (*catalogError)[256])
 {
 	if (serving)
 		*serving = false;
+	if (catalogError)
+		(*catalogError)[0] = '\0';
 	if (!shared)
 		return 0;
 	LWLockAcquire(shared->lock, LW_SHARED);
 	if (serving)
 		*serving = shared->workerPid != 0 && shared->workerDatabase == MyDatabaseId;
+	if (catalogError && shared->workerDatabase == MyDatabaseId)
+		memcpy(*catalogError, shared->catalogError, sizeof(shared->catalogError));
 	/* Another database's sources may have the same names: their counters are not this one's. */
 	int count = shared->workerDatabase == MyDatabaseId ? std::min(shared->count, room) : 0;
 	memcpy(out, shared->sources, sizeof(SourceStats) * count);

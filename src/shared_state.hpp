@@ -4,6 +4,8 @@
  */
 #pragma once
 
+#include <string>
+
 extern "C" {
 #include "postgres.h"
 #include "datatype/timestamp.h"
@@ -60,9 +62,12 @@ bool waitForSync(uint64 n, long timeoutMs);
 void publish(const SourceStats *sources, int count);
 /*
  * Copies the published list into out (room for maxSources entries); returns the count. None in a
- * database the worker does not serve; serving says whether a worker serves this one.
+ * database the worker does not serve; serving says whether a worker serves this one, catalogError why
+ * its last read of the sources failed (empty: it worked).
  */
-int snapshot(SourceStats *out, int room, bool *serving = nullptr);
+int snapshot(SourceStats *out, int room, bool *serving = nullptr, char (*catalogError)[256] = nullptr);
+/* The worker says why its last read of the sources failed; "" when it worked. */
+void setCatalogError(const std::string &message);
 
 } // namespace shared_state
 } // namespace cachepusher

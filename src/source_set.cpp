@@ -55,11 +55,13 @@ bool SourceSet::reload(TimestampTz askedAt, TimestampTz startedAt)
 	} catch (const pg::PgError &e) {
 		ereport(LOG, (errmsg("cachepusher: could not read the sources: %s", e.what())));
 		catalogFailed_ = true;
+		shared_state::setCatalogError(e.what());
 		failedLoadCovers_ = covers;
 		return false;
 	}
 	catalogFailed_ = false;
 	failedLoadCovers_ = 0;
+	shared_state::setCatalogError("");
 	bool installed = definitions.has_value();
 	if (installed != extensionInstalled_)
 		ereport(

@@ -57,7 +57,8 @@ Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
 	return pg::entry([&] {
 		std::vector<SourceStats> published(settings::maxSources);
 		bool serving = false;
-		int count = shared_state::snapshot(published.data(), published.size(), &serving);
+		char catalogError[256];
+		int count = shared_state::snapshot(published.data(), published.size(), &serving, &catalogError);
 		TimestampTz now = GetCurrentTimestamp();
 		/* Callable directly, not only through the status view: it shows only the caller's sources. */
 		std::set<std::string> visible = sourcesVisibleToCaller();
@@ -65,12 +66,17 @@ Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
 		for (int i = 0; i < count; i++)
 			if (visible.erase(published[i].name) > 0)
 				stats.push_back(published[i]);
-		/* Added since the worker last read the catalog: it has not taken them up yet. */
+		/*
+		 * Added since the worker last read the catalog: it has not taken them up yet. Or it cannot
+		 * read the catalog: then that is their error.
+		 */
 		for (const std::string &name : visible)
 			if (serving) {
 				SourceStats s{};
 				strlcpy(s.name, name.c_str(), sizeof(s.name));
-				s.state = SourceState::Loading;
+				s.state = catalogError[0] ? SourceState::Error : SourceState::Loading;
+				if (catalogError[0])
+					snprintf(s.lastError, sizeof(s.lastError), "the worker cannot read the sources: %s", catalogError);
 				s.warmupTotal = -1;
 				stats.push_back(s);
 			}

@@ -1,6 +1,7 @@
 # The worker as a listener and a reader of its catalog, at the edges:
 #   - a client_encoding set for the database does not garble keys or end the worker;
-#   - a worker whose first catalog read keeps failing does not hold PostgreSQL's notification queue;
+#   - a worker whose first catalog read keeps failing does not hold PostgreSQL's notification queue,
+#     and status says why for every source;
 #   - drop_source(delete_keys) that commits between the worker's two catalog reads still deletes;
 #   - wait_for_sync() with no source after the Redis target changed;
 #   - add_source beyond cachepusher.max_sources is refused.
@@ -83,12 +84,20 @@ $node->stop;
 # --- A first catalog read that keeps failing (the worker's role may not read the catalog): the worker
 # does not LISTEN before it has read it once, so it holds no notification of any database.
 my $locked_out = new_node('locked_out', $redis);
-$locked_out->safe_psql('postgres', q{CREATE ROLE nobody LOGIN; CREATE DATABASE other});
+$locked_out->safe_psql('postgres', q{
+	CREATE ROLE nobody LOGIN;
+	CREATE DATABASE other;
+	CREATE FUNCTION n_get(id int) RETURNS json LANGUAGE sql STABLE AS $$ SELECT json_build_object('id', $1) $$;
+	SELECT cachepusher.add_source('unread', 'n_get(int)', 'SELECT 1');
+});
 $locked_out->append_conf('postgresql.conf', "cachepusher.role = 'nobody'\n");
 $locked_out->stop;
 $locked_out->start;
 $locked_out->wait_for_log(qr/could not read the sources: permission denied/);
 pass('the worker cannot read its sources');
+ok($locked_out->poll_query_until('postgres', q{SELECT state || ': ' || last_error FROM cachepusher.status WHERE source = 'unread'},
+		'error: the worker cannot read the sources: permission denied for schema cachepusher'),
+	'status says so for the sources it cannot take up, not "loading"');
 $locked_out->safe_psql('other', q{
 	DO $$ BEGIN
 	    FOR i IN 1..10000 LOOP
