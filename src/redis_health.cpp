@@ -129,9 +129,14 @@ void RedisHealth::failed(const RedisError &error)
 	if (newCause || delay >= settings::retryMaxIntervalMs)
 		ereport(LOG, (errmsg("cachepusher: %s", error.what()),
 					  errdetail("Changes are kept and written once Redis is back; next attempt in %ld ms.", delay)));
-	/* status says why, the latest cause; counted once per outage. */
-	if (newCause)
-		sources_.recordError("", error.what(), now, !wasDown_);
+	/*
+	 * status says why, counted once per outage; a new cause replaces the old one where that is still
+	 * the last error (not where the source has had one of its own since: a full commit queue).
+	 */
+	if (!wasDown_)
+		sources_.recordError("", error.what(), now);
+	else if (newCause)
+		sources_.replaceError(outageCause_, error.what(), now);
 	outageCause_ = error.what();
 	wasDown_ = true;
 }

@@ -77,10 +77,21 @@ void Source::startStats(const std::string &name, TimestampTz since)
 	stats_.statsSince = since;
 }
 
-void Source::recordError(const std::string &message, TimestampTz now, bool count)
+void Source::replaceError(const std::string &was, const std::string &message, TimestampTz now)
 {
-	if (count)
-		stats_.errors++;
+	if (std::string_view(stats_.lastError) ==
+		std::string_view(was).substr(0, clippedLength(was, sizeof(stats_.lastError) - 1)))
+		setLastError(message, now);
+}
+
+void Source::recordError(const std::string &message, TimestampTz now)
+{
+	stats_.errors++;
+	setLastError(message, now);
+}
+
+void Source::setLastError(const std::string &message, TimestampTz now)
+{
 	size_t length = clippedLength(message, sizeof(stats_.lastError) - 1);
 	memcpy(stats_.lastError, message.data(), length);
 	stats_.lastError[length] = '\0';

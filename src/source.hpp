@@ -154,8 +154,10 @@ struct Source {
 	/* The line that an empty notification was ignored: every ten minutes at most. */
 	LogInterval emptyKeyLine{600 * 1000};
 
-	/* last_error and its time; count: one more in errors. */
-	void recordError(const std::string &message, TimestampTz now, bool count = true);
+	/* last_error and its time, and one more in errors. */
+	void recordError(const std::string &message, TimestampTz now);
+	/* last_error becomes message if it is was (as recorded: clipped), and errors stays. */
+	void replaceError(const std::string &was, const std::string &message, TimestampTz now);
 	/* One query built (or found gone) this many documents in so many microseconds; may log the hint. */
 	void documentsBuilt(size_t documents, int64 microseconds, TimestampTz now);
 	/*
@@ -168,6 +170,7 @@ struct Source {
 	void keyWritten(const std::string &key);
 
 private:
+	void setLastError(const std::string &message, TimestampTz now);
 	SourceStats stats_{};
 	bool failed_ = false;
 	/* Non-zero while overflowed: when the first key was dropped. */

@@ -164,11 +164,17 @@ bool SourceSet::servesPrefix(const std::string &prefix) const
 	return false;
 }
 
-void SourceSet::recordError(const std::string &name, const std::string &message, TimestampTz now, bool count)
+void SourceSet::recordError(const std::string &name, const std::string &message, TimestampTz now)
 {
 	for (auto &source : sources_)
 		if (name.empty() || source->def.name == name)
-			source->recordError(message, now, count);
+			source->recordError(message, now);
+}
+
+void SourceSet::replaceError(const std::string &was, const std::string &message, TimestampTz now)
+{
+	for (auto &source : sources_)
+		source->replaceError(was, message, now);
 }
 
 void SourceSet::markOverflowed(const std::string &name, TimestampTz since, const std::string &message)

@@ -48,8 +48,10 @@ public:
 	bool servesPrefix(const std::string &prefix) const;
 	size_t pendingTotal() const { return pendingTotal_.value(); }
 
-	/* Counts an error on the named source, or on every source when name is empty (count: in errors too). */
-	void recordError(const std::string &name, const std::string &message, TimestampTz now, bool count = true);
+	/* Counts an error on the named source, or on every source when name is empty. */
+	void recordError(const std::string &name, const std::string &message, TimestampTz now);
+	/* On every source whose last error is was: message instead, not counted again. */
+	void replaceError(const std::string &was, const std::string &message, TimestampTz now);
 	/*
 	 * Keys of source name ("" means every source) were dropped since `since`: the source is marked
 	 * overflowed, as a max_pending overflow marks it, and the error is recorded; unless a warmup that
