@@ -17,6 +17,13 @@ size_t clippedLength(std::string_view text, size_t maxBytes)
 	return pg::call([&] { return static_cast<size_t>(pg_mbcliplen(text.data(), text.size(), maxBytes)); });
 }
 
+void copyClipped(std::string_view text, char *out, size_t size)
+{
+	size_t length = clippedLength(text, size - 1);
+	memcpy(out, text.data(), length);
+	out[length] = '\0';
+}
+
 std::string logExcerpt(std::string_view text, size_t maxBytes)
 {
 	size_t keep = clippedLength(text, maxBytes);

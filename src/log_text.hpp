@@ -11,6 +11,8 @@ namespace cachepusher {
 
 /* How many leading bytes of text fit in maxBytes without splitting a character. */
 size_t clippedLength(std::string_view text, size_t maxBytes);
+/* text into out (a buffer of size bytes), cut on a character boundary, and terminated. */
+void copyClipped(std::string_view text, char *out, size_t size);
 
 /* At most maxBytes bytes of text (in the database encoding), then "..."; \n, \t, \\ and \xNN escaped. */
 std::string logExcerpt(std::string_view text, size_t maxBytes = 120);

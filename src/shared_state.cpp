@@ -1,6 +1,7 @@
 #include "shared_state.hpp"
 
 #include "key_queue.hpp"
+#include "log_text.hpp"
 #include "settings.hpp"
 
 #include <algorithm>
@@ -126,10 +127,11 @@ void setCatalogError(const std::string &message)
 {
 	if (!shared)
 		return;
+	/* Cut on a character boundary before the lock is taken (status returns it as text). */
+	char clipped[sizeof(shared->catalogError)];
+	copyClipped(message, clipped, sizeof(clipped));
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	size_t length = std::min(message.size(), sizeof(shared->catalogError) - 1);
-	memcpy(shared->catalogError, message.data(), length);
-	shared->catalogError[length] = '\0';
+	memcpy(shared->catalogError, clipped, sizeof(clipped));
 	LWLockRelease(shared->lock);
 }
 

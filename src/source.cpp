@@ -92,9 +92,7 @@ void Source::recordError(const std::string &message, TimestampTz now)
 
 void Source::setLastError(const std::string &message, TimestampTz now)
 {
-	size_t length = clippedLength(message, sizeof(stats_.lastError) - 1);
-	memcpy(stats_.lastError, message.data(), length);
-	stats_.lastError[length] = '\0';
+	copyClipped(message, stats_.lastError, sizeof(stats_.lastError));
 	stats_.lastErrorAt = now;
 }
 

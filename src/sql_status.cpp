@@ -3,6 +3,7 @@
  * may see (the status view is built on it).
  */
 #include "catalog_owner.hpp"
+#include "log_text.hpp"
 #include "pg_boundary.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
@@ -76,7 +77,8 @@ Datum cachepusher_worker_status(PG_FUNCTION_ARGS)
 				strlcpy(s.name, name.c_str(), sizeof(s.name));
 				s.state = catalogError[0] ? SourceState::Error : SourceState::Loading;
 				if (catalogError[0])
-					snprintf(s.lastError, sizeof(s.lastError), "the worker cannot read the sources: %s", catalogError);
+					copyClipped(std::string("the worker cannot read the sources: ") + catalogError, s.lastError,
+								sizeof(s.lastError));
 				s.warmupTotal = -1;
 				stats.push_back(s);
 			}
